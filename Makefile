@@ -1,0 +1,41 @@
+# Two commands on a fresh machine:  `make chat`  and  `make test`.
+# Everything installs into .venv; torch is the CPU build 2.13.0, installed first and pinned
+# (constraints.txt) so that no later install pulls the multi-GB CUDA build.
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+PIP    := $(BIN)/python -m pip
+STAMP  := $(VENV)/.installed
+
+.PHONY: setup chat test lint bench clean lock
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml constraints.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(PIP) install --quiet --upgrade pip
+	$(PIP) install --quiet torch==2.13.0
+	$(PIP) install --quiet -c constraints.txt -e '.[dev]'
+	touch $(STAMP)
+
+chat: $(STAMP)
+	$(BIN)/assistant chat
+
+test: $(STAMP)
+	$(BIN)/ruff check assistant tests benchmarks demos
+	$(BIN)/mypy
+	$(BIN)/pytest
+
+bench: $(STAMP)
+	$(PIP) install --quiet -c constraints.txt -e '.[dev,bench]'
+	$(BIN)/python -m benchmarks.bus
+	$(BIN)/python -m benchmarks.cold_start
+
+# Re-pin every dependency after changing pyproject.toml (run with the venv installed).
+lock:
+	$(PIP) install --quiet -e '.[dev,bench]' -c constraints.txt
+	$(PIP) freeze --exclude-editable | grep -v '^-e ' > constraints.txt
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,185 @@
+"""The message bus: in-process asyncio pub/sub, dispatching by message type.
+
+Each subscriber owns one ordered inbox. Data messages wait in a bounded queue, so a slow stage
+slows its producer down (backpressure) instead of growing memory without limit. System messages
+(`Message.SYSTEM`) go to a separate unbounded queue that is always read first, so an interrupt
+is never stuck behind the work it cancels. Observers see every message synchronously, in
+publication order; they must be cheap (tracing, metrics, transcripts).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import deque
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+from assistant.messages import Interrupt, Message
+
+log = logging.getLogger(__name__)
+
+Observer = Callable[[Message, str], None]
+"""Called with every published message and the name of its sender."""
+
+
+@dataclass(frozen=True, slots=True)
+class Envelope:
+    message: Message
+    sender: str
+
+
+class Inbox:
+    """One subscriber's queue: system messages first, then data messages in order, bounded."""
+
+    def __init__(self, maxsize: int) -> None:
+        if maxsize < 1:
+            raise ValueError("an inbox needs room for at least one message")
+        self.maxsize = maxsize
+        self._system: deque[Envelope] = deque()
+        self._data: deque[Envelope] = deque()
+        self._readable = asyncio.Event()
+        self._writable = asyncio.Event()
+        self._writable.set()
+        self._unfinished = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
+
+    def __len__(self) -> int:
+        return len(self._system) + len(self._data)
+
+    async def put(self, envelope: Envelope) -> None:
+        if envelope.message.SYSTEM:
+            self._system.append(envelope)
+        else:
+            while len(self._data) >= self.maxsize:
+                self._writable.clear()
+                await self._writable.wait()
+            self._data.append(envelope)
+        self._unfinished += 1
+        self._idle.clear()
+        self._readable.set()
+
+    async def get(self) -> Envelope:
+        while not (self._system or self._data):
+            self._readable.clear()
+            await self._readable.wait()
+        envelope = self._system.popleft() if self._system else self._data.popleft()
+        if len(self._data) < self.maxsize:
+            self._writable.set()
+        return envelope
+
+    def task_done(self) -> None:
+        """Mark one message taken with `get` as fully handled (its outputs are published)."""
+        self._unfinished -= 1
+        if self._unfinished <= 0:
+            self._unfinished = 0
+            self._idle.set()
+
+    def drop_turns(self, session_id: str, up_to_turn: int) -> int:
+        """Forget queued data messages of turns that were interrupted; returns how many."""
+        kept = deque(
+            e
+            for e in self._data
+            if e.message.session_id != session_id or e.message.turn_id > up_to_turn
+        )
+        dropped = len(self._data) - len(kept)
+        self._data = kept
+        for _ in range(dropped):
+            self.task_done()
+        if dropped:
+            self._writable.set()
+        return dropped
+
+    @property
+    def idle(self) -> bool:
+        return self._idle.is_set()
+
+    async def join(self) -> None:
+        await self._idle.wait()
+
+
+@dataclass(eq=False)
+class Subscription:
+    """Where a subscriber's messages go. `routes` maps a message type to the only sender it
+    accepts that type from (None: any sender)."""
+
+    name: str
+    routes: Mapping[type[Message], str | None]
+    inbox: Inbox
+    on_interrupt: Callable[[Interrupt], None] | None = None
+
+    def accepts(self, message: Message, sender: str) -> bool:
+        for kind, wanted_sender in self.routes.items():
+            if isinstance(message, kind) and (wanted_sender is None or wanted_sender == sender):
+                return True
+        return False
+
+
+class Bus:
+    def __init__(self, default_maxsize: int = 16) -> None:
+        self.default_maxsize = default_maxsize
+        self._subscriptions: list[Subscription] = []
+        self._observers: list[Observer] = []
+        # Dispatch is by (message type, sender); the answer is cached until subscriptions change.
+        self._routes: dict[tuple[type[Message], str], list[Subscription]] = {}
+
+    def subscribe(
+        self,
+        name: str,
+        routes: Mapping[type[Message], str | None],
+        *,
+        maxsize: int | None = None,
+        on_interrupt: Callable[[Interrupt], None] | None = None,
+    ) -> Subscription:
+        subscription = Subscription(
+            name=name,
+            routes=dict(routes),
+            inbox=Inbox(maxsize or self.default_maxsize),
+            on_interrupt=on_interrupt,
+        )
+        self._subscriptions.append(subscription)
+        self._routes.clear()
+        return subscription
+
+    def unsubscribe(self, subscription: Subscription) -> None:
+        self._subscriptions.remove(subscription)
+        self._routes.clear()
+
+    def observe(self, observer: Observer) -> Callable[[], None]:
+        """Add an observer; returns a function that removes it."""
+        self._observers.append(observer)
+        return lambda: self._observers.remove(observer)
+
+    async def publish(self, message: Message, sender: str) -> None:
+        """Deliver to every subscriber that wants it; waits while a subscriber's inbox is full."""
+        for observer in tuple(self._observers):
+            try:
+                observer(message, sender)
+            except Exception:  # an observer must never break the conversation
+                log.exception("observer %r failed on %s", observer, type(message).__name__)
+        if isinstance(message, Interrupt):
+            self._interrupt(message)
+        key = (type(message), sender)
+        targets = self._routes.get(key)
+        if targets is None:
+            targets = [s for s in self._subscriptions if s.accepts(message, sender)]
+            self._routes[key] = targets
+        envelope = Envelope(message, sender)
+        for subscription in targets:
+            await subscription.inbox.put(envelope)
+
+    def _interrupt(self, interrupt: Interrupt) -> None:
+        for subscription in self._subscriptions:
+            subscription.inbox.drop_turns(interrupt.session_id, interrupt.turn_id)
+            if subscription.on_interrupt is not None:
+                subscription.on_interrupt(interrupt)
+
+    async def join(self) -> None:
+        """Wait until every inbox is empty and every taken message is handled, including the
+        messages that handling published in turn."""
+        while True:
+            for subscription in tuple(self._subscriptions):
+                await subscription.inbox.join()
+            if all(s.inbox.idle for s in self._subscriptions):
+                return

@@ -1,0 +1,254 @@
+"""The `assistant` command line."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import TextIO
+
+from assistant import __version__
+from assistant.config import (
+    DEFAULT_MODELS,
+    ConfigError,
+    load_models,
+    load_pipeline,
+    parse_overrides,
+    resolve_pipeline_path,
+)
+from assistant.messages import Transcript
+from assistant.pipeline import Pipeline, PipelinePlan, StageLoadError, plan_pipeline
+from assistant.session import TextSession, TurnRecord
+from assistant.skills.loader import SkillError
+from assistant.stage import KINDS, registry
+from assistant.trace import waterfall
+
+log = logging.getLogger("assistant")
+
+REPL_HELP = """\
+Type a message and press Enter. Commands:
+  /help    show this help
+  /reset   forget the conversation and start a new session
+  /trace   turn the per-stage timing waterfall on or off
+  /quit    leave (Ctrl-D works too)"""
+
+
+def _history_file() -> Path:
+    state = Path(os.environ.get("XDG_STATE_HOME", Path.home() / ".local" / "state"))
+    return state / "assistant" / "chat_history"
+
+
+def _add_pipeline_options(parser: argparse.ArgumentParser, default_pipeline: str) -> None:
+    parser.add_argument("--pipeline", default=default_pipeline, metavar="NAME|PATH",
+                        help=f"a pipeline from pipelines/ or a YAML file (default: "
+                             f"{default_pipeline})")
+    parser.add_argument("--models", type=Path, default=DEFAULT_MODELS, metavar="PATH",
+                        help="the model catalog (default: the project's models.yaml)")
+    parser.add_argument("--set", action="append", default=[], metavar="KIND=MODEL",
+                        help="use another catalog model for a stage; repeatable")
+
+
+def build_plan(args: argparse.Namespace) -> PipelinePlan:
+    """Read and check all configuration; nothing is loaded yet."""
+    catalog = load_models(args.models)
+    pipeline_path = resolve_pipeline_path(args.pipeline)
+    spec = load_pipeline(pipeline_path)
+    return plan_pipeline(spec, pipeline_path, catalog, args.models, parse_overrides(args.set))
+
+
+# --- chat ----------------------------------------------------------------------------------------
+
+
+class ChatPrinter:
+    """Writes each turn the way the chosen mode wants it."""
+
+    def __init__(self, *, as_json: bool, trace: bool, one_line: bool, out: TextIO) -> None:
+        self.as_json = as_json
+        self.trace = trace
+        self.one_line = one_line
+        self.out = out
+
+    def turn(self, record: TurnRecord) -> None:
+        for error in record.errors:
+            print(f"assistant: stage {error.stage} failed ({error.error_type}: {error.detail}); "
+                  "the session goes on", file=sys.stderr)
+        if self.trace:
+            print(waterfall(record), file=sys.stderr)
+        if self.as_json:
+            print(json.dumps(record.to_json(), ensure_ascii=False), file=self.out)
+        elif self.one_line:
+            print(" ".join(record.text.split()), file=self.out)
+        else:
+            print(f"assistant> {record.text}", file=self.out)
+        self.out.flush()
+
+
+async def _chat(args: argparse.Namespace, plan: PipelinePlan) -> int:
+    interactive = args.once is None and sys.stdin.isatty()
+    if interactive:
+        print("Loading models...", file=sys.stderr)
+    pipeline = Pipeline(plan)
+    await pipeline.start()
+    session = TextSession(pipeline)
+    printer = ChatPrinter(as_json=args.json, trace=args.trace, one_line=not interactive,
+                          out=sys.stdout)
+    try:
+        await session.begin()
+        if args.once is not None:
+            if not args.once.strip():
+                raise ConfigError("--once: the text is empty; say something, e.g. --once 'hello'")
+            printer.turn(await session.say(args.once))
+        elif interactive:
+            await _repl(session, printer, plan)
+        else:
+            await _read_lines(session, printer)
+        await session.end()
+    finally:
+        session.close()
+        await pipeline.stop()
+    return 0
+
+
+async def _read_lines(session: TextSession, printer: ChatPrinter) -> None:
+    """Piped input: each non-empty line is one turn of the same session."""
+    while True:
+        line = await asyncio.to_thread(sys.stdin.readline)
+        if not line:
+            return
+        if line.strip():
+            printer.turn(await session.say(line.strip()))
+
+
+async def _repl(session: TextSession, printer: ChatPrinter, plan: PipelinePlan) -> None:
+    import readline  # noqa: F401 - importing it gives input() line editing and history
+
+    history = _history_file()
+    try:
+        readline.read_history_file(history)
+    except OSError:
+        pass
+    readline.set_history_length(1000)
+    stages = ", ".join(f"{s.kind}={s.model}" for s in plan.stages)
+    print(f"Ready ({plan.name} pipeline: {stages}). Type /help for commands.", file=sys.stderr)
+    try:
+        while True:
+            try:
+                line = (await asyncio.to_thread(input, "you> ")).strip()
+            except EOFError:
+                print(file=sys.stderr)
+                return
+            if not line:
+                continue
+            if line.startswith("/"):
+                if not await _command(line, session, printer):
+                    return
+                continue
+            printer.turn(await session.say(line))
+    finally:
+        history.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            readline.write_history_file(history)
+        except OSError as exc:
+            log.warning("could not save the chat history to %s: %s", history, exc.strerror)
+
+
+async def _command(line: str, session: TextSession, printer: ChatPrinter) -> bool:
+    """Run a /command; returns False when the chat should end."""
+    command = line.split()[0].lower()
+    if command in ("/quit", "/exit"):
+        return False
+    if command == "/help":
+        print(REPL_HELP, file=sys.stderr)
+    elif command == "/reset":
+        await session.reset()
+        print("Conversation reset: new session " + session.session_id, file=sys.stderr)
+    elif command == "/trace":
+        printer.trace = not printer.trace
+        print(f"Trace {'on' if printer.trace else 'off'}.", file=sys.stderr)
+    else:
+        print(f"Unknown command {command}; /help lists the commands.", file=sys.stderr)
+    return True
+
+
+def cmd_chat(args: argparse.Namespace) -> int:
+    plan = build_plan(args)
+    if plan.input_type is not Transcript:
+        raise ConfigError(
+            f"{plan.path}: input: the {plan.name!r} pipeline takes audio; chat needs a pipeline "
+            "with 'input: text' (e.g. --pipeline text)"
+        )
+    return asyncio.run(_chat(args, plan))
+
+
+# --- stages --------------------------------------------------------------------------------------
+
+
+def cmd_stages(args: argparse.Namespace) -> int:
+    for kind in registry.kinds():
+        print(f"{kind}: {KINDS.get(kind, 'added by a plugin')}")
+        backends = registry.for_kind(kind)
+        if not backends:
+            print("    (no backend installed yet)")
+        for backend in backends:
+            description = backend.cls.description or backend.cls.__doc__ or ""
+            print(f"    {backend.name:<12} {description.strip().splitlines()[0] if description else ''}"
+                  f"  [{backend.origin}]")
+    for problem in registry.plugin_errors:
+        print(f"warning: {problem}")
+    return 0
+
+
+# --- entry point ---------------------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="assistant", description="A modular voice assistant pipeline."
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    parser.add_argument("--debug", action="store_true", help="log details, with tracebacks")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    chat = commands.add_parser("chat", help="talk to the assistant in the terminal")
+    _add_pipeline_options(chat, "text")
+    chat.add_argument("--once", metavar="TEXT", help="answer TEXT, print the reply and exit")
+    chat.add_argument("--json", action="store_true", help="print one JSON object per turn")
+    chat.add_argument("--trace", action="store_true",
+                      help="print a waterfall of stage timings after each turn (to stderr)")
+    chat.set_defaults(func=cmd_chat)
+
+    stages = commands.add_parser("stages", help="list stage kinds and their backends")
+    stages.set_defaults(func=cmd_stages)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.debug else logging.WARNING,
+        format="assistant: %(levelname)s: %(name)s: %(message)s" if args.debug
+        else "assistant: %(message)s",
+    )
+    func: Callable[[argparse.Namespace], int] = args.func
+    try:
+        return func(args)
+    except ConfigError as exc:
+        print(f"assistant: error: {exc}", file=sys.stderr)
+        return 2
+    except (StageLoadError, SkillError) as exc:
+        if args.debug:
+            raise
+        print(f"assistant: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,167 @@
+"""Every message that travels on the bus.
+
+Messages are frozen, slotted, keyword-only dataclasses: immutable once published, cheap to create,
+and impossible to build with arguments in the wrong order. Each carries the session id, the turn
+id and a monotonic timestamp so that observers can line up what happened in one turn.
+
+`SYSTEM` messages (interrupts, errors, session boundaries) jump ahead of queued data messages,
+as Pipecat's system frames do, so that an interruption is not stuck behind the work it cancels.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import ClassVar
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Message:
+    """Base of all bus messages."""
+
+    SYSTEM: ClassVar[bool] = False
+
+    session_id: str
+    turn_id: int
+    timestamp: float = field(default_factory=time.monotonic)
+
+
+# --- audio ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AudioFrame(Message):
+    """A short block of microphone or file audio: 16-bit little-endian PCM."""
+
+    pcm: bytes
+    sample_rate: int = 16_000
+    channels: int = 1
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class UtteranceAudio(Message):
+    """One endpointed utterance: the speech between voice-activity start and end."""
+
+    pcm: bytes
+    sample_rate: int = 16_000
+    start_s: float = 0.0
+    end_s: float = 0.0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SpeechChunk(Message):
+    """Synthesized audio for one piece (usually a sentence) of a reply."""
+
+    pcm: bytes
+    sample_rate: int
+    text: str
+    final: bool = False
+
+
+# --- language ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Transcript(Message):
+    """What the user said (from ASR) or typed (text mode enters the pipeline here)."""
+
+    text: str
+    language: str = "en"
+    confidence: float = 1.0
+    start_s: float | None = None
+    end_s: float | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class IntentScore:
+    name: str
+    confidence: float
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Entity:
+    """A value found in the user's text; `start`/`end` are character offsets into that text."""
+
+    entity: str
+    value: object
+    text: str
+    start: int
+    end: int
+    extractor: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Parse(Message):
+    """The understood utterance: the winning intent, the ranking behind it and the entities."""
+
+    text: str
+    intent: IntentScore
+    ranking: tuple[IntentScore, ...] = ()
+    entities: tuple[Entity, ...] = ()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DialogueState(Message):
+    """The dialogue tracker's view after the latest user turn."""
+
+    parse: Parse
+    slots: tuple[tuple[str, object], ...] = ()
+    active_form: str | None = None
+    requested_slot: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Reply(Message):
+    """What the assistant answers. `source` says which part of the responder produced it."""
+
+    text: str
+    intent: str | None = None
+    source: str = ""
+
+
+# --- control -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Interrupt(Message):
+    """The user barged in: drop and cancel work of turns up to and including `turn_id`."""
+
+    SYSTEM: ClassVar[bool] = True
+
+    reason: str = "barge-in"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StageError(Message):
+    """A stage failed on a message; the turn ends with an apology and the session continues."""
+
+    SYSTEM: ClassVar[bool] = True
+
+    stage: str
+    consumed: str
+    error_type: str
+    detail: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StageTiming(Message):
+    """How long one stage spent on one message (monotonic seconds); published before its output."""
+
+    SYSTEM: ClassVar[bool] = True
+
+    stage: str
+    consumed: str
+    started: float
+    finished: float
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SessionStart(Message):
+    SYSTEM: ClassVar[bool] = True
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SessionEnd(Message):
+    SYSTEM: ClassVar[bool] = True
+
+    reason: str = "user"

@@ -1,0 +1,1 @@
+"""Language-understanding building blocks shared by stages (sentence embeddings, ...)."""

@@ -1,0 +1,205 @@
+"""A conversation over a running pipeline: turns in, replies and per-turn records out.
+
+The session publishes what the user said, waits until the bus is quiet (every stage has handled
+everything of the turn), and returns a `TurnRecord` assembled by an observer from the messages it
+saw. It never raises because a stage failed: a failed or stuck turn ends in a short apology.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from assistant.messages import (
+    DialogueState,
+    Interrupt,
+    Message,
+    Parse,
+    Reply,
+    SessionEnd,
+    SessionStart,
+    StageError,
+    StageTiming,
+    Transcript,
+)
+from assistant.pipeline import INPUT, Pipeline
+
+log = logging.getLogger(__name__)
+
+APOLOGY = "Sorry, something went wrong on my side. Please try that again."
+TIMEOUT_APOLOGY = "Sorry, that took me too long. Please try again."
+NO_REPLY = "Sorry, I have no answer for that."
+
+
+@dataclass
+class TurnRecord:
+    """Everything observed on the bus for one turn."""
+
+    session_id: str
+    turn_id: int
+    transcript: Transcript | None = None
+    parse: Parse | None = None
+    state: DialogueState | None = None
+    replies: list[tuple[str, Reply]] = field(default_factory=list)  # (sender, reply)
+    errors: list[StageError] = field(default_factory=list)
+    timings: list[StageTiming] = field(default_factory=list)
+    timed_out: bool = False
+    final_sender: str | None = None
+
+    @property
+    def reply(self) -> Reply | None:
+        """The reply that left the pipeline (the last Reply-producing stage's)."""
+        for sender, reply in reversed(self.replies):
+            if sender == self.final_sender:
+                return reply
+        return None
+
+    @property
+    def text(self) -> str:
+        """What the user reads or hears: never empty, never a traceback."""
+        if self.reply is not None and self.reply.text.strip():
+            return self.reply.text
+        if self.timed_out:
+            return TIMEOUT_APOLOGY
+        return APOLOGY if self.errors else NO_REPLY
+
+    def timings_ms(self) -> dict[str, float]:
+        spent: dict[str, float] = {}
+        for timing in self.timings:
+            ms = (timing.finished - timing.started) * 1000
+            spent[timing.stage] = round(spent.get(timing.stage, 0.0) + ms, 2)
+        if self.timings and self.transcript is not None:
+            end = max(t.finished for t in self.timings)
+            spent["total"] = round((end - self.transcript.timestamp) * 1000, 2)
+        return spent
+
+    def to_json(self) -> dict[str, Any]:
+        """The per-turn JSON of `--json`. Fields of stages not in the pipeline are null."""
+        parse = self.state.parse if self.state is not None else self.parse
+        return {
+            "session": self.session_id,
+            "turn": self.turn_id,
+            "input": self.transcript.text if self.transcript else None,
+            "text": self.text,
+            "intent": (
+                {"name": parse.intent.name, "confidence": parse.intent.confidence}
+                if parse else None
+            ),
+            "ranking": (
+                [{"name": i.name, "confidence": i.confidence} for i in parse.ranking]
+                if parse else None
+            ),
+            "entities": (
+                [
+                    {"entity": e.entity, "value": e.value, "text": e.text, "start": e.start,
+                     "end": e.end}
+                    for e in parse.entities
+                ]
+                if parse else None
+            ),
+            "slots": dict(self.state.slots) if self.state is not None else None,
+            # No sentiment, tone or filter stage exists yet; their messages will fill these.
+            "sentiment": None,
+            "tone": None,
+            "filter": None,
+            "source": self.reply.source if self.reply else None,
+            "errors": [
+                {"stage": e.stage, "error": e.error_type, "detail": e.detail} for e in self.errors
+            ],
+            "timed_out": self.timed_out,
+            "timings_ms": self.timings_ms(),
+        }
+
+
+class TurnRecorder:
+    """Bus observer that sorts messages into per-turn records."""
+
+    RECORDED = (Transcript, Parse, DialogueState, Reply, StageError, StageTiming)
+
+    def __init__(self, final_sender: str | None) -> None:
+        self.final_sender = final_sender
+        self.turns: dict[tuple[str, int], TurnRecord] = {}
+
+    def record(self, session_id: str, turn_id: int) -> TurnRecord:
+        key = (session_id, turn_id)
+        if key not in self.turns:
+            self.turns[key] = TurnRecord(session_id, turn_id, final_sender=self.final_sender)
+        return self.turns[key]
+
+    def __call__(self, message: Message, sender: str) -> None:
+        if not isinstance(message, self.RECORDED):
+            return
+        record = self.record(message.session_id, message.turn_id)
+        match message:
+            case Transcript():
+                record.transcript = message
+            case Parse():
+                record.parse = message
+            case DialogueState():
+                record.state = message
+            case Reply():
+                record.replies.append((sender, message))
+            case StageError():
+                record.errors.append(message)
+            case StageTiming():
+                record.timings.append(message)
+
+    def pop(self, session_id: str, turn_id: int) -> TurnRecord:
+        return self.turns.pop((session_id, turn_id), None) or self.record(session_id, turn_id)
+
+
+def new_session_id() -> str:
+    return uuid.uuid4().hex[:12]
+
+
+class TextSession:
+    """Text turns over a started pipeline whose input is `Transcript`."""
+
+    def __init__(self, pipeline: Pipeline, *, session_id: str | None = None,
+                 turn_timeout: float = 120.0) -> None:
+        self.pipeline = pipeline
+        self.bus = pipeline.bus
+        self.session_id = session_id or new_session_id()
+        self.turn_timeout = turn_timeout
+        self.turn_id = 0
+        self.recorder = TurnRecorder(pipeline.plan.last_producer(Reply))
+        self._remove_observer = self.bus.observe(self.recorder)
+
+    async def begin(self) -> None:
+        await self.bus.publish(SessionStart(session_id=self.session_id, turn_id=0), INPUT)
+
+    async def end(self, reason: str = "user") -> None:
+        await self.bus.publish(
+            SessionEnd(session_id=self.session_id, turn_id=self.turn_id, reason=reason), INPUT
+        )
+        await self.bus.join()
+
+    async def reset(self) -> None:
+        """Forget the conversation: end this session and start a fresh one."""
+        await self.end("reset")
+        self.session_id = new_session_id()
+        self.turn_id = 0
+        await self.begin()
+
+    async def say(self, text: str) -> TurnRecord:
+        """One user turn. Empty text is the caller's to reject (see `cli`)."""
+        self.turn_id += 1
+        turn = self.turn_id
+        await self.bus.publish(
+            Transcript(session_id=self.session_id, turn_id=turn, text=text), INPUT
+        )
+        try:
+            await asyncio.wait_for(self.bus.join(), self.turn_timeout)
+        except TimeoutError:
+            log.warning("turn %d took longer than %.0f s; cancelled", turn, self.turn_timeout)
+            self.recorder.record(self.session_id, turn).timed_out = True
+            await self.bus.publish(
+                Interrupt(session_id=self.session_id, turn_id=turn, reason="timeout"), INPUT
+            )
+        return self.recorder.pop(self.session_id, turn)
+
+    def close(self) -> None:
+        self._remove_observer()

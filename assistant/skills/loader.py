@@ -1,0 +1,191 @@
+"""Read skill folders written in Rasa's formats.
+
+A skill folder holds `nlu.yml` (training examples per intent, with `[value](entity)` annotations,
+plus `regex`, `lookup` and `synonym` entries) and `domain.yml` (the `responses:` with `utter_*`
+templates). Several skills merge into one `SkillSet`, which the NLU and response stages share.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+
+class SkillError(Exception):
+    """A skill file is missing or malformed; the message names the file and the entry."""
+
+
+@dataclass(frozen=True, slots=True)
+class EntitySpan:
+    entity: str
+    value: str
+    start: int
+    end: int
+
+
+@dataclass(frozen=True, slots=True)
+class Example:
+    text: str
+    intent: str
+    entities: tuple[EntitySpan, ...] = ()
+
+
+@dataclass(frozen=True)
+class Skill:
+    name: str
+    path: Path
+    examples: tuple[Example, ...] = ()
+    regexes: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    lookups: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    synonyms: dict[str, str] = field(default_factory=dict)  # spoken variant -> canonical value
+    responses: dict[str, tuple[str, ...]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class SkillSet:
+    skills: tuple[Skill, ...]
+
+    @property
+    def examples(self) -> tuple[Example, ...]:
+        return tuple(e for s in self.skills for e in s.examples)
+
+    @property
+    def intents(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(e.intent for e in self.examples))
+
+    @property
+    def responses(self) -> dict[str, tuple[str, ...]]:
+        merged: dict[str, tuple[str, ...]] = {}
+        for skill in self.skills:
+            merged.update(skill.responses)
+        return merged
+
+
+# `[oat milk](item)` or `[ten minutes]{"entity": "duration", "value": "600"}`
+_ANNOTATION = re.compile(r"\[(?P<text>[^\]]+)\](?:\((?P<name>[^)]+)\)|(?P<json>\{[^}]*\}))")
+
+
+def parse_example(line: str, intent: str) -> Example:
+    """Strip the entity annotations from one example, keeping their character offsets."""
+    plain: list[str] = []
+    spans: list[EntitySpan] = []
+    cursor = 0
+    length = 0
+    for match in _ANNOTATION.finditer(line):
+        before = line[cursor : match.start()]
+        plain.append(before)
+        length += len(before)
+        text = match["text"]
+        if match["name"] is not None:
+            entity, value = match["name"].strip(), text
+        else:
+            spec = json.loads(match["json"])
+            entity, value = spec["entity"], str(spec.get("value", text))
+        spans.append(EntitySpan(entity, value, length, length + len(text)))
+        plain.append(text)
+        length += len(text)
+        cursor = match.end()
+    plain.append(line[cursor:])
+    return Example("".join(plain).strip(), intent, tuple(spans))
+
+
+def _items(block: Any, where: str) -> list[str]:
+    """A Rasa `examples: |` block is a string of `- item` lines."""
+    if not isinstance(block, str):
+        raise SkillError(f"{where}: 'examples' must be a block of '- ...' lines")
+    items = []
+    for raw in block.splitlines():
+        line = raw.strip()
+        if not line:
+            continue
+        if not line.startswith("- "):
+            raise SkillError(f"{where}: example line {line!r} must start with '- '")
+        items.append(line[2:].strip())
+    return items
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise SkillError(f"{path}: invalid YAML ({exc})") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise SkillError(f"{path}: expected a mapping at the top level")
+    return data
+
+
+def _load_nlu(path: Path, skill: dict[str, Any]) -> None:
+    entries = _read_yaml(path).get("nlu") or []
+    examples: list[Example] = []
+    for index, entry in enumerate(entries):
+        where = f"{path}: nlu[{index}]"
+        if not isinstance(entry, dict):
+            raise SkillError(f"{where}: expected a mapping with 'intent' and 'examples'")
+        block = entry.get("examples")
+        if "intent" in entry:
+            examples.extend(parse_example(t, str(entry["intent"])) for t in _items(block, where))
+        elif "regex" in entry:
+            skill["regexes"][str(entry["regex"])] = tuple(_items(block, where))
+        elif "lookup" in entry:
+            skill["lookups"][str(entry["lookup"])] = tuple(_items(block, where))
+        elif "synonym" in entry:
+            for variant in _items(block, where):
+                skill["synonyms"][variant.lower()] = str(entry["synonym"])
+        else:
+            raise SkillError(f"{where}: expected one of intent, regex, lookup, synonym")
+    skill["examples"] = tuple(examples)
+
+
+def _load_domain(path: Path, skill: dict[str, Any]) -> None:
+    responses = _read_yaml(path).get("responses") or {}
+    for name, variants in responses.items():
+        where = f"{path}: responses.{name}"
+        if not isinstance(variants, list) or not variants:
+            raise SkillError(f"{where}: expected a list of '- text: ...' variations")
+        texts = []
+        for variant in variants:
+            if not isinstance(variant, dict) or not isinstance(variant.get("text"), str):
+                raise SkillError(f"{where}: every variation needs a 'text'")
+            texts.append(variant["text"])
+        skill["responses"][str(name)] = tuple(texts)
+
+
+def load_skill(path: Path) -> Skill:
+    parts: dict[str, Any] = {"regexes": {}, "lookups": {}, "synonyms": {}, "responses": {}}
+    if (path / "nlu.yml").is_file():
+        _load_nlu(path / "nlu.yml", parts)
+    if (path / "domain.yml").is_file():
+        _load_domain(path / "domain.yml", parts)
+    return Skill(name=path.name, path=path, **parts)
+
+
+def is_skill_dir(path: Path) -> bool:
+    return (path / "nlu.yml").is_file() or (path / "domain.yml").is_file()
+
+
+@cache
+def load_skills(paths: tuple[Path, ...]) -> SkillSet:
+    """Load skill folders once per process (the NLU and the responder share them)."""
+    return SkillSet(tuple(load_skill(p) for p in _expand(paths)))
+
+
+def _expand(paths: Iterable[Path]) -> list[Path]:
+    """A path is a skill folder, or a folder whose subfolders are skills."""
+    found: list[Path] = []
+    for path in paths:
+        if is_skill_dir(path):
+            found.append(path)
+        elif path.is_dir():
+            found.extend(sorted(p for p in path.iterdir() if is_skill_dir(p)))
+        else:
+            raise SkillError(f"{path}: not a skill folder (expected nlu.yml or domain.yml)")
+    return found

@@ -1,0 +1,179 @@
+"""The Stage base class and the registry of stage backends.
+
+A stage is one step of the pipeline (speech recognition, intent detection, ...). Its class
+declares which message types it consumes and produces, so a pipeline can be checked before any
+model loads. The registry maps (kind, backend) to a class: built-in backends register themselves
+with `@register`, third-party ones are found through the entry-point group `assistant.stages`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import logging
+from abc import ABC, abstractmethod
+from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from importlib.metadata import entry_points
+from pathlib import Path
+from typing import Any, ClassVar, TypeVar
+
+from pydantic import BaseModel, ConfigDict
+
+from assistant.messages import Message
+
+log = logging.getLogger(__name__)
+
+ENTRY_POINT_GROUP = "assistant.stages"
+R = TypeVar("R")
+
+KINDS: dict[str, str] = {
+    "vad": "voice activity detection (endpointing)",
+    "asr": "speech recognition",
+    "nlu": "intent detection and entities",
+    "dst": "dialogue state tracking",
+    "respond": "response generation",
+    "sentiment": "sentiment of the user's utterance",
+    "tone": "sentiment-aware tone adjustment",
+    "filter": "response filtering",
+    "tts": "speech synthesis",
+}
+"""The stage kinds of the product, in pipeline order. Plugins may add kinds of their own."""
+
+
+class StageParams(BaseModel):
+    """Base of a backend's parameters (the `params:` of a model in models.yaml).
+    Unknown keys are errors, so a typo is reported instead of silently ignored."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class MissingModelError(RuntimeError):
+    """A model or the package that ships it is not installed. The message says what to install."""
+
+
+@dataclass(frozen=True)
+class StageContext:
+    """What every stage may read: the skill folders of this run, and a cache directory."""
+
+    skill_dirs: tuple[Path, ...] = ()
+    cache_dir: Path = Path.home() / ".cache" / "assistant"
+    extras: dict[str, Any] = field(default_factory=dict)
+
+
+class Stage(ABC):
+    """One pipeline step. Subclasses set the class variables and implement `process`.
+
+    Heavy imports and model loading belong in `load`, which runs once in a worker thread before
+    the first message; `process` runs model inference through `run_blocking` so the event loop
+    (audio capture, barge-in) never stalls.
+    """
+
+    kind: ClassVar[str]
+    backend: ClassVar[str]
+    consumes: ClassVar[tuple[type[Message], ...]]
+    produces: ClassVar[tuple[type[Message], ...]]
+    Params: ClassVar[type[StageParams]] = StageParams
+    description: ClassVar[str] = ""
+
+    def __init__(self, *, name: str, params: StageParams, context: StageContext) -> None:
+        self.name = name
+        self.params = params
+        self.context = context
+        # One thread per stage: its model is never used from two threads, and order is kept.
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"stage-{name}")
+
+    def load(self) -> None:
+        """Load models and data (blocking; called once, in the stage's worker thread)."""
+
+    async def start(self) -> None:
+        await self.run_blocking(self.load)
+
+    async def stop(self) -> None:
+        self._executor.shutdown(wait=False, cancel_futures=True)
+
+    async def control(self, message: Message) -> None:
+        """React to a system message (session start/end, interrupt). Default: nothing to do."""
+
+    @abstractmethod
+    def process(self, message: Message) -> AsyncIterator[Message]:
+        """Handle one consumed message, yielding output messages as soon as each exists."""
+
+    async def run_blocking(self, fn: Callable[..., R], *args: Any) -> R:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, fn, *args)
+
+
+S = TypeVar("S", bound=type[Stage])
+
+
+@dataclass(frozen=True)
+class Backend:
+    kind: str
+    name: str
+    cls: type[Stage]
+    origin: str  # "built-in" or the distribution that provides the entry point
+
+
+@dataclass
+class Registry:
+    backends: dict[tuple[str, str], Backend] = field(default_factory=dict)
+    plugin_errors: list[str] = field(default_factory=list)
+    _discovered: bool = False
+
+    def add(self, cls: type[Stage], origin: str) -> None:
+        for attr in ("kind", "backend", "consumes", "produces"):
+            if not hasattr(cls, attr):
+                raise TypeError(f"stage class {cls.__qualname__} does not set {attr!r}")
+        key = (cls.kind, cls.backend)
+        existing = self.backends.get(key)
+        if existing is not None and existing.cls is not cls:
+            raise ValueError(
+                f"backend {cls.kind}/{cls.backend} from {origin} clashes with the one from "
+                f"{existing.origin}"
+            )
+        self.backends[key] = Backend(cls.kind, cls.backend, cls, origin)
+
+    def discover(self) -> None:
+        """Import the built-in backends and load the `assistant.stages` entry points (once).
+        A broken plugin is reported, not fatal: the other backends stay usable."""
+        if self._discovered:
+            return
+        self._discovered = True
+        importlib.import_module("assistant.stages")
+        for ep in entry_points(group=ENTRY_POINT_GROUP):
+            origin = f"{ep.dist.name} {ep.dist.version}" if ep.dist else ep.value
+            try:
+                cls = ep.load()
+                if not (isinstance(cls, type) and issubclass(cls, Stage)):
+                    raise TypeError(f"{ep.value} is not a Stage subclass")
+                self.add(cls, origin)
+            except Exception as exc:  # noqa: BLE001 - any plugin failure is reported the same way
+                message = f"plugin {ep.name!r} ({origin}) could not be loaded: {exc}"
+                self.plugin_errors.append(message)
+                log.warning(message)
+
+    def kinds(self) -> list[str]:
+        self.discover()
+        extra = sorted({kind for kind, _ in self.backends} - set(KINDS))
+        return [*KINDS, *extra]
+
+    def for_kind(self, kind: str) -> list[Backend]:
+        self.discover()
+        return sorted(
+            (b for (k, _), b in self.backends.items() if k == kind), key=lambda b: b.name
+        )
+
+    def get(self, kind: str, backend: str) -> Backend | None:
+        self.discover()
+        return self.backends.get((kind, backend))
+
+
+registry = Registry()
+
+
+def register(cls: S) -> S:
+    """Class decorator for built-in backends."""
+    registry.add(cls, "built-in")
+    return cls

@@ -1,0 +1,96 @@
+"""Shared machinery of the trained intent classifiers: train on the skills' `nlu.yml` examples,
+rank intents for an utterance, and decide when it is out of scope.
+
+A backend supplies only its features (sentence embeddings, character n-grams, ...) and its own
+out-of-scope test; training, ranking and the `Parse` message are the same for all of them.
+"""
+
+from __future__ import annotations
+
+import logging
+from abc import abstractmethod
+from collections.abc import AsyncIterator, Sequence
+from typing import ClassVar
+
+import numpy as np
+from pydantic import Field
+
+from assistant.messages import IntentScore, Message, Parse, Transcript
+from assistant.skills.loader import SkillSet, load_skills
+from assistant.stage import Stage, StageParams
+
+log = logging.getLogger(__name__)
+
+OUT_OF_SCOPE = "out_of_scope"
+
+
+class ClassifierParams(StageParams):
+    min_confidence: float = Field(
+        0.3, ge=0, le=1, description="below this top-intent probability the utterance is out of scope"
+    )
+    ranking_length: int = Field(5, ge=1, description="how many intents the ranking keeps")
+    regularization: float = Field(10.0, gt=0, description="inverse L2 strength (sklearn's C)")
+
+
+class IntentClassifierStage(Stage):
+    kind: ClassVar[str] = "nlu"
+    consumes = (Transcript,)
+    produces = (Parse,)
+    Params: ClassVar[type[StageParams]] = ClassifierParams
+    params: ClassifierParams
+
+    @abstractmethod
+    def fit_features(self, texts: Sequence[str]) -> np.ndarray:
+        """Learn the feature space from the training texts and return their features."""
+
+    @abstractmethod
+    def features(self, texts: Sequence[str]) -> np.ndarray:
+        """Features of new texts, in the space learnt by `fit_features`."""
+
+    def is_out_of_scope(self, features: np.ndarray, top_probability: float) -> bool:
+        """Backends may add a test of their own (e.g. distance to the training examples)."""
+        return top_probability < self.params.min_confidence
+
+    def load(self) -> None:
+        from sklearn.linear_model import LogisticRegression
+
+        self.skills: SkillSet = load_skills(self.context.skill_dirs)
+        examples = self.skills.examples
+        intents = {e.intent for e in examples}
+        if len(intents) < 2:
+            raise ValueError(
+                f"intent detection needs examples of at least two intents; the skills "
+                f"({', '.join(str(p) for p in self.context.skill_dirs)}) have {len(intents)}"
+            )
+        features = self.fit_features([e.text for e in examples])
+        self.classifier = LogisticRegression(C=self.params.regularization, max_iter=2000)
+        self.classifier.fit(features, [e.intent for e in examples])
+        self.labels: list[str] = [str(label) for label in self.classifier.classes_]
+        log.debug("nlu %s: trained on %d examples of %d intents", self.name, len(examples),
+                  len(self.labels))
+
+    def classify(self, text: str) -> tuple[IntentScore, tuple[IntentScore, ...]]:
+        if not text.strip():
+            raise ValueError("the utterance is empty")
+        features = self.features([text])
+        probabilities = self.classifier.predict_proba(features)[0]
+        order = np.argsort(probabilities)[::-1][: self.params.ranking_length]
+        ranking = tuple(
+            IntentScore(name=self.labels[i], confidence=round(float(probabilities[i]), 4))
+            for i in order
+        )
+        top = ranking[0]
+        if self.is_out_of_scope(features, top.confidence):
+            return IntentScore(name=OUT_OF_SCOPE, confidence=round(1 - top.confidence, 4)), ranking
+        return top, ranking
+
+    async def process(self, message: Message) -> AsyncIterator[Message]:
+        assert isinstance(message, Transcript)
+        intent, ranking = await self.run_blocking(self.classify, message.text)
+        yield Parse(
+            session_id=message.session_id,
+            turn_id=message.turn_id,
+            text=message.text,
+            intent=intent,
+            ranking=ranking,
+        )

@@ -1,0 +1,5 @@
+"""Response generation backends."""
+
+from assistant.stages.respond import templates
+
+__all__ = ["templates"]
