@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import logging
 import os
@@ -44,13 +45,26 @@ def _history_file() -> Path:
 
 
 def _add_pipeline_options(parser: argparse.ArgumentParser, default_pipeline: str) -> None:
-    parser.add_argument("--pipeline", default=default_pipeline, metavar="NAME|PATH",
-                        help=f"a pipeline from pipelines/ or a YAML file (default: "
-                             f"{default_pipeline})")
-    parser.add_argument("--models", type=Path, default=DEFAULT_MODELS, metavar="PATH",
-                        help="the model catalog (default: the project's models.yaml)")
-    parser.add_argument("--set", action="append", default=[], metavar="KIND=MODEL",
-                        help="use another catalog model for a stage; repeatable")
+    parser.add_argument(
+        "--pipeline",
+        default=default_pipeline,
+        metavar="NAME|PATH",
+        help=f"a pipeline from pipelines/ or a YAML file (default: {default_pipeline})",
+    )
+    parser.add_argument(
+        "--models",
+        type=Path,
+        default=DEFAULT_MODELS,
+        metavar="PATH",
+        help="the model catalog (default: the project's models.yaml)",
+    )
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KIND=MODEL",
+        help="use another catalog model for a stage; repeatable",
+    )
 
 
 def build_plan(args: argparse.Namespace) -> PipelinePlan:
@@ -75,8 +89,11 @@ class ChatPrinter:
 
     def turn(self, record: TurnRecord) -> None:
         for error in record.errors:
-            print(f"assistant: stage {error.stage} failed ({error.error_type}: {error.detail}); "
-                  "the session goes on", file=sys.stderr)
+            print(
+                f"assistant: stage {error.stage} failed ({error.error_type}: {error.detail}); "
+                "the session goes on",
+                file=sys.stderr,
+            )
         if self.trace:
             print(waterfall(record), file=sys.stderr)
         if self.as_json:
@@ -95,8 +112,9 @@ async def _chat(args: argparse.Namespace, plan: PipelinePlan) -> int:
     pipeline = Pipeline(plan)
     await pipeline.start()
     session = TextSession(pipeline)
-    printer = ChatPrinter(as_json=args.json, trace=args.trace, one_line=not interactive,
-                          out=sys.stdout)
+    printer = ChatPrinter(
+        as_json=args.json, trace=args.trace, one_line=not interactive, out=sys.stdout
+    )
     try:
         await session.begin()
         if args.once is not None:
@@ -125,13 +143,11 @@ async def _read_lines(session: TextSession, printer: ChatPrinter) -> None:
 
 
 async def _repl(session: TextSession, printer: ChatPrinter, plan: PipelinePlan) -> None:
-    import readline  # noqa: F401 - importing it gives input() line editing and history
+    import readline  # importing it gives input() line editing and history
 
     history = _history_file()
-    try:
+    with contextlib.suppress(OSError):
         readline.read_history_file(history)
-    except OSError:
-        pass
     readline.set_history_length(1000)
     stages = ", ".join(f"{s.kind}={s.model}" for s in plan.stages)
     print(f"Ready ({plan.name} pipeline: {stages}). Type /help for commands.", file=sys.stderr)
@@ -195,9 +211,9 @@ def cmd_stages(args: argparse.Namespace) -> int:
         if not backends:
             print("    (no backend installed yet)")
         for backend in backends:
-            description = backend.cls.description or backend.cls.__doc__ or ""
-            print(f"    {backend.name:<12} {description.strip().splitlines()[0] if description else ''}"
-                  f"  [{backend.origin}]")
+            summary = (backend.cls.description or backend.cls.__doc__ or "").strip()
+            first_line = summary.splitlines()[0] if summary else ""
+            print(f"    {backend.name:<12} {first_line}  [{backend.origin}]")
     for problem in registry.plugin_errors:
         print(f"warning: {problem}")
     return 0
@@ -218,8 +234,11 @@ def build_parser() -> argparse.ArgumentParser:
     _add_pipeline_options(chat, "text")
     chat.add_argument("--once", metavar="TEXT", help="answer TEXT, print the reply and exit")
     chat.add_argument("--json", action="store_true", help="print one JSON object per turn")
-    chat.add_argument("--trace", action="store_true",
-                      help="print a waterfall of stage timings after each turn (to stderr)")
+    chat.add_argument(
+        "--trace",
+        action="store_true",
+        help="print a waterfall of stage timings after each turn (to stderr)",
+    )
     chat.set_defaults(func=cmd_chat)
 
     stages = commands.add_parser("stages", help="list stage kinds and their backends")
@@ -231,7 +250,8 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(
         level=logging.DEBUG if args.debug else logging.WARNING,
-        format="assistant: %(levelname)s: %(name)s: %(message)s" if args.debug
+        format="assistant: %(levelname)s: %(name)s: %(message)s"
+        if args.debug
         else "assistant: %(message)s",
     )
     func: Callable[[argparse.Namespace], int] = args.func

@@ -82,8 +82,12 @@ def _read_yaml(path: Path) -> Any:
         raise ConfigError(f"{path}: {where}invalid YAML ({problem})") from None
 
 
-def _explain(path: Path, error: ValidationError, prefix: tuple[Any, ...] = (),
-             allowed: dict[tuple[Any, ...], list[str]] | None = None) -> ConfigError:
+def _explain(
+    path: Path,
+    error: ValidationError,
+    prefix: tuple[Any, ...] = (),
+    allowed: dict[tuple[Any, ...], list[str]] | None = None,
+) -> ConfigError:
     """Turn pydantic's report into one line naming the file and the key."""
     first = error.errors()[0]
     loc = tuple(part for part in (*prefix, *first["loc"]))
@@ -109,8 +113,9 @@ def load_models(path: Path = DEFAULT_MODELS) -> dict[str, dict[str, ModelSpec]]:
     """Read and validate the model catalog, including each model's backend parameters."""
     raw = _read_yaml(path)
     if not isinstance(raw, dict):
-        raise ConfigError(f"{path}: expected a mapping of stage kinds to models, got "
-                          f"{type(raw).__name__}")
+        raise ConfigError(
+            f"{path}: expected a mapping of stage kinds to models, got {type(raw).__name__}"
+        )
     known_kinds = registry.kinds()
     for kind in raw:
         if kind not in known_kinds:
@@ -193,7 +198,10 @@ def resolve_skill_dirs(pipeline_path: Path, entries: list[str]) -> tuple[Path, .
     (or folders of skill folders), relative to the pipeline file."""
     dirs: list[Path] = []
     for entry in entries:
-        path = BUILTIN_SKILLS_DIR if entry == "builtin" else (pipeline_path.parent / entry).resolve()
+        if entry == "builtin":
+            path = BUILTIN_SKILLS_DIR
+        else:
+            path = (pipeline_path.parent / entry).resolve()
         if not path.is_dir():
             raise ConfigError(f"{pipeline_path}: skills: {entry!r} is not a folder")
         dirs.append(path)

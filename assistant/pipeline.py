@@ -125,9 +125,7 @@ def plan_pipeline(
                 f"nothing before it produces that (the {spec.input} input gives "
                 f"{input_type.__name__})"
             )
-        planned.append(
-            PlannedStage(ref.stage_name, ref.kind, model, cls, params, upstream, inputs)
-        )
+        planned.append(PlannedStage(ref.stage_name, ref.kind, model, cls, params, upstream, inputs))
         produced.append((ref.stage_name, cls.produces))
 
     return PipelinePlan(
@@ -235,8 +233,14 @@ class StageLoadError(RuntimeError):
 class Pipeline:
     """A started pipeline: stages loaded, one runner task per stage, all joined by one bus."""
 
-    def __init__(self, plan: PipelinePlan, *, bus: Bus | None = None, maxsize: int = 16,
-                 context: StageContext | None = None) -> None:
+    def __init__(
+        self,
+        plan: PipelinePlan,
+        *,
+        bus: Bus | None = None,
+        maxsize: int = 16,
+        context: StageContext | None = None,
+    ) -> None:
         self.plan = plan
         self.bus = bus or Bus(default_maxsize=maxsize)
         self.context = context or StageContext(skill_dirs=plan.skill_dirs)

@@ -86,19 +86,27 @@ class TurnRecord:
             "text": self.text,
             "intent": (
                 {"name": parse.intent.name, "confidence": parse.intent.confidence}
-                if parse else None
+                if parse
+                else None
             ),
             "ranking": (
                 [{"name": i.name, "confidence": i.confidence} for i in parse.ranking]
-                if parse else None
+                if parse
+                else None
             ),
             "entities": (
                 [
-                    {"entity": e.entity, "value": e.value, "text": e.text, "start": e.start,
-                     "end": e.end}
+                    {
+                        "entity": e.entity,
+                        "value": e.value,
+                        "text": e.text,
+                        "start": e.start,
+                        "end": e.end,
+                    }
                     for e in parse.entities
                 ]
-                if parse else None
+                if parse
+                else None
             ),
             "slots": dict(self.state.slots) if self.state is not None else None,
             # No sentiment, tone or filter stage exists yet; their messages will fill these.
@@ -158,8 +166,9 @@ def new_session_id() -> str:
 class TextSession:
     """Text turns over a started pipeline whose input is `Transcript`."""
 
-    def __init__(self, pipeline: Pipeline, *, session_id: str | None = None,
-                 turn_timeout: float = 120.0) -> None:
+    def __init__(
+        self, pipeline: Pipeline, *, session_id: str | None = None, turn_timeout: float = 120.0
+    ) -> None:
         self.pipeline = pipeline
         self.bus = pipeline.bus
         self.session_id = session_id or new_session_id()

@@ -149,7 +149,7 @@ class Registry:
                 if not (isinstance(cls, type) and issubclass(cls, Stage)):
                     raise TypeError(f"{ep.value} is not a Stage subclass")
                 self.add(cls, origin)
-            except Exception as exc:  # noqa: BLE001 - any plugin failure is reported the same way
+            except Exception as exc:  # any plugin failure is reported the same way
                 message = f"plugin {ep.name!r} ({origin}) could not be loaded: {exc}"
                 self.plugin_errors.append(message)
                 log.warning(message)
@@ -161,9 +161,7 @@ class Registry:
 
     def for_kind(self, kind: str) -> list[Backend]:
         self.discover()
-        return sorted(
-            (b for (k, _), b in self.backends.items() if k == kind), key=lambda b: b.name
-        )
+        return sorted((b for (k, _), b in self.backends.items() if k == kind), key=lambda b: b.name)
 
     def get(self, kind: str, backend: str) -> Backend | None:
         self.discover()

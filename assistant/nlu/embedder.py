@@ -34,7 +34,7 @@ class SentenceEncoder:
 
     def __init__(self, model_dir: Path, max_length: int = 128) -> None:
         if not (model_dir / "config.json").is_file():
-            raise MissingModelError(f"{model_dir}: not a transformers model folder (no config.json)")
+            raise MissingModelError(f"{model_dir}: not a transformers model (no config.json)")
         # Everything is local: never let transformers try the network.
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")

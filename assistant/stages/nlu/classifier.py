@@ -26,7 +26,7 @@ OUT_OF_SCOPE = "out_of_scope"
 
 class ClassifierParams(StageParams):
     min_confidence: float = Field(
-        0.3, ge=0, le=1, description="below this top-intent probability the utterance is out of scope"
+        0.3, ge=0, le=1, description="top-intent probability below which it is out of scope"
     )
     ranking_length: int = Field(5, ge=1, description="how many intents the ranking keeps")
     regularization: float = Field(10.0, gt=0, description="inverse L2 strength (sklearn's C)")
@@ -66,8 +66,12 @@ class IntentClassifierStage(Stage):
         self.classifier = LogisticRegression(C=self.params.regularization, max_iter=2000)
         self.classifier.fit(features, [e.intent for e in examples])
         self.labels: list[str] = [str(label) for label in self.classifier.classes_]
-        log.debug("nlu %s: trained on %d examples of %d intents", self.name, len(examples),
-                  len(self.labels))
+        log.debug(
+            "nlu %s: trained on %d examples of %d intents",
+            self.name,
+            len(examples),
+            len(self.labels),
+        )
 
     def classify(self, text: str) -> tuple[IntentScore, tuple[IntentScore, ...]]:
         if not text.strip():

@@ -21,8 +21,11 @@ from assistant.stages.nlu.classifier import ClassifierParams, IntentClassifierSt
 
 class EmbeddingParams(ClassifierParams):
     similarity_threshold: float = Field(
-        0.4, ge=-1, le=1, description="cosine similarity to the nearest example below which the "
-        "utterance is out of scope"
+        0.4,
+        ge=-1,
+        le=1,
+        description="cosine similarity to the nearest example below which the "
+        "utterance is out of scope",
     )
     model_path: Path | None = Field(
         None, description="a sentence-embedding model folder; default: the shipped MiniLM"

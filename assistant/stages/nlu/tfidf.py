@@ -23,8 +23,9 @@ class TfidfIntentClassifier(IntentClassifierStage):
     def fit_features(self, texts: Sequence[str]) -> np.ndarray:
         from sklearn.feature_extraction.text import TfidfVectorizer
 
-        self.vectorizer = TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 4), lowercase=True,
-                                          sublinear_tf=True)
+        self.vectorizer = TfidfVectorizer(
+            analyzer="char_wb", ngram_range=(2, 4), lowercase=True, sublinear_tf=True
+        )
         return self.vectorizer.fit_transform(texts)
 
     def features(self, texts: Sequence[str]) -> np.ndarray:

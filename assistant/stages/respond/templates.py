@@ -42,8 +42,9 @@ class TemplateResponder(Stage):
 
     async def control(self, message: Message) -> None:
         if isinstance(message, SessionStart):
-            self.last_choice = {k: v for k, v in self.last_choice.items()
-                                if k[0] != message.session_id}
+            self.last_choice = {
+                k: v for k, v in self.last_choice.items() if k[0] != message.session_id
+            }
 
     def choose(self, session_id: str, template: str) -> str | None:
         variations = self.responses.get(template)
