@@ -135,7 +135,7 @@ class Bus:
         subscription = Subscription(
             name=name,
             routes=dict(routes),
-            inbox=Inbox(maxsize or self.default_maxsize),
+            inbox=Inbox(self.default_maxsize if maxsize is None else maxsize),
             on_interrupt=on_interrupt,
         )
         self._subscriptions.append(subscription)

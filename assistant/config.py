@@ -6,6 +6,7 @@ whose message is one line: the file, the key, and what was expected.
 
 from __future__ import annotations
 
+import difflib
 from pathlib import Path
 from typing import Any, Literal
 
@@ -88,19 +89,26 @@ def _explain(
     prefix: tuple[Any, ...] = (),
     allowed: dict[tuple[Any, ...], list[str]] | None = None,
 ) -> ConfigError:
-    """Turn pydantic's report into one line naming the file and the key."""
-    first = error.errors()[0]
-    loc = tuple(part for part in (*prefix, *first["loc"]))
+    """Turn pydantic's report into one line naming the file and the key. An unknown key is
+    reported first: a typo also makes the intended key look missing."""
+    errors = sorted(error.errors(), key=lambda e: e["type"] != "extra_forbidden")
+    first = errors[0]
+    loc = (*prefix, *first["loc"])
     key = ".".join(str(part) for part in loc) or "(top level)"
     if first["type"] == "extra_forbidden":
-        expected = (allowed or {}).get(loc[:-1])
-        hint = f" (expected one of: {', '.join(expected)})" if expected else ""
-        message = f"unknown key{hint}"
+        expected = (allowed or {}).get(loc[:-1], [])
+        close = difflib.get_close_matches(str(loc[-1]), expected, n=1)
+        hint = f"did you mean {close[0]!r}? " if close else ""
+        message = (
+            f"unknown key ({hint}expected one of: {', '.join(expected)})"
+            if expected
+            else "unknown key"
+        )
     elif first["type"] == "missing":
         message = "required key is missing"
     else:
         message = first["msg"]
-    more = len(error.errors()) - 1
+    more = len(errors) - 1
     suffix = f" (and {more} more problem{'s' if more > 1 else ''})" if more else ""
     return ConfigError(f"{path}: {key}: {message}{suffix}")
 

@@ -1,8 +1,12 @@
 """Shared machinery of the trained intent classifiers: train on the skills' `nlu.yml` examples,
 rank intents for an utterance, and decide when it is out of scope.
 
-A backend supplies only its features (sentence embeddings, character n-grams, ...) and its own
-out-of-scope test; training, ranking and the `Parse` message are the same for all of them.
+A backend supplies only its features (sentence embeddings, character n-grams, ...); training,
+ranking, the out-of-scope decision and the `Parse` message are the same for all of them.
+
+Out of scope is decided mainly by distance: an utterance whose nearest training example is less
+similar than `similarity_threshold` is not something the skills were trained for, however
+confident the classifier is (a softmax always picks some intent).
 """
 
 from __future__ import annotations
@@ -10,7 +14,7 @@ from __future__ import annotations
 import logging
 from abc import abstractmethod
 from collections.abc import AsyncIterator, Sequence
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 from pydantic import Field
@@ -25,6 +29,10 @@ OUT_OF_SCOPE = "out_of_scope"
 
 
 class ClassifierParams(StageParams):
+    similarity_threshold: float = Field(
+        0.4, ge=-1, le=1, description="cosine similarity to the nearest training example below "
+        "which the utterance is out of scope"
+    )
     min_confidence: float = Field(
         0.3, ge=0, le=1, description="top-intent probability below which it is out of scope"
     )
@@ -40,16 +48,22 @@ class IntentClassifierStage(Stage):
     params: ClassifierParams
 
     @abstractmethod
-    def fit_features(self, texts: Sequence[str]) -> np.ndarray:
-        """Learn the feature space from the training texts and return their features."""
+    def fit_features(self, texts: Sequence[str]) -> Any:
+        """Learn the feature space from the training texts and return their features (a dense
+        or sparse matrix, one row per text)."""
 
     @abstractmethod
-    def features(self, texts: Sequence[str]) -> np.ndarray:
+    def features(self, texts: Sequence[str]) -> Any:
         """Features of new texts, in the space learnt by `fit_features`."""
 
-    def is_out_of_scope(self, features: np.ndarray, top_probability: float) -> bool:
-        """Backends may add a test of their own (e.g. distance to the training examples)."""
-        return top_probability < self.params.min_confidence
+    def is_out_of_scope(self, features: Any, top_probability: float) -> bool:
+        from sklearn.metrics.pairwise import cosine_similarity
+
+        nearest = float(cosine_similarity(features, self.example_features).max())
+        return (
+            nearest < self.params.similarity_threshold
+            or top_probability < self.params.min_confidence
+        )
 
     def load(self) -> None:
         from sklearn.linear_model import LogisticRegression
@@ -62,9 +76,9 @@ class IntentClassifierStage(Stage):
                 f"intent detection needs examples of at least two intents; the skills "
                 f"({', '.join(str(p) for p in self.context.skill_dirs)}) have {len(intents)}"
             )
-        features = self.fit_features([e.text for e in examples])
+        self.example_features = self.fit_features([e.text for e in examples])
         self.classifier = LogisticRegression(C=self.params.regularization, max_iter=2000)
-        self.classifier.fit(features, [e.intent for e in examples])
+        self.classifier.fit(self.example_features, [e.intent for e in examples])
         self.labels: list[str] = [str(label) for label in self.classifier.classes_]
         log.debug(
             "nlu %s: trained on %d examples of %d intents",

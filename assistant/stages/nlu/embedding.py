@@ -1,8 +1,7 @@
 """Intent detection on sentence embeddings (all-MiniLM-L6-v2) with logistic regression.
 
-Out of scope is decided mainly by distance: an utterance whose nearest training example is less
-similar than `similarity_threshold` is not something the skills were trained for, however
-confident the classifier is (a softmax always picks some intent).
+Paraphrases with words never seen in training still land near the right examples, which is why
+this is the default intent backend.
 """
 
 from __future__ import annotations
@@ -20,13 +19,6 @@ from assistant.stages.nlu.classifier import ClassifierParams, IntentClassifierSt
 
 
 class EmbeddingParams(ClassifierParams):
-    similarity_threshold: float = Field(
-        0.4,
-        ge=-1,
-        le=1,
-        description="cosine similarity to the nearest example below which the "
-        "utterance is out of scope",
-    )
     model_path: Path | None = Field(
         None, description="a sentence-embedding model folder; default: the shipped MiniLM"
     )
@@ -41,14 +33,7 @@ class EmbeddingIntentClassifier(IntentClassifierStage):
 
     def fit_features(self, texts: Sequence[str]) -> np.ndarray:
         self.encoder: SentenceEncoder = shared_encoder(self.params.model_path)
-        self.example_vectors = self.encoder.encode(texts)
-        return self.example_vectors
+        return self.encoder.encode(texts)
 
     def features(self, texts: Sequence[str]) -> np.ndarray:
         return self.encoder.encode(texts)
-
-    def is_out_of_scope(self, features: np.ndarray, top_probability: float) -> bool:
-        nearest = float(np.max(self.example_vectors @ features[0]))
-        return nearest < self.params.similarity_threshold or super().is_out_of_scope(
-            features, top_probability
-        )

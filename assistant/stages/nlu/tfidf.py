@@ -7,9 +7,7 @@ only the words of the training examples, so paraphrases with new words fare wors
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import ClassVar
-
-import numpy as np
+from typing import Any, ClassVar
 
 from assistant.stage import register
 from assistant.stages.nlu.classifier import IntentClassifierStage
@@ -20,7 +18,7 @@ class TfidfIntentClassifier(IntentClassifierStage):
     backend: ClassVar[str] = "tfidf"
     description: ClassVar[str] = "character n-gram TF-IDF + logistic regression"
 
-    def fit_features(self, texts: Sequence[str]) -> np.ndarray:
+    def fit_features(self, texts: Sequence[str]) -> Any:
         from sklearn.feature_extraction.text import TfidfVectorizer
 
         self.vectorizer = TfidfVectorizer(
@@ -28,5 +26,5 @@ class TfidfIntentClassifier(IntentClassifierStage):
         )
         return self.vectorizer.fit_transform(texts)
 
-    def features(self, texts: Sequence[str]) -> np.ndarray:
+    def features(self, texts: Sequence[str]) -> Any:
         return self.vectorizer.transform(texts)

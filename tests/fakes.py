@@ -1,0 +1,72 @@
+"""Fake stages for testing the bus and the pipeline machinery — never evidence that a feature
+works (that is what the real-model tests are for)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import ClassVar
+
+from assistant.messages import IntentScore, Message, Parse, Reply, Transcript
+from assistant.stage import Stage, StageParams, registry
+
+
+class WordParser(Stage):
+    """Takes the first word as the intent; raises on 'boom' to test error isolation."""
+
+    kind: ClassVar[str] = "test-nlu"
+    backend: ClassVar[str] = "first-word"
+    consumes = (Transcript,)
+    produces = (Parse,)
+
+    async def process(self, message: Message) -> AsyncIterator[Message]:
+        assert isinstance(message, Transcript)
+        if "boom" in message.text:
+            raise RuntimeError("the parser exploded")
+        if "slow" in message.text:
+            await asyncio.sleep(30)
+        yield Parse(
+            session_id=message.session_id,
+            turn_id=message.turn_id,
+            text=message.text,
+            intent=IntentScore(name=message.text.split()[0], confidence=1.0),
+        )
+
+
+class EchoParams(StageParams):
+    prefix: str = "you said"
+
+
+class EchoResponder(Stage):
+    kind: ClassVar[str] = "test-respond"
+    backend: ClassVar[str] = "echo"
+    consumes = (Parse,)
+    produces = (Reply,)
+    Params: ClassVar[type[StageParams]] = EchoParams
+    params: EchoParams
+
+    async def process(self, message: Message) -> AsyncIterator[Message]:
+        assert isinstance(message, Parse)
+        yield Reply(
+            session_id=message.session_id,
+            turn_id=message.turn_id,
+            text=f"{self.params.prefix} {message.intent.name}",
+        )
+
+
+class BrokenLoader(Stage):
+    kind: ClassVar[str] = "test-nlu"
+    backend: ClassVar[str] = "broken-loader"
+    consumes = (Transcript,)
+    produces = (Parse,)
+
+    def load(self) -> None:
+        raise FileNotFoundError("model.bin is missing")
+
+    async def process(self, message: Message) -> AsyncIterator[Message]:
+        raise AssertionError("never reached")
+        yield message
+
+
+for _cls in (WordParser, EchoResponder, BrokenLoader):
+    registry.add(_cls, "tests")

@@ -1,0 +1,104 @@
+"""Pipeline machinery with fake stages: wiring, error isolation, timeouts, load failures."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+
+from assistant.config import load_models, load_pipeline
+from assistant.pipeline import Pipeline, PipelinePlan, StageLoadError, plan_pipeline
+from assistant.session import APOLOGY, TIMEOUT_APOLOGY, TextSession, TurnRecord
+from tests import fakes  # noqa: F401 - registers the fake backends
+
+MODELS = """
+test-nlu:
+  words: {backend: first-word}
+  broken: {backend: broken-loader}
+test-respond:
+  echo: {backend: echo}
+  shout: {backend: echo, params: {prefix: YOU SAID}}
+"""
+
+PIPELINE = """
+input: text
+skills: []
+stages:
+  - {kind: test-nlu, model: words}
+  - {kind: test-respond, model: echo}
+"""
+
+
+def make_plan(tmp_path: Path, overrides: dict[str, str] | None = None,
+              pipeline: str = PIPELINE) -> PipelinePlan:
+    (tmp_path / "models.yaml").write_text(MODELS)
+    (tmp_path / "pipeline.yaml").write_text(pipeline)
+    catalog = load_models(tmp_path / "models.yaml")
+    spec = load_pipeline(tmp_path / "pipeline.yaml")
+    return plan_pipeline(spec, tmp_path / "pipeline.yaml", catalog, tmp_path / "models.yaml",
+                         overrides)
+
+
+def converse(plan: PipelinePlan, *texts: str, turn_timeout: float = 10) -> list[TurnRecord]:
+    async def scenario() -> list[TurnRecord]:
+        async with Pipeline(plan) as pipeline:
+            session = TextSession(pipeline, turn_timeout=turn_timeout)
+            await session.begin()
+            records = [await session.say(text) for text in texts]
+            await session.end()
+            return records
+
+    return asyncio.run(scenario())
+
+
+def test_stages_are_wired_to_their_upstream(tmp_path: Path) -> None:
+    plan = make_plan(tmp_path)
+    assert [(s.name, s.upstream) for s in plan.stages] == [
+        ("test-nlu", "input"), ("test-respond", "test-nlu")
+    ]
+    assert plan.last_producer(fakes.Reply) == "test-respond"
+
+
+def test_turns_flow_through_and_are_recorded(tmp_path: Path) -> None:
+    first, second = converse(make_plan(tmp_path), "hello there", "weather today")
+    assert first.text == "you said hello"
+    assert second.text == "you said weather"
+    assert second.turn_id == 2 and second.session_id == first.session_id
+    assert set(first.timings_ms()) == {"test-nlu", "test-respond", "total"}
+    data = first.to_json()
+    assert data["intent"] == {"name": "hello", "confidence": 1.0}
+    assert data["slots"] is None and data["sentiment"] is None
+
+
+def test_override_swaps_a_model(tmp_path: Path) -> None:
+    (record,) = converse(make_plan(tmp_path, {"test-respond": "shout"}), "hello")
+    assert record.text == "YOU SAID hello"
+
+
+def test_a_failing_stage_gives_an_apology_and_the_session_goes_on(tmp_path: Path) -> None:
+    before, failed, after = converse(make_plan(tmp_path), "hi", "boom now", "hi again")
+    assert before.text == "you said hi"
+    assert failed.text == APOLOGY
+    assert [(e.stage, e.error_type, e.detail) for e in failed.errors] == [
+        ("test-nlu", "RuntimeError", "the parser exploded")
+    ]
+    assert "Traceback" not in failed.text
+    assert after.text == "you said hi"
+
+
+def test_a_stuck_turn_times_out_and_the_next_turn_works(tmp_path: Path) -> None:
+    stuck, after = converse(make_plan(tmp_path), "slow one", "fine", turn_timeout=0.3)
+    assert stuck.timed_out and stuck.text == TIMEOUT_APOLOGY
+    assert after.text == "you said fine"
+
+
+def test_a_stage_that_cannot_load_says_which_and_why(tmp_path: Path) -> None:
+    plan = make_plan(tmp_path, {"test-nlu": "broken"})
+
+    async def scenario() -> None:
+        async with Pipeline(plan):
+            pass
+
+    with pytest.raises(StageLoadError, match=r"stage test-nlu .*broken.*model.bin is missing"):
+        asyncio.run(scenario())
