@@ -159,37 +159,51 @@ class StageRunner:
         self.subscription: Subscription = bus.subscribe(
             stage.name, routes, maxsize=maxsize, on_interrupt=self._interrupt
         )
-        self._current: asyncio.Task[None] | None = None
+        self._task: asyncio.Task[None] | None = None
         self._current_message: Message | None = None
+        self._interrupting = False
 
     def _interrupt(self, interrupt: Interrupt) -> None:
+        """Cancel the work in flight if it belongs to an interrupted turn. The stage runs inside
+        the runner's own task (a task per message would cost more than the work of a light
+        stage), so the runner's task is cancelled and `run` takes the cancellation back."""
         message = self._current_message
         if (
-            self._current is not None
+            self._task is not None
+            and not self._interrupting
             and message is not None
             and message.session_id == interrupt.session_id
             and message.turn_id <= interrupt.turn_id
         ):
-            self._current.cancel()
+            self._interrupting = True
+            self._task.cancel()
 
     async def run(self) -> None:
+        self._task = asyncio.current_task()
         inbox = self.subscription.inbox
         while True:
             envelope = await inbox.get()
+            message = envelope.message
             try:
-                message = envelope.message
                 if isinstance(message, CONTROL_TYPES):
                     await self.stage.control(message)
                 else:
                     self._current_message = message
-                    self._current = asyncio.create_task(self._process(message))
-                    await asyncio.wait({self._current})
+                    await self._process(message)
+            except asyncio.CancelledError:
+                if not self._interrupting:
+                    raise
+                log.debug("stage %s: turn %s interrupted", self.stage.name, message.turn_id)
             except Exception:
                 log.exception("stage %s failed on a control message", self.stage.name)
             finally:
-                self._current = None
                 self._current_message = None
                 inbox.task_done()
+            if self._interrupting:
+                self._interrupting = False
+                assert self._task is not None
+                if self._task.uncancel() > 0:  # a stop() came too: end the runner
+                    raise asyncio.CancelledError
 
     async def _process(self, message: Message) -> None:
         name = self.stage.name
@@ -197,9 +211,6 @@ class StageRunner:
         try:
             async for output in self.stage.process(message):
                 await self.bus.publish(output, name)
-        except asyncio.CancelledError:
-            log.debug("stage %s: turn %s interrupted", name, message.turn_id)
-            return
         except Exception as exc:
             log.debug("stage %s failed", name, exc_info=True)
             await self.bus.publish(

@@ -43,8 +43,7 @@ def test_fan_out_and_dispatch_by_type() -> None:
         bus.subscribe("replies", {Reply: None})
         await bus.publish(transcript(1), "input")
         await bus.publish(Reply(session_id="s", turn_id=1, text="hello"), "respond")
-        return (await drain(bus, "a", 1), await drain(bus, "b", 1),
-                await drain(bus, "replies", 1))
+        return (await drain(bus, "a", 1), await drain(bus, "b", 1), await drain(bus, "replies", 1))
 
     a, b, replies = asyncio.run(scenario())
     assert a == b and isinstance(a[0], Transcript)
@@ -106,9 +105,7 @@ def test_system_messages_skip_the_queue_and_the_bound() -> None:
         bus.subscribe("stage", {Transcript: None, Interrupt: None}, maxsize=1)
         await bus.publish(transcript(5), "input")
         # The inbox is full, yet the interrupt goes through at once and is read first.
-        await asyncio.wait_for(
-            bus.publish(Interrupt(session_id="other", turn_id=1), "input"), 0.5
-        )
+        await asyncio.wait_for(bus.publish(Interrupt(session_id="other", turn_id=1), "input"), 0.5)
         return await drain(bus, "stage", 2)
 
     received = asyncio.run(scenario())

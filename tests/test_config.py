@@ -28,8 +28,7 @@ def write(tmp_path: Path, name: str, text: str) -> Path:
 
 def plan_text(tmp_path: Path, pipeline: str, overrides: dict[str, str] | None = None) -> None:
     path = write(tmp_path, "p.yaml", pipeline)
-    plan_pipeline(load_pipeline(path), path, load_models(DEFAULT_MODELS), DEFAULT_MODELS,
-                  overrides)
+    plan_pipeline(load_pipeline(path), path, load_models(DEFAULT_MODELS), DEFAULT_MODELS, overrides)
 
 
 def test_the_shipped_configuration_is_valid() -> None:
@@ -40,12 +39,16 @@ def test_the_shipped_configuration_is_valid() -> None:
 
 
 def test_a_typo_in_a_parameter_names_the_key_and_the_expected_ones(tmp_path: Path) -> None:
-    path = write(tmp_path, "models.yaml", """
+    path = write(
+        tmp_path,
+        "models.yaml",
+        """
 nlu:
   mine:
     backend: embedding
     params: {similarity_treshold: 0.5}
-""")
+""",
+    )
     with pytest.raises(ConfigError) as error:
         load_models(path)
     message = str(error.value)
@@ -68,16 +71,23 @@ def test_an_unknown_stage_kind(tmp_path: Path) -> None:
 
 def test_an_unknown_backend_lists_the_available_ones(tmp_path: Path) -> None:
     path = write(tmp_path, "models.yaml", "nlu:\n  mine: {backend: embeding}\n")
-    with pytest.raises(ConfigError, match=r"nlu\.mine\.backend: unknown backend 'embeding'.*"
-                                          r"available: embedding, tfidf"):
+    with pytest.raises(
+        ConfigError,
+        match=r"nlu\.mine\.backend: unknown backend 'embeding'.*"
+        r"available: embedding, tfidf",
+    ):
         load_models(path)
 
 
 def test_a_bad_parameter_value(tmp_path: Path) -> None:
-    path = write(tmp_path, "models.yaml",
-                 "nlu:\n  mine: {backend: embedding, params: {min_confidence: 3}}\n")
-    with pytest.raises(ConfigError, match=r"nlu\.mine\.params\.min_confidence: .*less than or "
-                                          r"equal to 1"):
+    path = write(
+        tmp_path, "models.yaml", "nlu:\n  mine: {backend: embedding, params: {min_confidence: 3}}\n"
+    )
+    with pytest.raises(
+        ConfigError,
+        match=r"nlu\.mine\.params\.min_confidence: .*less than or "
+        r"equal to 1",
+    ):
         load_models(path)
 
 
@@ -100,20 +110,28 @@ def test_a_type_graph_gap_is_found_before_anything_loads(tmp_path: Path) -> None
 
 
 def test_a_pipeline_key_typo(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match=r"p\.yaml: stages\.0\.modle: unknown key \(did you "
-                                          r"mean 'model'\? expected one of: kind, model, name\)"):
+    with pytest.raises(
+        ConfigError,
+        match=r"p\.yaml: stages\.0\.modle: unknown key \(did you "
+        r"mean 'model'\? expected one of: kind, model, name\)",
+    ):
         plan_text(tmp_path, "input: text\nstages:\n  - {kind: nlu, modle: intent-minilm}\n")
 
 
 def test_an_unknown_model_in_a_pipeline(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match=r"stages\.0\.model: unknown nlu model 'intent-bert'.*"
-                                          r"intent-minilm"):
+    with pytest.raises(
+        ConfigError,
+        match=r"stages\.0\.model: unknown nlu model 'intent-bert'.*"
+        r"intent-minilm",
+    ):
         plan_text(tmp_path, "input: text\nstages:\n  - {kind: nlu, model: intent-bert}\n")
 
 
 def test_overrides(tmp_path: Path) -> None:
-    pipeline = ("input: text\nstages:\n  - {kind: nlu, model: intent-minilm}\n"
-                "  - {kind: respond, model: templates}\n")
+    pipeline = (
+        "input: text\nstages:\n  - {kind: nlu, model: intent-minilm}\n"
+        "  - {kind: respond, model: templates}\n"
+    )
     plan_text(tmp_path, pipeline, {"nlu": "intent-tfidf"})
     with pytest.raises(ConfigError, match=r"--set nlu: unknown nlu model 'nope'"):
         plan_text(tmp_path, pipeline, {"nlu": "nope"})
@@ -130,12 +148,15 @@ def test_pipeline_names_resolve(tmp_path: Path) -> None:
         resolve_pipeline_path("txet")
 
 
-def test_the_cli_reports_a_typo_in_one_line_and_exits_2(tmp_path: Path,
-                                                         assistant_bin: str) -> None:
+def test_the_cli_reports_a_typo_in_one_line_and_exits_2(tmp_path: Path, assistant_bin: str) -> None:
     bad = DEFAULT_MODELS.read_text().replace("similarity_threshold", "similarity_treshold")
     path = write(tmp_path, "models.yaml", bad)
-    result = subprocess.run([assistant_bin, "chat", "--models", str(path), "--once", "hi"],
-                            capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [assistant_bin, "chat", "--models", str(path), "--once", "hi"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 2
     assert result.stdout == ""
     assert result.stderr.count("\n") == 1

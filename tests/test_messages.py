@@ -18,8 +18,17 @@ MESSAGE_TYPES = [
 def test_required_message_types_exist() -> None:
     names = {cls.__name__ for cls in MESSAGE_TYPES}
     assert {
-        "AudioFrame", "UtteranceAudio", "Transcript", "Parse", "DialogueState", "Reply",
-        "SpeechChunk", "Interrupt", "StageError", "SessionStart", "SessionEnd",
+        "AudioFrame",
+        "UtteranceAudio",
+        "Transcript",
+        "Parse",
+        "DialogueState",
+        "Reply",
+        "SpeechChunk",
+        "Interrupt",
+        "StageError",
+        "SessionStart",
+        "SessionEnd",
     } <= names
 
 
@@ -43,8 +52,9 @@ def test_message_cannot_be_changed_and_has_no_dict() -> None:
 
 def test_timestamps_are_monotonic() -> None:
     first = Transcript(session_id="s", turn_id=1, text="a")
-    second = Parse(session_id="s", turn_id=1, text="a",
-                   intent=IntentScore(name="greet", confidence=1.0))
+    second = Parse(
+        session_id="s", turn_id=1, text="a", intent=IntentScore(name="greet", confidence=1.0)
+    )
     assert second.timestamp >= first.timestamp
 
 

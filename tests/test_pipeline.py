@@ -10,7 +10,7 @@ import pytest
 from assistant.config import load_models, load_pipeline
 from assistant.pipeline import Pipeline, PipelinePlan, StageLoadError, plan_pipeline
 from assistant.session import APOLOGY, TIMEOUT_APOLOGY, TextSession, TurnRecord
-from tests import fakes  # noqa: F401 - registers the fake backends
+from tests import fakes
 
 MODELS = """
 test-nlu:
@@ -30,14 +30,16 @@ stages:
 """
 
 
-def make_plan(tmp_path: Path, overrides: dict[str, str] | None = None,
-              pipeline: str = PIPELINE) -> PipelinePlan:
+def make_plan(
+    tmp_path: Path, overrides: dict[str, str] | None = None, pipeline: str = PIPELINE
+) -> PipelinePlan:
     (tmp_path / "models.yaml").write_text(MODELS)
     (tmp_path / "pipeline.yaml").write_text(pipeline)
     catalog = load_models(tmp_path / "models.yaml")
     spec = load_pipeline(tmp_path / "pipeline.yaml")
-    return plan_pipeline(spec, tmp_path / "pipeline.yaml", catalog, tmp_path / "models.yaml",
-                         overrides)
+    return plan_pipeline(
+        spec, tmp_path / "pipeline.yaml", catalog, tmp_path / "models.yaml", overrides
+    )
 
 
 def converse(plan: PipelinePlan, *texts: str, turn_timeout: float = 10) -> list[TurnRecord]:
@@ -55,7 +57,8 @@ def converse(plan: PipelinePlan, *texts: str, turn_timeout: float = 10) -> list[
 def test_stages_are_wired_to_their_upstream(tmp_path: Path) -> None:
     plan = make_plan(tmp_path)
     assert [(s.name, s.upstream) for s in plan.stages] == [
-        ("test-nlu", "input"), ("test-respond", "test-nlu")
+        ("test-nlu", "input"),
+        ("test-respond", "test-nlu"),
     ]
     assert plan.last_producer(fakes.Reply) == "test-respond"
 
@@ -102,3 +105,28 @@ def test_a_stage_that_cannot_load_says_which_and_why(tmp_path: Path) -> None:
 
     with pytest.raises(StageLoadError, match=r"stage test-nlu .*broken.*model.bin is missing"):
         asyncio.run(scenario())
+
+
+def test_an_interrupt_cancels_work_in_flight_and_stop_still_works(tmp_path: Path) -> None:
+    from assistant.messages import Interrupt, Transcript
+
+    async def scenario() -> TurnRecord:
+        pipeline = Pipeline(make_plan(tmp_path))
+        await pipeline.start()
+        session = TextSession(pipeline)
+        bus = pipeline.bus
+        await bus.publish(
+            Transcript(session_id=session.session_id, turn_id=7, text="slow"), "input"
+        )
+        await asyncio.sleep(0.1)
+        await bus.publish(Interrupt(session_id=session.session_id, turn_id=7), "input")
+        await asyncio.wait_for(bus.join(), 1)  # the 30 s stage was cancelled
+        record = await session.say("after")  # the runner survived its cancellation
+        await bus.publish(
+            Transcript(session_id=session.session_id, turn_id=9, text="slow"), "input"
+        )
+        await asyncio.sleep(0.1)
+        await asyncio.wait_for(pipeline.stop(), 2)  # stopping mid-message does not hang
+        return record
+
+    assert asyncio.run(scenario()).text == "you said after"

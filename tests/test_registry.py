@@ -54,8 +54,9 @@ def test_built_in_backends_register_themselves() -> None:
     assert registry.kinds()[: len(KINDS)] == list(KINDS)
 
 
-def test_entry_point_plugins_are_discovered(plugin_dir: Path,
-                                            monkeypatch: pytest.MonkeyPatch) -> None:
+def test_entry_point_plugins_are_discovered(
+    plugin_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.syspath_prepend(str(plugin_dir))
     fresh = Registry()
     fresh.discover()
@@ -67,11 +68,13 @@ def test_entry_point_plugins_are_discovered(plugin_dir: Path,
     assert len(fresh.plugin_errors) == 1 and "'broken'" in fresh.plugin_errors[0]
 
 
-def test_assistant_stages_lists_every_kind_and_plugins(plugin_dir: Path,
-                                                       assistant_bin: str) -> None:
+def test_assistant_stages_lists_every_kind_and_plugins(
+    plugin_dir: Path, assistant_bin: str
+) -> None:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(plugin_dir), *sys.path])}
-    result = subprocess.run([assistant_bin, "stages"], capture_output=True, text=True,
-                            env=env, timeout=120)
+    result = subprocess.run(
+        [assistant_bin, "stages"], capture_output=True, text=True, env=env, timeout=120
+    )
     assert result.returncode == 0, result.stderr
     for kind in KINDS:
         assert f"{kind}:" in result.stdout

