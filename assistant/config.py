@@ -118,17 +118,35 @@ def _field_names(model: type[BaseModel]) -> list[str]:
 
 
 def load_models(path: Path = DEFAULT_MODELS) -> dict[str, dict[str, ModelSpec]]:
-    """Read and validate the model catalog, including each model's backend parameters."""
+    """Read and validate the model catalog, including each model's backend parameters.
+
+    A catalog may start with `extends: default` (the project's models.yaml) or `extends: PATH`
+    (relative to the file): it then adds models to that catalog, or replaces models of the
+    same name, instead of repeating it."""
+    return _load_catalog(path, seen=())
+
+
+def _load_catalog(path: Path, seen: tuple[Path, ...]) -> dict[str, dict[str, ModelSpec]]:
+    if path.resolve() in seen:
+        raise ConfigError(f"{path}: extends: the catalogs extend each other in a loop")
     raw = _read_yaml(path)
     if not isinstance(raw, dict):
         raise ConfigError(
             f"{path}: expected a mapping of stage kinds to models, got {type(raw).__name__}"
         )
+    base: dict[str, dict[str, ModelSpec]] = {}
+    if "extends" in raw:
+        parent = raw.pop("extends")
+        if not isinstance(parent, str):
+            raise ConfigError(f"{path}: extends: expected 'default' or a path to a models file")
+        parent_path = DEFAULT_MODELS if parent == "default" else path.parent / parent
+        base = _load_catalog(parent_path, (*seen, path.resolve()))
     known_kinds = registry.kinds()
     for kind in raw:
         if kind not in known_kinds:
             raise ConfigError(
-                f"{path}: {kind}: unknown stage kind (expected one of: {', '.join(known_kinds)})"
+                f"{path}: {kind}: unknown stage kind (expected extends or one of: "
+                f"{', '.join(known_kinds)})"
             )
     try:
         catalog = ModelsSpec(kinds=raw).kinds
@@ -136,13 +154,14 @@ def load_models(path: Path = DEFAULT_MODELS) -> dict[str, dict[str, ModelSpec]]:
         allowed = {
             (kind, name): _field_names(ModelSpec)
             for kind, models in raw.items()
-            for name in (models or {})
+            for name in models or {}
         }
         raise _explain(path, exc, (), allowed) from None
     for kind, models in catalog.items():
         for name, spec in models.items():
             validate_params(path, kind, name, spec)
-    return catalog
+        base[kind] = {**base.get(kind, {}), **models}
+    return base
 
 
 def validate_params(path: Path, kind: str, name: str, spec: ModelSpec) -> StageParams:

@@ -65,7 +65,7 @@ def test_a_typo_in_a_model_key(tmp_path: Path) -> None:
 
 def test_an_unknown_stage_kind(tmp_path: Path) -> None:
     path = write(tmp_path, "models.yaml", "nlux:\n  mine: {backend: embedding}\n")
-    with pytest.raises(ConfigError, match=r"nlux: unknown stage kind \(expected one of: vad"):
+    with pytest.raises(ConfigError, match=r"nlux: unknown stage kind \(expected extends or one"):
         load_models(path)
 
 
@@ -162,3 +162,19 @@ def test_the_cli_reports_a_typo_in_one_line_and_exits_2(tmp_path: Path, assistan
     assert result.stderr.count("\n") == 1
     assert "nlu.intent-minilm.params.similarity_treshold: unknown key" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_a_catalog_can_extend_another(tmp_path: Path) -> None:
+    path = write(tmp_path, "models.yaml", """
+extends: default
+nlu:
+  intent-minilm: {backend: embedding, params: {similarity_threshold: 0.6}}
+  strict-tfidf: {backend: tfidf, params: {min_confidence: 0.5}}
+""")
+    catalog = load_models(path)
+    assert catalog["nlu"]["intent-minilm"].params == {"similarity_threshold": 0.6}
+    assert "intent-tfidf" in catalog["nlu"] and "strict-tfidf" in catalog["nlu"]
+    assert "templates" in catalog["respond"]
+    loop = write(tmp_path, "loop.yaml", "extends: loop.yaml\n")
+    with pytest.raises(ConfigError, match="in a loop"):
+        load_models(loop)
