@@ -33,9 +33,12 @@ bench: $(STAMP)
 	$(BIN)/python -m benchmarks.cold_start
 
 # Re-pin every dependency after changing pyproject.toml (run with the venv installed).
-lock:
-	$(PIP) install --quiet -e '.[dev,bench]' -c constraints.txt
-	$(PIP) freeze --exclude-editable | grep -v '^-e ' > constraints.txt
+lock: $(STAMP)
+	$(PIP) install --quiet -c constraints.txt -e '.[dev,bench]'
+	{ head -n 2 constraints.txt; $(PIP) freeze --exclude-editable \
+	    | grep -v -e '^-e ' -e '^voice-assistant-pipeline' \
+	    | sed 's/^torch==.*/torch==2.13.0/'; } > constraints.tmp
+	mv constraints.tmp constraints.txt
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
