@@ -14,6 +14,8 @@ import time
 from dataclasses import dataclass, field
 from typing import ClassVar
 
+from assistant.dialogue.events import Event
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Message:
@@ -102,12 +104,26 @@ class Parse(Message):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class DialogueState(Message):
-    """The dialogue tracker's view after the latest user turn."""
+    """The dialogue tracker's view after the latest user turn (or a reminder that fired:
+    `proactive`, with a negative turn id so it never collides with the user's turns)."""
 
     parse: Parse
     slots: tuple[tuple[str, object], ...] = ()
     active_form: str | None = None
     requested_slot: str | None = None
+    events: tuple[Event, ...] = ()  # the session's history since its last restart
+    proactive: bool = False
+
+    def slot(self, name: str, default: object = None) -> object:
+        return dict(self.slots).get(name, default)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DialogueUpdate(Message):
+    """Events the responder adds to the session's tracker (actions run, slots set, what the bot
+    said, reminders scheduled). The dialogue-state stage applies and stores them."""
+
+    events: tuple[Event, ...]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -117,6 +133,7 @@ class Reply(Message):
     text: str
     intent: str | None = None
     source: str = ""
+    proactive: bool = False  # not an answer to the user: a timer announcing itself, say
 
 
 # --- control -------------------------------------------------------------------------------------

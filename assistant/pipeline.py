@@ -155,13 +155,14 @@ class StageRunner:
         self.stage = stage
         self.bus = bus
         routes: dict[type[Message], str | None] = {t: planned.upstream for t in planned.inputs}
-        routes.update({t: None for t in CONTROL_TYPES})
+        routes.update({t: None for t in (*stage.feedback, *CONTROL_TYPES)})
         self.subscription: Subscription = bus.subscribe(
             stage.name, routes, maxsize=maxsize, on_interrupt=self._interrupt
         )
         self._task: asyncio.Task[None] | None = None
         self._current_message: Message | None = None
         self._interrupting = False
+        stage.attach(lambda message: bus.publish(message, stage.name))
 
     def _interrupt(self, interrupt: Interrupt) -> None:
         """Cancel the work in flight if it belongs to an interrupted turn. The stage runs inside

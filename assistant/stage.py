@@ -12,7 +12,7 @@ import asyncio
 import importlib
 import logging
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
@@ -74,6 +74,9 @@ class Stage(ABC):
     backend: ClassVar[str]
     consumes: ClassVar[tuple[type[Message], ...]]
     produces: ClassVar[tuple[type[Message], ...]]
+    # Types taken from any sender, outside the pipeline's order: results that flow back, such as
+    # the responder's DialogueUpdate to the dialogue tracker. Not part of the type-graph check.
+    feedback: ClassVar[tuple[type[Message], ...]] = ()
     Params: ClassVar[type[StageParams]] = StageParams
     description: ClassVar[str] = ""
 
@@ -83,6 +86,18 @@ class Stage(ABC):
         self.context = context
         # One thread per stage: its model is never used from two threads, and order is kept.
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"stage-{name}")
+        self._emit: Callable[[Message], Awaitable[None]] | None = None
+
+    def attach(self, emit: Callable[[Message], Awaitable[None]]) -> None:
+        """Called by the pipeline: how this stage publishes outside `process`."""
+        self._emit = emit
+
+    async def emit(self, message: Message) -> None:
+        """Publish a message that is not the answer to a consumed one (a timer that ends, a
+        microphone that hears speech)."""
+        if self._emit is None:
+            raise RuntimeError(f"stage {self.name} is not attached to a running pipeline")
+        await self._emit(message)
 
     def load(self) -> None:
         """Load models and data (blocking; called once, in the stage's worker thread)."""

@@ -37,6 +37,33 @@ class Example:
     entities: tuple[EntitySpan, ...] = ()
 
 
+@dataclass(frozen=True, slots=True)
+class SlotMapping:
+    """Rasa's slot mappings: `from_entity`, `from_text` and `from_intent`, with optional
+    conditions on the active form and the requested slot."""
+
+    type: str
+    entity: str | None = None
+    intent: tuple[str, ...] = ()
+    not_intent: tuple[str, ...] = ()
+    value: Any = None
+    conditions: tuple[tuple[str | None, str | None], ...] = ()  # (active_loop, requested_slot)
+
+
+@dataclass(frozen=True, slots=True)
+class Slot:
+    name: str
+    type: str = "any"  # text, float, bool, list, categorical, any
+    initial_value: Any = None
+    mappings: tuple[SlotMapping, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Form:
+    name: str
+    required_slots: tuple[str, ...]
+
+
 @dataclass(frozen=True)
 class Skill:
     name: str
@@ -46,6 +73,13 @@ class Skill:
     lookups: dict[str, tuple[str, ...]] = field(default_factory=dict)
     synonyms: dict[str, str] = field(default_factory=dict)  # spoken variant -> canonical value
     responses: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    slots: dict[str, Slot] = field(default_factory=dict)
+    forms: dict[str, Form] = field(default_factory=dict)
+
+    @property
+    def actions_module(self) -> Path | None:
+        path = self.path / "actions.py"
+        return path if path.is_file() else None
 
 
 @dataclass(frozen=True)
@@ -62,10 +96,31 @@ class SkillSet:
 
     @property
     def responses(self) -> dict[str, tuple[str, ...]]:
+        """Later skills override earlier ones' responses of the same name (personas)."""
         merged: dict[str, tuple[str, ...]] = {}
         for skill in self.skills:
             merged.update(skill.responses)
         return merged
+
+    @property
+    def slots(self) -> dict[str, Slot]:
+        return {name: slot for skill in self.skills for name, slot in skill.slots.items()}
+
+    @property
+    def forms(self) -> dict[str, Form]:
+        return {name: form for skill in self.skills for name, form in skill.forms.items()}
+
+    @property
+    def regexes(self) -> dict[str, tuple[str, ...]]:
+        return {k: v for skill in self.skills for k, v in skill.regexes.items()}
+
+    @property
+    def lookups(self) -> dict[str, tuple[str, ...]]:
+        return {k: v for skill in self.skills for k, v in skill.lookups.items()}
+
+    @property
+    def synonyms(self) -> dict[str, str]:
+        return {k: v for skill in self.skills for k, v in skill.synonyms.items()}
 
 
 # `[oat milk](item)` or `[ten minutes]{"entity": "duration", "value": "600"}`
@@ -146,8 +201,8 @@ def _load_nlu(path: Path, skill: dict[str, Any]) -> None:
 
 
 def _load_domain(path: Path, skill: dict[str, Any]) -> None:
-    responses = _read_yaml(path).get("responses") or {}
-    for name, variants in responses.items():
+    domain = _read_yaml(path)
+    for name, variants in (domain.get("responses") or {}).items():
         where = f"{path}: responses.{name}"
         if not isinstance(variants, list) or not variants:
             raise SkillError(f"{where}: expected a list of '- text: ...' variations")
@@ -157,10 +212,62 @@ def _load_domain(path: Path, skill: dict[str, Any]) -> None:
                 raise SkillError(f"{where}: every variation needs a 'text'")
             texts.append(variant["text"])
         skill["responses"][str(name)] = tuple(texts)
+    for name, spec in (domain.get("slots") or {}).items():
+        skill["slots"][str(name)] = _slot(f"{path}: slots.{name}", str(name), spec or {})
+    for name, spec in (domain.get("forms") or {}).items():
+        required = (spec or {}).get("required_slots") or []
+        if not isinstance(required, list) or not required:
+            raise SkillError(f"{path}: forms.{name}.required_slots: expected a list of slots")
+        skill["forms"][str(name)] = Form(str(name), tuple(str(s) for s in required))
+
+
+def _names(value: Any) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    return (str(value),) if isinstance(value, str) else tuple(str(v) for v in value)
+
+
+def _slot(where: str, name: str, spec: dict[str, Any]) -> Slot:
+    mappings = []
+    for index, raw in enumerate(spec.get("mappings") or []):
+        kind = raw.get("type")
+        if kind not in ("from_entity", "from_text", "from_intent", "custom"):
+            raise SkillError(
+                f"{where}.mappings[{index}].type: expected from_entity, "
+                f"from_text, from_intent or custom, got {kind!r}"
+            )
+        if kind == "from_entity" and not raw.get("entity"):
+            raise SkillError(f"{where}.mappings[{index}]: from_entity needs an 'entity'")
+        conditions = tuple(
+            (c.get("active_loop"), c.get("requested_slot")) for c in raw.get("conditions") or []
+        )
+        mappings.append(
+            SlotMapping(
+                type=kind,
+                entity=raw.get("entity"),
+                intent=_names(raw.get("intent")),
+                not_intent=_names(raw.get("not_intent")),
+                value=raw.get("value"),
+                conditions=conditions,
+            )
+        )
+    return Slot(
+        name=name,
+        type=str(spec.get("type", "any")),
+        initial_value=spec.get("initial_value"),
+        mappings=tuple(mappings),
+    )
 
 
 def load_skill(path: Path) -> Skill:
-    parts: dict[str, Any] = {"regexes": {}, "lookups": {}, "synonyms": {}, "responses": {}}
+    parts: dict[str, Any] = {
+        "regexes": {},
+        "lookups": {},
+        "synonyms": {},
+        "responses": {},
+        "slots": {},
+        "forms": {},
+    }
     if (path / "nlu.yml").is_file():
         _load_nlu(path / "nlu.yml", parts)
     if (path / "domain.yml").is_file():

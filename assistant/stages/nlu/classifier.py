@@ -30,8 +30,11 @@ OUT_OF_SCOPE = "out_of_scope"
 
 class ClassifierParams(StageParams):
     similarity_threshold: float = Field(
-        0.4, ge=-1, le=1, description="cosine similarity to the nearest training example below "
-        "which the utterance is out of scope"
+        0.4,
+        ge=-1,
+        le=1,
+        description="cosine similarity to the nearest training example below "
+        "which the utterance is out of scope",
     )
     min_confidence: float = Field(
         0.3, ge=0, le=1, description="top-intent probability below which it is out of scope"

@@ -1,0 +1,1 @@
+"""Dialogue: event-sourced trackers, their stores, forms and custom actions."""

@@ -1,0 +1,232 @@
+"""Dialogue events: the conversation as an append-only log, as in Rasa.
+
+A session's state (slots, the active form, the latest message, reminders) is never stored; it is
+derived by applying the events in order (`TrackerState.apply`). Events serialize to the same JSON
+shape Rasa uses (`{"event": "slot", "name": ..., "value": ...}`), so trackers can be persisted as
+JSON rows and handed to rasa-sdk custom actions unchanged.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field, fields
+from datetime import datetime
+from typing import Any, ClassVar
+
+JSON = dict[str, Any]
+
+REQUESTED_SLOT = "requested_slot"
+
+
+@dataclass
+class TrackerState:
+    """What the events add up to. Mutable only while events are being applied."""
+
+    slots: dict[str, Any] = field(default_factory=dict)
+    active_form: str | None = None
+    latest_message: UserUttered | None = None
+    latest_action: str | None = None
+    latest_bot_text: str | None = None
+    reminders: dict[str, ReminderScheduled] = field(default_factory=dict)
+    turns: int = 0
+
+    @property
+    def requested_slot(self) -> str | None:
+        value = self.slots.get(REQUESTED_SLOT)
+        return value if isinstance(value, str) else None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Event:
+    """Base of all events. `type_name` is Rasa's `event` key."""
+
+    type_name: ClassVar[str]
+    timestamp: float = field(default_factory=time.time)
+
+    def apply(self, state: TrackerState) -> None:
+        """Change the derived state; the default is an event that is history only."""
+
+    def to_json(self) -> JSON:
+        data: JSON = {"event": self.type_name}
+        for f in fields(self):
+            data[f.name] = getattr(self, f.name)
+        return data
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class UserUttered(Event):
+    type_name: ClassVar[str] = "user"
+    text: str
+    intent: str
+    confidence: float = 1.0
+    entities: tuple[JSON, ...] = ()  # Rasa's entity dicts: entity, value, start, end
+
+    def apply(self, state: TrackerState) -> None:
+        state.latest_message = self
+        state.turns += 1
+
+    def to_json(self) -> JSON:
+        return {
+            "event": self.type_name,
+            "timestamp": self.timestamp,
+            "text": self.text,
+            "parse_data": {
+                "text": self.text,
+                "intent": {"name": self.intent, "confidence": self.confidence},
+                "entities": [dict(e) for e in self.entities],
+            },
+        }
+
+    @classmethod
+    def from_json(cls, data: JSON) -> UserUttered:
+        parse = data.get("parse_data") or {}
+        intent = parse.get("intent") or {}
+        return cls(
+            timestamp=data.get("timestamp", time.time()),
+            text=data.get("text") or "",
+            intent=intent.get("name") or "",
+            confidence=float(intent.get("confidence") or 0.0),
+            entities=tuple(parse.get("entities") or ()),
+        )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SlotSet(Event):
+    type_name: ClassVar[str] = "slot"
+    name: str
+    value: Any = None
+
+    def apply(self, state: TrackerState) -> None:
+        if self.value is None:
+            state.slots.pop(self.name, None)
+        else:
+            state.slots[self.name] = self.value
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ActiveLoop(Event):
+    """A form was activated (`name`) or deactivated (`name` is None); Rasa's `active_loop`."""
+
+    type_name: ClassVar[str] = "active_loop"
+    name: str | None = None
+
+    def apply(self, state: TrackerState) -> None:
+        state.active_form = self.name
+        if self.name is None:
+            state.slots.pop(REQUESTED_SLOT, None)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ActionExecuted(Event):
+    type_name: ClassVar[str] = "action"
+    name: str
+
+    def apply(self, state: TrackerState) -> None:
+        state.latest_action = self.name
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BotUttered(Event):
+    type_name: ClassVar[str] = "bot"
+    text: str
+
+    def apply(self, state: TrackerState) -> None:
+        state.latest_bot_text = self.text
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Restarted(Event):
+    """Forget everything before this point (`/reset`, "start over")."""
+
+    type_name: ClassVar[str] = "restart"
+
+    def apply(self, state: TrackerState) -> None:
+        fresh = TrackerState()
+        for f in fields(TrackerState):
+            setattr(state, f.name, getattr(fresh, f.name))
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ReminderScheduled(Event):
+    """Trigger `intent` at `trigger_at` (epoch seconds) unless cancelled first: how timers end."""
+
+    type_name: ClassVar[str] = "reminder"
+    name: str
+    intent: str
+    trigger_at: float
+    entities: tuple[JSON, ...] = ()
+    kill_on_user_message: bool = False
+
+    def apply(self, state: TrackerState) -> None:
+        state.reminders[self.name] = self
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ReminderCancelled(Event):
+    type_name: ClassVar[str] = "cancel_reminder"
+    name: str
+
+    def apply(self, state: TrackerState) -> None:
+        state.reminders.pop(self.name, None)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ReminderTriggered(Event):
+    """A reminder fired; it is no longer pending."""
+
+    type_name: ClassVar[str] = "reminder_triggered"
+    name: str
+
+    def apply(self, state: TrackerState) -> None:
+        state.reminders.pop(self.name, None)
+
+
+EVENT_TYPES: dict[str, type[Event]] = {
+    cls.type_name: cls
+    for cls in (
+        UserUttered,
+        SlotSet,
+        ActiveLoop,
+        ActionExecuted,
+        BotUttered,
+        Restarted,
+        ReminderScheduled,
+        ReminderCancelled,
+        ReminderTriggered,
+    )
+}
+
+
+class UnknownEventError(ValueError):
+    pass
+
+
+def event_from_json(data: JSON) -> Event:
+    """Read one event in Rasa's JSON shape (also what rasa-sdk actions return)."""
+    kind = data.get("event")
+    cls = EVENT_TYPES.get(str(kind))
+    if cls is None:
+        raise UnknownEventError(f"unknown event type {kind!r}")
+    if cls is UserUttered:
+        return UserUttered.from_json(data)
+    if cls is ReminderScheduled:
+        return _reminder_from_json(data)
+    known = {f.name for f in fields(cls)}
+    return cls(**{k: v for k, v in data.items() if k in known and v is not None})
+
+
+def _reminder_from_json(data: JSON) -> ReminderScheduled:
+    """rasa-sdk writes `date_time` (ISO) and `kill_on_user_msg`; our own JSON `trigger_at`."""
+    trigger_at = data.get("trigger_at")
+    if trigger_at is None:
+        trigger_at = datetime.fromisoformat(data["date_time"]).timestamp()
+    return ReminderScheduled(
+        timestamp=data.get("timestamp") or time.time(),
+        name=data.get("name") or f"reminder-{trigger_at}",
+        intent=data.get("intent") or "",
+        trigger_at=float(trigger_at),
+        entities=tuple(data.get("entities") or ()),
+        kill_on_user_message=bool(
+            data.get("kill_on_user_message", data.get("kill_on_user_msg", False))
+        ),
+    )

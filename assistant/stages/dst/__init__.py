@@ -1,0 +1,5 @@
+"""Dialogue state tracking backends."""
+
+from assistant.stages.dst import tracker
+
+__all__ = ["tracker"]

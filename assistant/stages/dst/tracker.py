@@ -1,0 +1,217 @@
+"""Dialogue state tracking: one event-sourced tracker per session.
+
+Each user `Parse` becomes a `UserUttered` event plus the `SlotSet` events the skills' slot
+mappings imply; the responder's `DialogueUpdate` adds what it did. Every event is stored as it
+happens (SQLite by default), so `--session ID` resumes a conversation after a restart, pending
+timers included. Reminders (how timers end) fire from here: when one is due, the tracker records
+it and publishes a proactive `DialogueState` carrying the reminder's intent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import time
+from collections.abc import AsyncIterator, Sequence
+from pathlib import Path
+from typing import ClassVar, Literal
+
+from pydantic import Field
+
+from assistant.dialogue.events import (
+    Event,
+    ReminderCancelled,
+    ReminderScheduled,
+    ReminderTriggered,
+    UserUttered,
+)
+from assistant.dialogue.slots import slot_events
+from assistant.dialogue.store import InMemoryTrackerStore, SQLiteTrackerStore, TrackerStore
+from assistant.dialogue.tracker import Tracker
+from assistant.messages import (
+    DialogueState,
+    DialogueUpdate,
+    Entity,
+    IntentScore,
+    Message,
+    Parse,
+    SessionEnd,
+    SessionStart,
+)
+from assistant.skills.loader import Slot, load_skills
+from assistant.stage import Stage, StageParams, register
+
+log = logging.getLogger(__name__)
+
+
+def default_store_path() -> Path:
+    state = Path(os.environ.get("XDG_STATE_HOME", Path.home() / ".local" / "state"))
+    return state / "assistant" / "trackers.sqlite"
+
+
+class TrackerParams(StageParams):
+    store: Literal["sqlite", "memory"] = Field(
+        "sqlite", description="sqlite keeps sessions across restarts; memory forgets them"
+    )
+    path: Path | None = Field(None, description="the SQLite file (default: XDG state dir)")
+
+
+def entities_from_json(entities: Sequence[dict[str, object]]) -> tuple[Entity, ...]:
+    return tuple(
+        Entity(
+            entity=str(e.get("entity", "")),
+            value=e.get("value"),
+            text=str(e.get("text", e.get("value", ""))),
+            start=int(e.get("start", 0) or 0),  # type: ignore[call-overload]
+            end=int(e.get("end", 0) or 0),  # type: ignore[call-overload]
+            extractor=str(e.get("extractor", "")),
+        )
+        for e in entities
+    )
+
+
+def entities_to_json(entities: Sequence[Entity]) -> tuple[dict[str, object], ...]:
+    return tuple(
+        {
+            "entity": e.entity,
+            "value": e.value,
+            "text": e.text,
+            "start": e.start,
+            "end": e.end,
+            "extractor": e.extractor,
+        }
+        for e in entities
+    )
+
+
+@register
+class TrackerStage(Stage):
+    kind: ClassVar[str] = "dst"
+    backend: ClassVar[str] = "tracker"
+    description: ClassVar[str] = "event-sourced tracker, slots from the skills' mappings"
+    consumes = (Parse,)
+    produces = (DialogueState,)
+    feedback = (DialogueUpdate,)
+    Params: ClassVar[type[StageParams]] = TrackerParams
+    params: TrackerParams
+
+    def load(self) -> None:
+        self.slots: tuple[Slot, ...] = tuple(load_skills(self.context.skill_dirs).slots.values())
+        self.store: TrackerStore = (
+            SQLiteTrackerStore(self.params.path or default_store_path())
+            if self.params.store == "sqlite"
+            else InMemoryTrackerStore()
+        )
+        self.trackers: dict[str, Tracker] = {}
+        self.timers: dict[tuple[str, str], asyncio.Task[None]] = {}
+        self.proactive_turns: dict[str, int] = {}
+
+    def tracker(self, session_id: str) -> Tracker:
+        if session_id not in self.trackers:
+            self.trackers[session_id] = Tracker.from_events(session_id, self.store.load(session_id))
+        return self.trackers[session_id]
+
+    def record(self, session_id: str, events: Sequence[Event]) -> Tracker:
+        tracker = self.tracker(session_id)
+        tracker.extend(events)
+        self.store.append(session_id, events)
+        return tracker
+
+    async def control(self, message: Message) -> None:
+        if isinstance(message, SessionStart):
+            tracker = await self.run_blocking(self.tracker, message.session_id)
+            for reminder in list(tracker.state.reminders.values()):
+                self.schedule(message.session_id, reminder)
+        elif isinstance(message, SessionEnd):
+            for key in [k for k in self.timers if k[0] == message.session_id]:
+                self.timers.pop(key).cancel()
+            self.trackers.pop(message.session_id, None)
+
+    async def process(self, message: Message) -> AsyncIterator[Message]:
+        if isinstance(message, DialogueUpdate):
+            await self.run_blocking(self.record, message.session_id, message.events)
+            for event in message.events:
+                if isinstance(event, ReminderScheduled):
+                    self.schedule(message.session_id, event)
+                elif isinstance(event, ReminderCancelled):
+                    self.unschedule(message.session_id, event.name)
+            return
+        assert isinstance(message, Parse)
+        tracker = await self.run_blocking(self.tracker, message.session_id)
+        events: list[Event] = [
+            UserUttered(
+                text=message.text,
+                intent=message.intent.name,
+                confidence=message.intent.confidence,
+                entities=entities_to_json(message.entities),
+            )
+        ]
+        events += slot_events(self.slots, message, tracker.state)
+        events += [
+            ReminderCancelled(name=r.name)
+            for r in tracker.state.reminders.values()
+            if r.kill_on_user_message
+        ]
+        tracker = await self.run_blocking(self.record, message.session_id, events)
+        for event in events:
+            if isinstance(event, ReminderCancelled):
+                self.unschedule(message.session_id, event.name)
+        yield self.state_message(tracker, message)
+
+    def state_message(
+        self, tracker: Tracker, parse: Parse, proactive: bool = False
+    ) -> DialogueState:
+        state = tracker.state
+        return DialogueState(
+            session_id=parse.session_id,
+            turn_id=parse.turn_id,
+            parse=parse,
+            slots=tuple(state.slots.items()),
+            active_form=state.active_form,
+            requested_slot=state.requested_slot,
+            events=tuple(tracker.events),
+            proactive=proactive,
+        )
+
+    # --- reminders -------------------------------------------------------------------------------
+
+    def schedule(self, session_id: str, reminder: ReminderScheduled) -> None:
+        self.unschedule(session_id, reminder.name)
+        self.timers[(session_id, reminder.name)] = asyncio.create_task(
+            self._fire(session_id, reminder), name=f"reminder-{reminder.name}"
+        )
+
+    def unschedule(self, session_id: str, name: str) -> None:
+        task = self.timers.pop((session_id, name), None)
+        if task is not None:
+            task.cancel()
+
+    async def _fire(self, session_id: str, reminder: ReminderScheduled) -> None:
+        # A reminder that fell due while the assistant was not running fires at once.
+        await asyncio.sleep(max(0.0, reminder.trigger_at - time.time()))
+        self.timers.pop((session_id, reminder.name), None)
+        turn = self.proactive_turns.get(session_id, 0) - 1
+        self.proactive_turns[session_id] = turn
+        parse = Parse(
+            session_id=session_id,
+            turn_id=turn,
+            text="",
+            intent=IntentScore(name=reminder.intent, confidence=1.0),
+            entities=entities_from_json(reminder.entities),
+        )
+        events = [
+            ReminderTriggered(name=reminder.name),
+            UserUttered(text="", intent=reminder.intent, entities=reminder.entities),
+        ]
+        try:
+            tracker = await self.run_blocking(self.record, session_id, events)
+            await self.emit(self.state_message(tracker, parse, proactive=True))
+        except Exception:
+            log.exception("reminder %s of session %s could not fire", reminder.name, session_id)
+
+    async def stop(self) -> None:
+        for task in self.timers.values():
+            task.cancel()
+        self.timers.clear()
+        await super().stop()
