@@ -41,7 +41,7 @@ class Event:
     """Base of all events. `type_name` is Rasa's `event` key."""
 
     type_name: ClassVar[str]
-    timestamp: float = field(default_factory=time.time)
+    timestamp: float = field(default_factory=time.time, compare=False)
 
     def apply(self, state: TrackerState) -> None:
         """Change the derived state; the default is an event that is history only."""

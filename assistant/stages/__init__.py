@@ -1,5 +1,5 @@
 """Built-in stage backends. Importing this package registers them (see `assistant.stage`)."""
 
-from assistant.stages import nlu, respond
+from assistant.stages import dst, nlu, respond
 
-__all__ = ["nlu", "respond"]
+__all__ = ["dst", "nlu", "respond"]

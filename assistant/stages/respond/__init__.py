@@ -1,5 +1,5 @@
 """Response generation backends."""
 
-from assistant.stages.respond import templates
+from assistant.stages.respond import chain, templates
 
-__all__ = ["templates"]
+__all__ = ["chain", "templates"]

@@ -1,0 +1,199 @@
+"""Custom actions written with rasa-sdk, run in-process or on a rasa-sdk action server.
+
+A skill's `actions.py` holds `rasa_sdk.Action` subclasses. By default they run in this process
+through rasa-sdk's own `ActionExecutor`, given the same payload an action server receives; with an
+endpoint URL they run on a rasa-sdk action server over HTTP (`POST /webhook`). Either way the
+result is Rasa events (turned into our `Event`s) and the texts the action uttered. A failure or a
+timeout is an `ActionError`, which the responder turns into a short apology.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+import inspect
+import logging
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+from typing import Any, Protocol
+
+from assistant.dialogue.events import JSON, Event, UnknownEventError, event_from_json
+from assistant.skills.loader import SkillSet
+
+log = logging.getLogger(__name__)
+
+
+class ActionError(Exception):
+    """A custom action failed, timed out or could not be reached."""
+
+
+@dataclass(frozen=True)
+class ActionResult:
+    events: tuple[Event, ...]
+    texts: tuple[str, ...]  # what the action uttered, in order
+    templates: tuple[
+        str, ...
+    ]  # responses named by template (`dispatcher.utter_message(response=)`)
+
+
+class ActionRunner(Protocol):
+    def names(self) -> set[str]: ...
+
+    async def run(self, name: str, tracker: JSON, domain: JSON) -> ActionResult: ...
+
+
+def domain_json(skills: SkillSet) -> JSON:
+    """The skills' domain in the shape rasa-sdk expects in an action call."""
+    return {
+        "version": "3.1",
+        "intents": list(skills.intents),
+        "entities": sorted({s.entity for e in skills.examples for s in e.entities}),
+        "slots": {
+            slot.name: {
+                "type": slot.type,
+                "initial_value": slot.initial_value,
+                "mappings": [{"type": m.type, "entity": m.entity} for m in slot.mappings],
+            }
+            for slot in skills.slots.values()
+        },
+        "responses": {
+            name: [{"text": text} for text in texts] for name, texts in skills.responses.items()
+        },
+        "forms": {
+            form.name: {"required_slots": list(form.required_slots)}
+            for form in skills.forms.values()
+        },
+    }
+
+
+def parse_result(name: str, events: Sequence[JSON], responses: Sequence[JSON]) -> ActionResult:
+    parsed: list[Event] = []
+    for data in events:
+        try:
+            parsed.append(event_from_json(data))
+        except (UnknownEventError, KeyError, TypeError, ValueError) as exc:
+            # An event we do not model (e.g. "followup") is history only: skip it, say so.
+            log.warning("action %s returned an event we ignore (%s): %s", name, exc, data)
+    texts = tuple(str(r["text"]) for r in responses if r.get("text"))
+    templates = tuple(str(r["response"]) for r in responses if r.get("response"))
+    return ActionResult(tuple(parsed), texts, templates)
+
+
+def _action_call(name: str, tracker: JSON, domain: JSON) -> JSON:
+    return {
+        "next_action": name,
+        "sender_id": tracker.get("sender_id", ""),
+        "tracker": tracker,
+        "domain": domain,
+        "version": "3.1",
+    }
+
+
+def import_actions_module(path: Path, module_name: str) -> ModuleType:
+    """Import a skill's actions.py under a stable module name (one import per process)."""
+    if module_name in sys.modules:
+        return sys.modules[module_name]
+    spec = importlib.util.spec_from_file_location(module_name, path)
+    if spec is None or spec.loader is None:
+        raise ActionError(f"{path}: cannot be imported as a Python module")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[module_name] = module
+    try:
+        spec.loader.exec_module(module)
+    except Exception as exc:
+        del sys.modules[module_name]
+        raise ActionError(
+            f"{path}: importing the skill's actions failed: {type(exc).__name__}: {exc}"
+        ) from exc
+    return module
+
+
+class InProcessActions:
+    """Runs actions through rasa-sdk's `ActionExecutor` inside this process."""
+
+    def __init__(self, modules: Sequence[ModuleType], timeout_s: float) -> None:
+        from rasa_sdk import Action
+        from rasa_sdk.executor import ActionExecutor
+
+        self.timeout_s = timeout_s
+        self.executor = ActionExecutor()
+        # Registering classes one by one: `register_package` calls sys.exit on an ImportError.
+        for module in modules:
+            for _, cls in inspect.getmembers(module, inspect.isclass):
+                if issubclass(cls, Action) and cls.__module__ == module.__name__:
+                    self.executor.register_action(cls)
+
+    def names(self) -> set[str]:
+        return set(self.executor.actions)
+
+    async def run(self, name: str, tracker: JSON, domain: JSON) -> ActionResult:
+        try:
+            result = await asyncio.wait_for(
+                self.executor.run(_action_call(name, tracker, domain)), self.timeout_s
+            )
+        except TimeoutError:
+            raise ActionError(f"action {name} took longer than {self.timeout_s:g} s") from None
+        except Exception as exc:
+            raise ActionError(f"action {name} failed: {type(exc).__name__}: {exc}") from exc
+        if result is None:
+            raise ActionError(f"action {name} returned nothing")
+        return parse_result(name, result.events, result.responses)
+
+
+class HttpActions:
+    """Runs actions on a rasa-sdk action server (`python -m rasa_sdk --actions MODULE`)."""
+
+    def __init__(self, url: str, timeout_s: float) -> None:
+        import httpx
+
+        self.url = url.rstrip("/")
+        self.timeout_s = timeout_s
+        self._names: set[str] = set()
+        self.client = httpx.AsyncClient(timeout=timeout_s)
+
+    async def connect(self) -> None:
+        """Ask the server which actions it has; a server that is down is a clear error."""
+        try:
+            response = await self.client.get(f"{self.url}/actions")
+            response.raise_for_status()
+        except Exception as exc:
+            raise ActionError(
+                f"action server {self.url} is not reachable ({exc}); start it "
+                "with `python -m rasa_sdk --actions MODULE`"
+            ) from exc
+        self._names = {item["name"] for item in response.json()}
+
+    def names(self) -> set[str]:
+        return self._names
+
+    async def run(self, name: str, tracker: JSON, domain: JSON) -> ActionResult:
+        try:
+            response = await self.client.post(
+                f"{self.url}/webhook", json=_action_call(name, tracker, domain)
+            )
+        except Exception as exc:
+            raise ActionError(
+                f"action {name}: the action server did not answer ({type(exc).__name__})"
+            ) from exc
+        if response.status_code != 200:
+            detail = _error_detail(response.text)
+            raise ActionError(
+                f"action {name} failed on the server ({response.status_code}): {detail}"
+            )
+        body: dict[str, Any] = response.json()
+        return parse_result(name, body.get("events") or [], body.get("responses") or [])
+
+    async def close(self) -> None:
+        await self.client.aclose()
+
+
+def _error_detail(text: str) -> str:
+    import json
+
+    try:
+        return str(json.loads(text).get("error", text))[:200]
+    except ValueError:
+        return text[:200]
