@@ -81,7 +81,9 @@ class Inbox:
         kept = deque(
             e
             for e in self._data
-            if e.message.session_id != session_id or e.message.turn_id > up_to_turn
+            if not e.message.INTERRUPTIBLE
+            or e.message.session_id != session_id
+            or e.message.turn_id > up_to_turn
         )
         dropped = len(self._data) - len(kept)
         self._data = kept

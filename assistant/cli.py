@@ -22,11 +22,11 @@ from assistant.config import (
     parse_overrides,
     resolve_pipeline_path,
 )
-from assistant.messages import Transcript
+from assistant.messages import Reply, Transcript
 from assistant.pipeline import Pipeline, PipelinePlan, StageLoadError, plan_pipeline
 from assistant.session import TextSession, TurnRecord
 from assistant.skills.loader import SkillError
-from assistant.stage import KINDS, registry
+from assistant.stage import KINDS, StageContext, registry
 from assistant.trace import waterfall
 
 log = logging.getLogger("assistant")
@@ -87,6 +87,23 @@ class ChatPrinter:
         self.one_line = one_line
         self.out = out
 
+    def proactive(self, reply: Reply) -> None:
+        """A reply nobody asked for just now (a timer ending): printed as soon as it comes."""
+        if self.as_json:
+            data = {
+                "proactive": True,
+                "session": reply.session_id,
+                "text": reply.text,
+                "intent": reply.intent,
+            }
+            print(json.dumps(data, ensure_ascii=False), file=self.out)
+        elif self.one_line:
+            print(" ".join(reply.text.split()), file=self.out)
+        else:
+            # The prompt is waiting for input: start a fresh line, then show the prompt again.
+            print(f"\rassistant> {reply.text}\nyou> ", end="", file=self.out)
+        self.out.flush()
+
     def turn(self, record: TurnRecord) -> None:
         for error in record.errors:
             print(
@@ -109,12 +126,13 @@ async def _chat(args: argparse.Namespace, plan: PipelinePlan) -> int:
     interactive = args.once is None and sys.stdin.isatty()
     if interactive:
         print("Loading models...", file=sys.stderr)
-    pipeline = Pipeline(plan)
+    context = StageContext(skill_dirs=plan.skill_dirs, knowledge_paths=tuple(args.knowledge))
+    pipeline = Pipeline(plan, context=context)
     await pipeline.start()
-    session = TextSession(pipeline)
     printer = ChatPrinter(
         as_json=args.json, trace=args.trace, one_line=not interactive, out=sys.stdout
     )
+    session = TextSession(pipeline, session_id=args.session, on_proactive=printer.proactive)
     try:
         await session.begin()
         if args.once is not None:
@@ -213,7 +231,7 @@ def cmd_stages(args: argparse.Namespace) -> int:
         for backend in backends:
             summary = (backend.cls.description or backend.cls.__doc__ or "").strip()
             first_line = summary.splitlines()[0] if summary else ""
-            print(f"    {backend.name:<12} {first_line}  [{backend.origin}]")
+            print(f"    {backend.name:<15} {first_line}  [{backend.origin}]")
     for problem in registry.plugin_errors:
         print(f"warning: {problem}")
     return 0
@@ -233,6 +251,20 @@ def build_parser() -> argparse.ArgumentParser:
     chat = commands.add_parser("chat", help="talk to the assistant in the terminal")
     _add_pipeline_options(chat, "text")
     chat.add_argument("--once", metavar="TEXT", help="answer TEXT, print the reply and exit")
+    chat.add_argument(
+        "--session",
+        metavar="ID",
+        help="resume (or start) the conversation with this id; it is kept across "
+        "runs, pending timers included",
+    )
+    chat.add_argument(
+        "--knowledge",
+        type=Path,
+        action="append",
+        default=[],
+        metavar="PATH",
+        help="a file or folder of .md/.txt documents to answer questions from; repeatable",
+    )
     chat.add_argument("--json", action="store_true", help="print one JSON object per turn")
     chat.add_argument(
         "--trace",

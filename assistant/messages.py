@@ -22,6 +22,9 @@ class Message:
     """Base of all bus messages."""
 
     SYSTEM: ClassVar[bool] = False
+    # Whether an interrupt may drop it while queued. Input audio is never dropped: the user's
+    # next words are in it.
+    INTERRUPTIBLE: ClassVar[bool] = True
 
     session_id: str
     turn_id: int
@@ -34,6 +37,8 @@ class Message:
 @dataclass(frozen=True, slots=True, kw_only=True)
 class AudioFrame(Message):
     """A short block of microphone or file audio: 16-bit little-endian PCM."""
+
+    INTERRUPTIBLE: ClassVar[bool] = False
 
     pcm: bytes
     sample_rate: int = 16_000

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -138,7 +139,8 @@ class TurnRecorder:
         return self.turns[key]
 
     def __call__(self, message: Message, sender: str) -> None:
-        if not isinstance(message, self.RECORDED):
+        # Proactive turns (negative ids: a timer announcing itself) belong to no user turn.
+        if not isinstance(message, self.RECORDED) or message.turn_id < 0:
             return
         record = self.record(message.session_id, message.turn_id)
         match message:
@@ -164,18 +166,34 @@ def new_session_id() -> str:
 
 
 class TextSession:
-    """Text turns over a started pipeline whose input is `Transcript`."""
+    """Text turns over a started pipeline whose input is `Transcript`.
+
+    `on_proactive` is called with each reply that answers no user turn (a timer that ends)."""
 
     def __init__(
-        self, pipeline: Pipeline, *, session_id: str | None = None, turn_timeout: float = 120.0
+        self,
+        pipeline: Pipeline,
+        *,
+        session_id: str | None = None,
+        turn_timeout: float = 120.0,
+        on_proactive: Callable[[Reply], None] | None = None,
     ) -> None:
         self.pipeline = pipeline
         self.bus = pipeline.bus
         self.session_id = session_id or new_session_id()
         self.turn_timeout = turn_timeout
         self.turn_id = 0
-        self.recorder = TurnRecorder(pipeline.plan.last_producer(Reply))
-        self._remove_observer = self.bus.observe(self.recorder)
+        final_sender = pipeline.plan.last_producer(Reply)
+        self.recorder = TurnRecorder(final_sender)
+        self._removers = [self.bus.observe(self.recorder)]
+        if on_proactive is not None:
+            callback = on_proactive
+
+            def proactive(message: Message, sender: str) -> None:
+                if isinstance(message, Reply) and message.proactive and sender == final_sender:
+                    callback(message)
+
+            self._removers.append(self.bus.observe(proactive))
 
     async def begin(self) -> None:
         await self.bus.publish(SessionStart(session_id=self.session_id, turn_id=0), INPUT)
@@ -211,4 +229,5 @@ class TextSession:
         return self.recorder.pop(self.session_id, turn)
 
     def close(self) -> None:
-        self._remove_observer()
+        for remove in self._removers:
+            remove()

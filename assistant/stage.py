@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import importlib
 import logging
+import os
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -53,13 +54,18 @@ class MissingModelError(RuntimeError):
     """A model or the package that ships it is not installed. The message says what to install."""
 
 
+def default_cache_dir() -> Path:
+    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "assistant"
+
+
 @dataclass(frozen=True)
 class StageContext:
-    """What every stage may read: the skill folders of this run, and a cache directory."""
+    """What every stage may read: this run's skill folders and documents (`--knowledge`), and
+    the cache directory for things built once (indexes, assembled models)."""
 
     skill_dirs: tuple[Path, ...] = ()
-    cache_dir: Path = Path.home() / ".cache" / "assistant"
-    extras: dict[str, Any] = field(default_factory=dict)
+    knowledge_paths: tuple[Path, ...] = ()
+    cache_dir: Path = field(default_factory=default_cache_dir)
 
 
 class Stage(ABC):

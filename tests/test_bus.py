@@ -158,3 +158,17 @@ def test_join_waits_until_everything_is_handled() -> None:
 def test_inbox_needs_room() -> None:
     with pytest.raises(ValueError):
         Bus().subscribe("x", {Transcript: None}, maxsize=0).inbox  # noqa: B018
+
+
+def test_interrupt_never_drops_input_audio() -> None:
+    from assistant.messages import AudioFrame
+
+    async def scenario() -> int:
+        bus = Bus()
+        subscription = bus.subscribe("vad", {AudioFrame: None})
+        for _ in range(3):
+            await bus.publish(AudioFrame(session_id="s", turn_id=0, pcm=b"\0\0"), "input")
+        await bus.publish(Interrupt(session_id="s", turn_id=5), "input")
+        return len(subscription.inbox)
+
+    assert asyncio.run(scenario()) == 3
