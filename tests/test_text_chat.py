@@ -1,4 +1,5 @@
-"""The text pipeline end to end on the real models (MiniLM embeddings, skills' templates)."""
+"""The text pipeline end to end on the real models (MiniLM intents and entities, the dialogue
+tracker and the response chain over the built-in skills)."""
 
 from __future__ import annotations
 
@@ -47,7 +48,7 @@ class Chat:
 
 @pytest.fixture(scope="module", params=["intent-minilm", "intent-tfidf"])
 def chat(request: pytest.FixtureRequest) -> Iterator[Chat]:
-    chat = Chat({"nlu": request.param})
+    chat = Chat({"nlu": request.param, "dst": "tracker-memory"})
     yield chat
     chat.close()
 
@@ -129,9 +130,10 @@ def test_json_output_has_every_field(assistant_bin: str) -> None:
     assert first["text"] in RESPONSES["utter_greet"]
     assert first["intent"]["name"] == "greet" and 0 < first["intent"]["confidence"] <= 1
     assert first["entities"] == []
-    for absent in ("slots", "sentiment", "tone", "filter"):
+    assert first["slots"] == {}  # the dialogue tracker is in the text pipeline
+    for absent in ("sentiment", "tone", "filter"):  # those stages are not (yet)
         assert first[absent] is None
-    assert set(first["timings_ms"]) == {"nlu", "respond", "total"}
+    assert set(first["timings_ms"]) == {"nlu", "dst", "respond", "total"}
     # --trace draws a waterfall per turn on stderr, leaving stdout machine-readable.
     assert result.stderr.count("turn 1:") == 1 and "nlu" in result.stderr
 

@@ -21,7 +21,7 @@ from types import ModuleType
 from typing import Any, Protocol
 
 from assistant.dialogue.events import JSON, Event, UnknownEventError, event_from_json
-from assistant.skills.loader import SkillSet
+from assistant.skills.loader import SkillSet, SlotMapping
 
 log = logging.getLogger(__name__)
 
@@ -31,12 +31,18 @@ class ActionError(Exception):
 
 
 @dataclass(frozen=True)
+class Utterance:
+    """One `dispatcher.utter_message` call: plain text, or a template with its extra values."""
+
+    text: str | None = None
+    template: str | None = None
+    values: tuple[tuple[str, Any], ...] = ()
+
+
+@dataclass(frozen=True)
 class ActionResult:
     events: tuple[Event, ...]
-    texts: tuple[str, ...]  # what the action uttered, in order
-    templates: tuple[
-        str, ...
-    ]  # responses named by template (`dispatcher.utter_message(response=)`)
+    utterances: tuple[Utterance, ...]  # in the order the action uttered them
 
 
 class ActionRunner(Protocol):
@@ -55,7 +61,7 @@ def domain_json(skills: SkillSet) -> JSON:
             slot.name: {
                 "type": slot.type,
                 "initial_value": slot.initial_value,
-                "mappings": [{"type": m.type, "entity": m.entity} for m in slot.mappings],
+                "mappings": [_mapping_json(m) for m in slot.mappings],
             }
             for slot in skills.slots.values()
         },
@@ -69,6 +75,24 @@ def domain_json(skills: SkillSet) -> JSON:
     }
 
 
+def _mapping_json(mapping: SlotMapping) -> JSON:
+    data: JSON = {"type": mapping.type}
+    if mapping.entity:
+        data["entity"] = mapping.entity
+    if mapping.intent:
+        data["intent"] = list(mapping.intent)
+    if mapping.not_intent:
+        data["not_intent"] = list(mapping.not_intent)
+    if mapping.value is not None:
+        data["value"] = mapping.value
+    if mapping.conditions:
+        data["conditions"] = [
+            {"active_loop": form, **({"requested_slot": slot} if slot else {})}
+            for form, slot in mapping.conditions
+        ]
+    return data
+
+
 def parse_result(name: str, events: Sequence[JSON], responses: Sequence[JSON]) -> ActionResult:
     parsed: list[Event] = []
     for data in events:
@@ -77,9 +101,34 @@ def parse_result(name: str, events: Sequence[JSON], responses: Sequence[JSON]) -
         except (UnknownEventError, KeyError, TypeError, ValueError) as exc:
             # An event we do not model (e.g. "followup") is history only: skip it, say so.
             log.warning("action %s returned an event we ignore (%s): %s", name, exc, data)
-    texts = tuple(str(r["text"]) for r in responses if r.get("text"))
-    templates = tuple(str(r["response"]) for r in responses if r.get("response"))
-    return ActionResult(tuple(parsed), texts, templates)
+    utterances = tuple(
+        Utterance(
+            text=None if r.get("response") else str(r["text"]),
+            template=str(r["response"]) if r.get("response") else None,
+            values=tuple((str(k), v) for k, v in r.items() if k not in _RESPONSE_KEYS and v),
+        )
+        for r in responses
+        if r.get("text") or r.get("response")
+    )
+    return ActionResult(tuple(parsed), utterances)
+
+
+# Keys of a rasa-sdk response that are not template values (`utter_message(response=, **kwargs)`
+# sends the kwargs alongside these).
+_RESPONSE_KEYS = frozenset(
+    {
+        "text",
+        "response",
+        "template",
+        "buttons",
+        "elements",
+        "custom",
+        "image",
+        "attachment",
+        "json_message",
+        "recipient_id",
+    }
+)
 
 
 def _action_call(name: str, tracker: JSON, domain: JSON) -> JSON:
@@ -121,10 +170,21 @@ class InProcessActions:
         self.timeout_s = timeout_s
         self.executor = ActionExecutor()
         # Registering classes one by one: `register_package` calls sys.exit on an ImportError.
+        origins: dict[str, str] = {}
         for module in modules:
             for _, cls in inspect.getmembers(module, inspect.isclass):
-                if issubclass(cls, Action) and cls.__module__ == module.__name__:
-                    self.executor.register_action(cls)
+                if not issubclass(cls, Action) or cls.__module__ != module.__name__:
+                    continue
+                if inspect.isabstract(cls) or "name" not in cls.__dict__:
+                    continue  # a shared base class, not an action
+                name = str(cls().name())  # type: ignore[attr-defined]
+                if name in origins:
+                    raise ActionError(
+                        f"action {name} is defined twice: in {origins[name]} and in "
+                        f"{module.__name__}"
+                    )
+                origins[name] = module.__name__
+                self.executor.register_action(cls)
 
     def names(self) -> set[str]:
         return set(self.executor.actions)

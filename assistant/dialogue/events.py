@@ -163,11 +163,21 @@ class ReminderScheduled(Event):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ReminderCancelled(Event):
+    """Cancel the reminder called `name`, or (Rasa's form without a name) every reminder of
+    `intent`."""
+
     type_name: ClassVar[str] = "cancel_reminder"
-    name: str
+    name: str | None = None
+    intent: str | None = None
+
+    def matches(self, reminder: ReminderScheduled) -> bool:
+        if self.name is not None:
+            return reminder.name == self.name
+        return self.intent is None or reminder.intent == self.intent
 
     def apply(self, state: TrackerState) -> None:
-        state.reminders.pop(self.name, None)
+        for name in [n for n, r in state.reminders.items() if self.matches(r)]:
+            del state.reminders[name]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -211,8 +221,19 @@ def event_from_json(data: JSON) -> Event:
         return UserUttered.from_json(data)
     if cls is ReminderScheduled:
         return _reminder_from_json(data)
+    if cls is ReminderCancelled:
+        return ReminderCancelled(
+            name=data.get("name"), intent=data.get("intent") or data.get("intent_name")
+        )
     known = {f.name for f in fields(cls)}
     return cls(**{k: v for k, v in data.items() if k in known and v is not None})
+
+
+def _entity_list(entities: Any) -> tuple[JSON, ...]:
+    """Rasa accepts reminder entities as a list of entity dicts or as a {name: value} dict."""
+    if isinstance(entities, dict):
+        return tuple({"entity": k, "value": v} for k, v in entities.items())
+    return tuple(entities or ())
 
 
 def _reminder_from_json(data: JSON) -> ReminderScheduled:
@@ -225,7 +246,7 @@ def _reminder_from_json(data: JSON) -> ReminderScheduled:
         name=data.get("name") or f"reminder-{trigger_at}",
         intent=data.get("intent") or "",
         trigger_at=float(trigger_at),
-        entities=tuple(data.get("entities") or ()),
+        entities=_entity_list(data.get("entities")),
         kill_on_user_message=bool(
             data.get("kill_on_user_message", data.get("kill_on_user_msg", False))
         ),

@@ -135,7 +135,7 @@ class TrackerStage(Stage):
                 if isinstance(event, ReminderScheduled):
                     self.schedule(message.session_id, event)
                 elif isinstance(event, ReminderCancelled):
-                    self.unschedule(message.session_id, event.name)
+                    self.unschedule_matching(message.session_id, event)
             return
         assert isinstance(message, Parse)
         tracker = await self.run_blocking(self.tracker, message.session_id)
@@ -156,7 +156,7 @@ class TrackerStage(Stage):
         tracker = await self.run_blocking(self.record, message.session_id, events)
         for event in events:
             if isinstance(event, ReminderCancelled):
-                self.unschedule(message.session_id, event.name)
+                self.unschedule_matching(message.session_id, event)
         yield self.state_message(tracker, message)
 
     def state_message(
@@ -186,6 +186,12 @@ class TrackerStage(Stage):
         task = self.timers.pop((session_id, name), None)
         if task is not None:
             task.cancel()
+
+    def unschedule_matching(self, session_id: str, cancel: ReminderCancelled) -> None:
+        """Stop the timers of the reminders a cancellation removed from the tracker."""
+        pending = self.tracker(session_id).state.reminders
+        for key in [k for k in self.timers if k[0] == session_id and k[1] not in pending]:
+            self.timers.pop(key).cancel()
 
     async def _fire(self, session_id: str, reminder: ReminderScheduled) -> None:
         # A reminder that fell due while the assistant was not running fires at once.

@@ -19,7 +19,8 @@ from typing import Any, ClassVar
 import numpy as np
 from pydantic import Field
 
-from assistant.messages import IntentScore, Message, Parse, Transcript
+from assistant.messages import Entity, IntentScore, Message, Parse, Transcript
+from assistant.nlu.entities import EntityExtractor
 from assistant.skills.loader import SkillSet, load_skills
 from assistant.stage import Stage, StageParams
 
@@ -83,6 +84,11 @@ class IntentClassifierStage(Stage):
         self.classifier = LogisticRegression(C=self.params.regularization, max_iter=2000)
         self.classifier.fit(self.example_features, [e.intent for e in examples])
         self.labels: list[str] = [str(label) for label in self.classifier.classes_]
+        # Entities are learnt from the same examples' [value](entity) annotations.
+        self.entity_extractor = EntityExtractor()
+        self.entity_extractor.train(
+            examples, self.skills.regexes, self.skills.lookups, self.skills.synonyms
+        )
         log.debug(
             "nlu %s: trained on %d examples of %d intents",
             self.name,
@@ -105,13 +111,20 @@ class IntentClassifierStage(Stage):
             return IntentScore(name=OUT_OF_SCOPE, confidence=round(1 - top.confidence, 4)), ranking
         return top, ranking
 
+    def understand(
+        self, text: str
+    ) -> tuple[IntentScore, tuple[IntentScore, ...], tuple[Entity, ...]]:
+        intent, ranking = self.classify(text)
+        return intent, ranking, self.entity_extractor.extract(text)
+
     async def process(self, message: Message) -> AsyncIterator[Message]:
         assert isinstance(message, Transcript)
-        intent, ranking = await self.run_blocking(self.classify, message.text)
+        intent, ranking, entities = await self.run_blocking(self.understand, message.text)
         yield Parse(
             session_id=message.session_id,
             turn_id=message.turn_id,
             text=message.text,
             intent=intent,
             ranking=ranking,
+            entities=entities,
         )

@@ -14,7 +14,7 @@ intent; otherwise the template `utter_<intent>` does.
 from __future__ import annotations
 
 import logging
-import random
+import sys
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal
@@ -23,7 +23,6 @@ from pydantic import Field
 
 from assistant.dialogue.actions import (
     ActionError,
-    ActionResult,
     ActionRunner,
     HttpActions,
     InProcessActions,
@@ -38,15 +37,29 @@ from assistant.dialogue.events import (
     SlotSet,
     UserUttered,
 )
+from assistant.dialogue.responses import ResponsePicker
 from assistant.dialogue.tracker import Tracker
+from assistant.generation import (
+    STOP,
+    Generator,
+    GeneratorSpec,
+    build_prompt,
+    cap_for_speech,
+    load_generator,
+)
+from assistant.knowledge import KnowledgeIndex
 from assistant.messages import DialogueState, DialogueUpdate, Message, Reply
+from assistant.nlu.embedder import shared_encoder
 from assistant.skills.loader import Form, SkillSet, load_skills
 from assistant.stage import Stage, StageParams, register
 
 log = logging.getLogger(__name__)
 
 Step = Literal["forms", "actions", "templates", "knowledge", "generation"]
-ALL_STEPS: tuple[Step, ...] = ("forms", "actions", "templates", "knowledge", "generation")
+# Knowledge and generation answer only their own intents (and out_of_scope, when configured as
+# fallbacks), so putting them before templates lets `utter_<intent>` be their fallback.
+ALL_STEPS: tuple[Step, ...] = ("forms", "actions", "knowledge", "generation", "templates")
+OUT_OF_SCOPE = "out_of_scope"
 
 
 class ChainParams(StageParams):
@@ -70,6 +83,26 @@ class ChainParams(StageParams):
         description="said when a custom action fails or times out",
     )
     seed: int | None = Field(None, description="fix the choice of template variations")
+    knowledge_intents: list[str] = Field(
+        default_factory=lambda: ["ask_knowledge"],
+        description="intents answered from the --knowledge documents",
+    )
+    knowledge_threshold: float = Field(
+        0.45, ge=-1, le=1, description="below this similarity the assistant says it doesn't know"
+    )
+    knowledge_fallback: bool = Field(
+        True, description="also look in the documents when a question is out of scope"
+    )
+    generation: GeneratorSpec | None = Field(
+        default_factory=lambda: GeneratorSpec.model_validate({}),
+        description="the language model; null: no generation",
+    )
+    generation_intents: list[str] = Field(
+        default_factory=lambda: ["chitchat"], description="intents answered by the model"
+    )
+    generation_fallback: bool = Field(
+        False, description="let the model answer out-of-scope turns instead of the fallback"
+    )
 
 
 @dataclass
@@ -86,13 +119,6 @@ class Answer:
         self.source = self.source or source
 
 
-class _Slots(dict[str, Any]):
-    """Template values: a missing slot reads as an empty string, not a KeyError."""
-
-    def __missing__(self, key: str) -> str:
-        return ""
-
-
 @register
 class ChainResponder(Stage):
     kind: ClassVar[str] = "respond"
@@ -106,8 +132,35 @@ class ChainResponder(Stage):
     def load(self) -> None:
         self.skills: SkillSet = load_skills(self.context.skill_dirs)
         self.domain = domain_json(self.skills)
-        self.random = random.Random(self.params.seed)
+        self.picker = ResponsePicker(self.skills.responses, self.params.seed)
         self.actions: ActionRunner = self._action_runner()
+        self.knowledge = self._knowledge_index()
+        self.generator = self._generator()
+
+    def _knowledge_index(self) -> KnowledgeIndex | None:
+        if not self.context.knowledge_paths or "knowledge" not in self.params.order:
+            return None
+        return KnowledgeIndex.build(
+            self.context.knowledge_paths,
+            shared_encoder(),
+            self.context.cache_dir,
+            progress=knowledge_progress,
+        )
+
+    def _generator(self) -> Generator | None:
+        spec = self.params.generation
+        if spec is None or "generation" not in self.params.order:
+            return None
+        if not (self.params.generation_intents or self.params.generation_fallback):
+            return None
+        generator = load_generator(spec)
+        # One token now, so that the first reply does not pay for the shared prompt header.
+        list(
+            generator.generate(
+                build_prompt("hi", "chitchat", {}, ()), max_tokens=1, stop=STOP, temperature=0.0
+            )
+        )
+        return generator
 
     def _action_runner(self) -> ActionRunner:
         if self.params.action_endpoint:
@@ -138,6 +191,8 @@ class ChainResponder(Stage):
         steps = {
             "forms": self._forms,
             "actions": self._actions,
+            "knowledge": self._knowledge,
+            "generation": self._generation,
             "templates": self._templates,
         }
         for name in self.params.order:
@@ -161,6 +216,8 @@ class ChainResponder(Stage):
     # --- steps: each returns True when the turn is answered ---------------------------------------
 
     async def _forms(self, state: DialogueState, answer: Answer) -> bool:
+        if state.proactive:
+            return False  # a timer ending is not the user's answer to the form's question
         intent = state.parse.intent.name
         forms = self.skills.forms
         if state.active_form is not None and state.active_form in forms:
@@ -220,6 +277,49 @@ class ChainResponder(Stage):
     async def _templates(self, state: DialogueState, answer: Answer) -> bool:
         return self._say_template(f"utter_{state.parse.intent.name}", state, answer)
 
+    async def _knowledge(self, state: DialogueState, answer: Answer) -> bool:
+        intent = state.parse.intent.name
+        asked = intent in self.params.knowledge_intents
+        if not (asked or (intent == OUT_OF_SCOPE and self.params.knowledge_fallback)):
+            return False
+        found = None
+        if self.knowledge is not None and state.parse.text.strip():
+            found = await self.run_blocking(
+                self.knowledge.answer, state.parse.text, self.params.knowledge_threshold
+            )
+        if found is not None:
+            answer.events.append(ActionExecuted(name="action_knowledge"))
+            answer.say(found.text, "knowledge")
+            return True
+        if asked:  # say honestly that it is not known, rather than guess
+            return self._say_template("utter_ask_knowledge_none", state, answer)
+        return False
+
+    async def _generation(self, state: DialogueState, answer: Answer) -> bool:
+        intent = state.parse.intent.name
+        spec = self.params.generation
+        wanted = intent in self.params.generation_intents or (
+            intent == OUT_OF_SCOPE and self.params.generation_fallback
+        )
+        if self.generator is None or spec is None or not wanted or not state.parse.text.strip():
+            return False
+        prompt = build_prompt(state.parse.text, intent, dict(state.slots), history(state))
+        text = await self.run_blocking(self._generate, prompt, spec)
+        if not text:
+            return False  # nothing speakable came out: a template or the fallback answers
+        answer.events.append(ActionExecuted(name="action_generate"))
+        answer.say(text, "generation")
+        return True
+
+    def _generate(self, prompt: str, spec: GeneratorSpec) -> str:
+        assert self.generator is not None
+        text = "".join(
+            self.generator.generate(
+                prompt, max_tokens=spec.max_tokens, stop=STOP, temperature=spec.temperature
+            )
+        )
+        return cap_for_speech(text, complete=self.generator.finish_reason == "stop")
+
     # --- helpers -----------------------------------------------------------------------------
 
     async def _run_action(self, name: str, state: DialogueState, answer: Answer) -> bool:
@@ -234,17 +334,15 @@ class ChainResponder(Stage):
             answer.say(self.params.action_apology, "action-error")
             return True
         answer.events += [ActionExecuted(name=name), *result.events]
-        for text in self._texts(result, state, answer):
-            answer.say(text, "action")
-        return bool(answer.texts)
-
-    def _texts(self, result: ActionResult, state: DialogueState, answer: Answer) -> list[str]:
-        texts = list(result.texts)
-        for template in result.templates:
-            text = self.template(template, state, answer.events)
+        for utterance in result.utterances:
+            text = utterance.text
+            if utterance.template is not None:
+                text = self.template(
+                    utterance.template, state, answer.events, dict(utterance.values)
+                )
             if text:
-                texts.append(text)
-        return texts
+                answer.say(text, "action")
+        return bool(answer.texts)
 
     def _say_template(self, name: str, state: DialogueState, answer: Answer) -> bool:
         text = self.template(name, state, answer.events)
@@ -255,15 +353,18 @@ class ChainResponder(Stage):
         return True
 
     def template(
-        self, name: str, state: DialogueState, pending: list[Event] | None = None
+        self,
+        name: str,
+        state: DialogueState,
+        pending: list[Event] | None = None,
+        extra: Mapping[str, Any] | None = None,
     ) -> str | None:
         """A random variation of a response, with `{slot}` placeholders filled from the slots
-        (including those the turn has just set) and the turn's entities."""
-        variations = self.skills.responses.get(name)
-        if not variations:
-            return None
-        values = _Slots(slot_values(state, pending or []))
-        return self.random.choice(variations).format_map(values).strip()
+        (including those the turn has just set), the turn's entities and `extra` values (an
+        action's `utter_message(response=..., **values)`)."""
+        values = dict(slot_values(state, pending or []))
+        values.update(extra or {})
+        return self.picker.choose(state.session_id, name, values)
 
 
 def form_intent(form: Form) -> str:
@@ -278,6 +379,26 @@ def filled_this_turn(state: DialogueState) -> bool:
         if isinstance(event, SlotSet) and event.name != "requested_slot":
             return True
     return False
+
+
+def history(state: DialogueState) -> list[tuple[str, str]]:
+    """Earlier (user, assistant) exchanges of the session, for the generator's prompt."""
+    pairs: list[tuple[str, str]] = []
+    user: str | None = None
+    for event in state.events[:-1]:  # the last UserUttered is the turn being answered
+        if isinstance(event, UserUttered):
+            user = event.text
+        elif isinstance(event, BotUttered) and user:
+            pairs.append((user, event.text))
+            user = None
+    return pairs
+
+
+def knowledge_progress(done: int, total: int) -> None:
+    """A progress line on stderr while a large document folder is indexed."""
+    if total > 20:
+        end = "\n" if done == total else ""
+        print(f"\rindexing documents: {done}/{total}", end=end, file=sys.stderr, flush=True)
 
 
 def slot_values(state: DialogueState, pending: list[Event]) -> Mapping[str, Any]:

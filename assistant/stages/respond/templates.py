@@ -1,17 +1,17 @@
 """Answer from the skills' `utter_<intent>` response templates (Rasa's domain `responses:`).
 
-Variations are picked at random, never the same one twice in a row in a session, so a second
-"tell me a joke" gets another joke. An intent with no template gets an honest fallback.
+Variations are picked by `ResponsePicker` (random, never the same twice in a row). An intent with
+no template gets an honest fallback.
 """
 
 from __future__ import annotations
 
-import random
 from collections.abc import AsyncIterator
 from typing import ClassVar
 
 from pydantic import Field
 
+from assistant.dialogue.responses import ResponsePicker
 from assistant.messages import DialogueState, Message, Parse, Reply, SessionStart
 from assistant.skills.loader import load_skills
 from assistant.stage import Stage, StageParams, register
@@ -36,31 +36,19 @@ class TemplateResponder(Stage):
     params: TemplateParams
 
     def load(self) -> None:
-        self.responses = load_skills(self.context.skill_dirs).responses
-        self.random = random.Random(self.params.seed)
-        self.last_choice: dict[tuple[str, str], str] = {}
+        self.picker = ResponsePicker(
+            load_skills(self.context.skill_dirs).responses, self.params.seed
+        )
 
     async def control(self, message: Message) -> None:
         if isinstance(message, SessionStart):
-            self.last_choice = {
-                k: v for k, v in self.last_choice.items() if k[0] != message.session_id
-            }
-
-    def choose(self, session_id: str, template: str) -> str | None:
-        variations = self.responses.get(template)
-        if not variations:
-            return None
-        previous = self.last_choice.get((session_id, template))
-        fresh = [v for v in variations if v != previous] or list(variations)
-        choice = self.random.choice(fresh)
-        self.last_choice[(session_id, template)] = choice
-        return choice
+            self.picker.forget(message.session_id)
 
     async def process(self, message: Message) -> AsyncIterator[Message]:
         parse = message.parse if isinstance(message, DialogueState) else message
         assert isinstance(parse, Parse)
         intent = parse.intent.name
-        text = self.choose(message.session_id, f"utter_{intent}")
+        text = self.picker.choose(message.session_id, f"utter_{intent}")
         yield Reply(
             session_id=message.session_id,
             turn_id=message.turn_id,

@@ -1,0 +1,101 @@
+"""The shared part of every speech-synthesis backend: sentence streaming and prosody.
+
+A `TTSStage` turns each `Reply` into `SpeechChunk`s, one per sentence, each published as soon as
+it is synthesized, so playback of the first sentence overlaps synthesis of the next. A backend
+implements only `load()` (once, in the worker thread) and `synthesize(text, prosody)` for one
+sentence; adding an engine is one module.
+
+Prosody reaches the backend as an argument rather than being read from `self.params`, so that a
+later per-reply override (e.g. a `Reply.prosody` field set by the tone stage) changes only
+`prosody_for` here and no backend.
+"""
+
+from __future__ import annotations
+
+from abc import abstractmethod
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import ClassVar
+
+from pydantic import Field
+
+from assistant.messages import Message, Reply, SpeechChunk
+from assistant.stage import Stage, StageParams
+from assistant.text.sentences import split_sentences
+
+BYTES_PER_SAMPLE = 2  # 16-bit little-endian mono PCM, as every SpeechChunk carries
+
+
+class TTSParams(StageParams):
+    """Parameters common to all TTS backends: the prosody hints a tone stage will set."""
+
+    length_scale: float = Field(
+        1.0, gt=0.2, le=5.0, description="speaking time: 1.0 normal, >1 slower, <1 faster"
+    )
+    sentence_pause_ms: int = Field(
+        250, ge=0, le=5000, description="silence between sentences (not after the last one)"
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Prosody:
+    """How one reply is spoken; what a backend must honour in `synthesize`."""
+
+    length_scale: float = 1.0
+
+
+class TTSStage(Stage):
+    """Abstract speech synthesis: `Reply` in, one `SpeechChunk` per sentence out."""
+
+    kind: ClassVar[str] = "tts"
+    consumes = (Reply,)
+    produces = (SpeechChunk,)
+    Params: ClassVar[type[StageParams]] = TTSParams
+    params: TTSParams
+
+    # Backends may set the real rate in load(); it is also updated from every synthesis. Only
+    # the empty final chunk of an empty reply uses it before anything was synthesized.
+    sample_rate: int = 22_050
+
+    @abstractmethod
+    def synthesize(self, text: str, prosody: Prosody) -> tuple[bytes, int]:
+        """Speak one sentence (blocking): 16-bit LE mono PCM and its sample rate."""
+
+    def prosody_for(self, reply: Reply) -> Prosody:
+        """The prosody of one reply: the stage's params today, per-reply overrides later."""
+        return Prosody(length_scale=self.params.length_scale)
+
+    async def process(self, message: Message) -> AsyncIterator[Message]:
+        assert isinstance(message, Reply)
+        sentences = split_sentences(message.text)
+        if not sentences:
+            # An empty reply still ends with one empty final chunk, so that downstream (the
+            # speaker, turn bookkeeping) learns the reply is over instead of waiting for audio.
+            yield self._chunk(message, b"", self.sample_rate, "", final=True)
+            return
+        prosody = self.prosody_for(message)
+        last = len(sentences) - 1
+        for index, sentence in enumerate(sentences):
+            pcm, rate = await self.run_blocking(self.synthesize, sentence, prosody)
+            self.sample_rate = rate
+            if index < last:
+                # The pause separates sentences; after the last one it would only delay the
+                # moment the turn is known to be fully spoken.
+                pcm += silence(rate, self.params.sentence_pause_ms)
+            yield self._chunk(message, pcm, rate, sentence, final=index == last)
+
+    @staticmethod
+    def _chunk(reply: Reply, pcm: bytes, rate: int, text: str, *, final: bool) -> SpeechChunk:
+        return SpeechChunk(
+            session_id=reply.session_id,
+            turn_id=reply.turn_id,
+            pcm=pcm,
+            sample_rate=rate,
+            text=text,
+            final=final,
+        )
+
+
+def silence(sample_rate: int, milliseconds: int) -> bytes:
+    """Zeroed 16-bit PCM of the given length."""
+    return bytes(BYTES_PER_SAMPLE * (sample_rate * milliseconds // 1000))
