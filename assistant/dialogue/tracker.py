@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from assistant.dialogue.events import JSON, Event, TrackerState, UserUttered
+from assistant.dialogue.events import JSON, Event, TrackerState
 
 
 @dataclass
@@ -29,16 +29,6 @@ class Tracker:
     @property
     def slots(self) -> dict[str, Any]:
         return self.state.slots
-
-    def previous_user_message(self) -> UserUttered | None:
-        """The user message before the latest one (for follow-ups like "and bread")."""
-        seen_latest = False
-        for event in reversed(self.events):
-            if isinstance(event, UserUttered):
-                if seen_latest:
-                    return event
-                seen_latest = True
-        return None
 
     def to_rasa_json(self) -> JSON:
         """The tracker in the shape rasa-sdk's `Tracker.from_dict` reads."""

@@ -71,6 +71,15 @@ class _StopScanner:
         self.stop = tuple(s for s in stop if s)
         self.buffer = ""
         self.stopped = False
+        self.decoded = ""  # all the text decoded so far, stop string or not
+
+    def feed_decoded(self, decoded: str) -> str:
+        """Take the whole generation decoded so far; return the next piece to pass on."""
+        new = _new_text(decoded, self.decoded)
+        if new is None:
+            return ""
+        self.decoded += new
+        return self.feed(new)
 
     def feed(self, text: str) -> str:
         if self.stopped:
@@ -298,7 +307,6 @@ class LlamaGenerator:
         sampler = self._sampler(temperature)
         scanner = _StopScanner(stop)
         generated: list[int] = []
-        emitted = ""
         self.finish_reason, self.tokens_generated = "length", 0
         for _ in range(max_tokens):
             token = sampler.sample(self._ctx, -1)
@@ -307,15 +315,12 @@ class LlamaGenerator:
                 break
             generated.append(token)
             self.tokens_generated = len(generated)
-            new = _new_text(vocab.detokenize(generated, False, False), emitted)
-            if new is not None:
-                emitted += new
-                piece = scanner.feed(new)
-                if piece:
-                    yield piece
-                if scanner.stopped:
-                    self.finish_reason = "stop"
-                    return
+            piece = scanner.feed_decoded(vocab.detokenize(generated, False, False))
+            if piece:
+                yield piece
+            if scanner.stopped:
+                self.finish_reason = "stop"
+                return
             position = len(self._cached)
             self._ctx.decode(self._ll.llama_batch_get_one([token], position))
             self._cached.append(token)
@@ -433,7 +438,6 @@ class TransformersGenerator:
             rng.seed()
         scanner = _StopScanner(stop)
         generated: list[int] = []
-        emitted = ""
         self.finish_reason, self.tokens_generated = "length", 0
         logits, past = self._forward(ids, None)
         for _ in range(max_tokens):
@@ -444,15 +448,12 @@ class TransformersGenerator:
             generated.append(token)
             self.tokens_generated = len(generated)
             decoded = cast(str, self.tokenizer.decode(generated, skip_special_tokens=True))
-            new = _new_text(decoded, emitted)
-            if new is not None:
-                emitted += new
-                piece = scanner.feed(new)
-                if piece:
-                    yield piece
-                if scanner.stopped:
-                    self.finish_reason = "stop"
-                    return
+            piece = scanner.feed_decoded(decoded)
+            if piece:
+                yield piece
+            if scanner.stopped:
+                self.finish_reason = "stop"
+                return
             logits, past = self._forward([token], past)
         tail = scanner.flush()
         if tail:
