@@ -17,6 +17,7 @@ $(STAMP): pyproject.toml constraints.txt
 	$(PIP) install --quiet --upgrade pip
 	$(PIP) install --quiet torch==2.13.0
 	$(PIP) install --quiet -c constraints.txt -e '.[dev]'
+	$(PIP) install --quiet --no-deps -c constraints.txt openai-whisper
 	touch $(STAMP)
 
 chat: $(STAMP)
