@@ -12,8 +12,9 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
+from typing import TypeAlias
 
 from assistant.messages import Interrupt, Message
 
@@ -101,19 +102,23 @@ class Inbox:
         await self._idle.wait()
 
 
+Senders: TypeAlias = str | Collection[str] | None
+"""Whom a subscriber takes a message type from: one sender, any of several, or (None) anyone."""
+
+
 @dataclass(eq=False)
 class Subscription:
-    """Where a subscriber's messages go. `routes` maps a message type to the only sender it
-    accepts that type from (None: any sender)."""
+    """Where a subscriber's messages go. `routes` maps a message type to the senders it accepts
+    that type from (None: any sender)."""
 
     name: str
-    routes: Mapping[type[Message], str | None]
+    routes: Mapping[type[Message], frozenset[str] | None]
     inbox: Inbox
     on_interrupt: Callable[[Interrupt], None] | None = None
 
     def accepts(self, message: Message, sender: str) -> bool:
-        for kind, wanted_sender in self.routes.items():
-            if isinstance(message, kind) and (wanted_sender is None or wanted_sender == sender):
+        for kind, senders in self.routes.items():
+            if isinstance(message, kind) and (senders is None or sender in senders):
                 return True
         return False
 
@@ -129,14 +134,14 @@ class Bus:
     def subscribe(
         self,
         name: str,
-        routes: Mapping[type[Message], str | None],
+        routes: Mapping[type[Message], Senders],
         *,
         maxsize: int | None = None,
         on_interrupt: Callable[[Interrupt], None] | None = None,
     ) -> Subscription:
         subscription = Subscription(
             name=name,
-            routes=dict(routes),
+            routes={kind: _sender_set(senders) for kind, senders in routes.items()},
             inbox=Inbox(self.default_maxsize if maxsize is None else maxsize),
             on_interrupt=on_interrupt,
         )
@@ -185,3 +190,9 @@ class Bus:
                 await subscription.inbox.join()
             if all(s.inbox.idle for s in self._subscriptions):
                 return
+
+
+def _sender_set(senders: Senders) -> frozenset[str] | None:
+    if senders is None:
+        return None
+    return frozenset([senders] if isinstance(senders, str) else senders)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import ClassVar
+from typing import ClassVar, Literal
 
 from assistant.dialogue.events import Event
 
@@ -132,13 +132,66 @@ class DialogueUpdate(Message):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class Sentiment(Message):
+    """How the user sounded in one utterance. `score` runs from -1 (very negative) to 1."""
+
+    label: Literal["negative", "neutral", "positive"]
+    score: float
+    backend: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class TextChange:
+    """One change a guard or filter made to a text, by character span of the text it was given.
+    The original words are deliberately not kept: they may be a card number or a slur."""
+
+    rule: str  # e.g. "pii:CREDIT_CARD", "profanity", "insult"
+    start: int
+    end: int
+    replacement: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class GuardVerdict(Message):
+    """What the input guard decided about the user's utterance. `text` is the utterance as it
+    may be stored (personal data redacted); a refused turn goes no further than the guard."""
+
+    text: str
+    rule: str | None = None  # the policy rule that matched, None: allowed
+    score: float = 0.0
+    refused: bool = False
+    changes: tuple[TextChange, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Prosody:
+    """How a reply should sound; hints the TTS stage applies on top of its own settings."""
+
+    rate: float = 1.0  # speaking-rate multiplier: below 1 is slower and calmer
+    sentence_pause_ms: int | None = None  # None: the voice's own pause
+
+
+@dataclass(frozen=True, slots=True)
+class ToneChoice:
+    """What the tone stage chose for a reply, and why (the JSON output's `tone`)."""
+
+    style: str  # a style name from the tone policy, e.g. "calm"
+    reason: str
+    adjustments: tuple[str, ...] = ()  # what it did to the text, e.g. "acknowledged"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Reply(Message):
-    """What the assistant answers. `source` says which part of the responder produced it."""
+    """What the assistant answers. `source` says which part of the responder produced it.
+    Tone and filter stages pass it on changed, saying what they did in `tone` and `changes`."""
 
     text: str
     intent: str | None = None
     source: str = ""
     proactive: bool = False  # not an answer to the user: a timer announcing itself, say
+    tone: ToneChoice | None = None
+    prosody: Prosody | None = None
+    changes: tuple[TextChange, ...] = ()
 
 
 # --- control -------------------------------------------------------------------------------------

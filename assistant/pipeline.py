@@ -6,7 +6,9 @@ before any model loads. `Pipeline` instantiates the stages, wires each one to th
 
 Wiring rule: a stage takes its input from the nearest stage before it (or the pipeline's input)
 that produces one of the types it consumes. That keeps a pipeline a readable ordered list while
-the bus still allows fan-out: several stages may read the same upstream output.
+the bus still allows fan-out: several stages may read the same upstream output. An earlier output
+that no stage in between takes is joined in too: when the input guard answers a harmful request
+itself, its `Reply` skips intent detection and dialogue but still passes tone and filter.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from assistant.bus import Bus, Subscription
+from assistant.bus import Bus, Senders, Subscription
 from assistant.config import (
     ConfigError,
     ModelSpec,
@@ -54,8 +56,9 @@ class PlannedStage:
     model: str
     cls: type[Stage]
     params: StageParams
-    upstream: str
+    upstream: str  # the nearest stage it reads from
     inputs: tuple[type[Message], ...]
+    also_from: tuple[str, ...] = ()  # earlier stages whose output of `inputs` nothing else took
 
 
 @dataclass(frozen=True)
@@ -101,6 +104,7 @@ def plan_pipeline(
 
     input_type = INPUT_TYPES[spec.input]
     produced: list[tuple[str, tuple[type[Message], ...]]] = [(INPUT, (input_type,))]
+    taken: set[tuple[str, type[Message]]] = set()  # (sender, type) some stage reads
     planned: list[PlannedStage] = []
     for index, ref in enumerate(spec.stages):
         overridden = ref.stage_name in overrides
@@ -117,7 +121,7 @@ def plan_pipeline(
         backend = registry.get(ref.kind, model_spec.backend)
         assert backend is not None  # validate_params checked it
         cls = backend.cls
-        upstream, inputs = _find_upstream(cls, produced)
+        upstream, inputs, also_from = _find_upstream(cls, produced, taken)
         if upstream is None:
             wanted = " or ".join(t.__name__ for t in cls.consumes)
             raise ConfigError(
@@ -125,7 +129,10 @@ def plan_pipeline(
                 f"nothing before it produces that (the {spec.input} input gives "
                 f"{input_type.__name__})"
             )
-        planned.append(PlannedStage(ref.stage_name, ref.kind, model, cls, params, upstream, inputs))
+        planned.append(
+            PlannedStage(ref.stage_name, ref.kind, model, cls, params, upstream, inputs, also_from)
+        )
+        taken.update((sender, t) for sender in (upstream, *also_from) for t in inputs)
         produced.append((ref.stage_name, cls.produces))
 
     return PipelinePlan(
@@ -138,13 +145,28 @@ def plan_pipeline(
 
 
 def _find_upstream(
-    cls: type[Stage], produced: Sequence[tuple[str, tuple[type[Message], ...]]]
-) -> tuple[str | None, tuple[type[Message], ...]]:
-    for sender, types in reversed(produced):
-        matching = tuple(t for t in cls.consumes if any(issubclass(p, t) for p in types))
-        if matching:
-            return sender, matching
-    return None, ()
+    cls: type[Stage],
+    produced: Sequence[tuple[str, tuple[type[Message], ...]]],
+    taken: set[tuple[str, type[Message]]],
+) -> tuple[str | None, tuple[type[Message], ...], tuple[str, ...]]:
+    """The nearest producer of what `cls` consumes, the types it takes from there, and the
+    earlier producers of those types whose output no stage has taken yet."""
+
+    def matching(types: tuple[type[Message], ...]) -> tuple[type[Message], ...]:
+        return tuple(t for t in cls.consumes if any(issubclass(p, t) for p in types))
+
+    for index in range(len(produced) - 1, -1, -1):
+        sender, types = produced[index]
+        inputs = matching(types)
+        if inputs:
+            also_from = tuple(
+                earlier
+                for earlier, earlier_types in produced[:index]
+                if any(t in matching(earlier_types) for t in inputs)
+                and not any((earlier, t) in taken for t in inputs)
+            )
+            return sender, inputs, also_from
+    return None, (), ()
 
 
 class StageRunner:
@@ -154,7 +176,8 @@ class StageRunner:
     def __init__(self, stage: Stage, bus: Bus, planned: PlannedStage, maxsize: int) -> None:
         self.stage = stage
         self.bus = bus
-        routes: dict[type[Message], str | None] = {t: planned.upstream for t in planned.inputs}
+        senders = (planned.upstream, *planned.also_from)
+        routes: dict[type[Message], Senders] = {t: senders for t in planned.inputs}
         routes.update({t: None for t in (*stage.feedback, *CONTROL_TYPES)})
         self.subscription: Subscription = bus.subscribe(
             stage.name, routes, maxsize=maxsize, on_interrupt=self._interrupt

@@ -16,17 +16,19 @@ from typing import Any
 
 from assistant.messages import (
     DialogueState,
+    GuardVerdict,
     Interrupt,
     Message,
     Parse,
     Reply,
+    Sentiment,
     SessionEnd,
     SessionStart,
     StageError,
     StageTiming,
     Transcript,
 )
-from assistant.pipeline import INPUT, Pipeline
+from assistant.pipeline import INPUT, Pipeline, PipelinePlan
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +44,8 @@ class TurnRecord:
     session_id: str
     turn_id: int
     transcript: Transcript | None = None
+    verdict: GuardVerdict | None = None
+    sentiment: Sentiment | None = None
     parse: Parse | None = None
     state: DialogueState | None = None
     replies: list[tuple[str, Reply]] = field(default_factory=list)  # (sender, reply)
@@ -49,6 +53,7 @@ class TurnRecord:
     timings: list[StageTiming] = field(default_factory=list)
     timed_out: bool = False
     final_sender: str | None = None
+    filtered: bool = False  # the pipeline has a filter stage (so `filter` is a list, not null)
 
     @property
     def reply(self) -> Reply | None:
@@ -67,6 +72,19 @@ class TurnRecord:
             return TIMEOUT_APOLOGY
         return APOLOGY if self.errors else NO_REPLY
 
+    def filter_json(self) -> list[dict[str, Any]] | None:
+        """Every change made to the user's words (guard) and to the reply (filter); null when
+        neither stage ran."""
+        reply = self.reply
+        if self.verdict is None and not self.filtered:
+            return None
+        changes = [("input", c) for c in (self.verdict.changes if self.verdict else ())]
+        changes += [("reply", c) for c in (reply.changes if reply else ())]
+        return [
+            {"on": on, "rule": c.rule, "start": c.start, "end": c.end, "replacement": c.replacement}
+            for on, c in changes
+        ]
+
     def timings_ms(self) -> dict[str, float]:
         spent: dict[str, float] = {}
         for timing in self.timings:
@@ -77,13 +95,21 @@ class TurnRecord:
             spent["total"] = round((end - self.transcript.timestamp) * 1000, 2)
         return spent
 
+    @property
+    def input_text(self) -> str | None:
+        """What the user said, as it may be stored: the guard's redacted text if a guard ran."""
+        if self.verdict is not None:
+            return self.verdict.text
+        return self.transcript.text if self.transcript else None
+
     def to_json(self) -> dict[str, Any]:
         """The per-turn JSON of `--json`. Fields of stages not in the pipeline are null."""
         parse = self.state.parse if self.state is not None else self.parse
+        reply = self.reply
         return {
             "session": self.session_id,
             "turn": self.turn_id,
-            "input": self.transcript.text if self.transcript else None,
+            "input": self.input_text,
             "text": self.text,
             "intent": (
                 {"name": parse.intent.name, "confidence": parse.intent.confidence}
@@ -110,11 +136,23 @@ class TurnRecord:
                 else None
             ),
             "slots": dict(self.state.slots) if self.state is not None else None,
-            # No sentiment, tone or filter stage exists yet; their messages will fill these.
-            "sentiment": None,
-            "tone": None,
-            "filter": None,
-            "source": self.reply.source if self.reply else None,
+            "sentiment": (
+                {"label": self.sentiment.label, "score": round(self.sentiment.score, 3)}
+                if self.sentiment
+                else None
+            ),
+            "guard": (
+                {
+                    "rule": self.verdict.rule,
+                    "score": round(self.verdict.score, 3),
+                    "refused": self.verdict.refused,
+                }
+                if self.verdict
+                else None
+            ),
+            "tone": _tone_json(reply) if reply and reply.tone else None,
+            "filter": self.filter_json(),
+            "source": reply.source if reply else None,
             "errors": [
                 {"stage": e.stage, "error": e.error_type, "detail": e.detail} for e in self.errors
             ],
@@ -126,16 +164,21 @@ class TurnRecord:
 class TurnRecorder:
     """Bus observer that sorts messages into per-turn records."""
 
-    RECORDED = (Transcript, Parse, DialogueState, Reply, StageError, StageTiming)
+    RECORDED = (
+        Transcript, GuardVerdict, Sentiment, Parse, DialogueState, Reply, StageError, StageTiming
+    )  # fmt: skip
 
-    def __init__(self, final_sender: str | None) -> None:
-        self.final_sender = final_sender
+    def __init__(self, plan: PipelinePlan) -> None:
+        self.final_sender = plan.last_producer(Reply)
+        self.filtered = "filter" in plan.kinds
         self.turns: dict[tuple[str, int], TurnRecord] = {}
 
     def record(self, session_id: str, turn_id: int) -> TurnRecord:
         key = (session_id, turn_id)
         if key not in self.turns:
-            self.turns[key] = TurnRecord(session_id, turn_id, final_sender=self.final_sender)
+            self.turns[key] = TurnRecord(
+                session_id, turn_id, final_sender=self.final_sender, filtered=self.filtered
+            )
         return self.turns[key]
 
     def __call__(self, message: Message, sender: str) -> None:
@@ -146,6 +189,10 @@ class TurnRecorder:
         match message:
             case Transcript():
                 record.transcript = message
+            case GuardVerdict():
+                record.verdict = message
+            case Sentiment():
+                record.sentiment = message
             case Parse():
                 record.parse = message
             case DialogueState():
@@ -159,6 +206,21 @@ class TurnRecorder:
 
     def pop(self, session_id: str, turn_id: int) -> TurnRecord:
         return self.turns.pop((session_id, turn_id), None) or self.record(session_id, turn_id)
+
+
+def _tone_json(reply: Reply) -> dict[str, Any]:
+    assert reply.tone is not None
+    prosody = reply.prosody
+    return {
+        "style": reply.tone.style,
+        "reason": reply.tone.reason,
+        "adjustments": list(reply.tone.adjustments),
+        "prosody": (
+            {"rate": prosody.rate, "sentence_pause_ms": prosody.sentence_pause_ms}
+            if prosody
+            else None
+        ),
+    }
 
 
 def new_session_id() -> str:
@@ -183,8 +245,8 @@ class TextSession:
         self.session_id = session_id or new_session_id()
         self.turn_timeout = turn_timeout
         self.turn_id = 0
-        final_sender = pipeline.plan.last_producer(Reply)
-        self.recorder = TurnRecorder(final_sender)
+        self.recorder = TurnRecorder(pipeline.plan)
+        final_sender = self.recorder.final_sender
         self._removers = [self.bus.observe(self.recorder)]
         if on_proactive is not None:
             callback = on_proactive

@@ -32,10 +32,11 @@ R = TypeVar("R")
 KINDS: dict[str, str] = {
     "vad": "voice activity detection (endpointing)",
     "asr": "speech recognition",
+    "guard": "input guard: refuses harmful requests, redacts personal data",
+    "sentiment": "sentiment of the user's utterance",
     "nlu": "intent detection and entities",
     "dst": "dialogue state tracking",
     "respond": "response generation",
-    "sentiment": "sentiment of the user's utterance",
     "tone": "sentiment-aware tone adjustment",
     "filter": "response filtering",
     "tts": "speech synthesis",

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from assistant.audio.wav import Audio, frames, resample
-from assistant.messages import AudioFrame, Message, Reply, SessionEnd, SessionStart, SpeechChunk
+from assistant.messages import AudioFrame, Message, SessionEnd, SessionStart, SpeechChunk
 from assistant.pipeline import INPUT, Pipeline
 from assistant.session import TurnRecord, TurnRecorder, new_session_id
 
@@ -63,7 +63,7 @@ async def converse_file(
     """Run one audio file through a started audio pipeline."""
     bus = pipeline.bus
     session = session_id or new_session_id()
-    recorder = TurnRecorder(pipeline.plan.last_producer(Reply))
+    recorder = TurnRecorder(pipeline.plan)
     collector = SpeechCollector(pipeline.plan.last_producer(SpeechChunk))
     removers = [bus.observe(recorder), bus.observe(collector)]
     try:

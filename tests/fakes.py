@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from typing import ClassVar
 
 from assistant.messages import IntentScore, Message, Parse, Reply, Transcript
@@ -68,5 +69,34 @@ class BrokenLoader(Stage):
         yield message
 
 
-for _cls in (WordParser, EchoResponder, BrokenLoader):
+class RefusingGuard(Stage):
+    """Answers 'forbidden ...' itself; passes anything else on."""
+
+    kind: ClassVar[str] = "test-guard"
+    backend: ClassVar[str] = "refuse-forbidden"
+    consumes = (Transcript,)
+    produces = (Transcript, Reply)
+
+    async def process(self, message: Message) -> AsyncIterator[Message]:
+        assert isinstance(message, Transcript)
+        if message.text.startswith("forbidden"):
+            yield Reply(session_id=message.session_id, turn_id=message.turn_id, text="no")
+        else:
+            yield message
+
+
+class Exclaimer(Stage):
+    """Adds '!' to every reply: a stand-in for tone and filter stages."""
+
+    kind: ClassVar[str] = "test-polish"
+    backend: ClassVar[str] = "exclaim"
+    consumes = (Reply,)
+    produces = (Reply,)
+
+    async def process(self, message: Message) -> AsyncIterator[Message]:
+        assert isinstance(message, Reply)
+        yield replace(message, text=message.text + "!")
+
+
+for _cls in (WordParser, EchoResponder, BrokenLoader, RefusingGuard, Exclaimer):
     registry.add(_cls, "tests")

@@ -19,6 +19,10 @@ test-nlu:
 test-respond:
   echo: {backend: echo}
   shout: {backend: echo, params: {prefix: YOU SAID}}
+test-guard:
+  guard: {backend: refuse-forbidden}
+test-polish:
+  exclaim: {backend: exclaim}
 """
 
 PIPELINE = """
@@ -61,6 +65,22 @@ def test_stages_are_wired_to_their_upstream(tmp_path: Path) -> None:
         ("test-respond", "test-nlu"),
     ]
     assert plan.last_producer(fakes.Reply) == "test-respond"
+
+
+def test_an_output_nothing_in_between_takes_joins_the_next_consumer(tmp_path: Path) -> None:
+    """The guard's own Reply skips nlu and respond but still passes the polish stage."""
+    pipeline = PIPELINE + "  - {kind: test-polish, model: exclaim}\n"
+    pipeline = pipeline.replace("stages:\n", "stages:\n  - {kind: test-guard, model: guard}\n")
+    plan = make_plan(tmp_path, pipeline=pipeline)
+    assert [(s.name, s.upstream, s.also_from) for s in plan.stages] == [
+        ("test-guard", "input", ()),
+        ("test-nlu", "test-guard", ()),  # the input's Transcript was taken by the guard
+        ("test-respond", "test-nlu", ()),
+        ("test-polish", "test-respond", ("test-guard",)),
+    ]
+    allowed, refused = converse(plan, "hello there", "forbidden words")
+    assert allowed.text == "you said hello!"
+    assert refused.text == "no!" and refused.parse is None
 
 
 def test_turns_flow_through_and_are_recorded(tmp_path: Path) -> None:

@@ -5,9 +5,9 @@ it is synthesized, so playback of the first sentence overlaps synthesis of the n
 implements only `load()` (once, in the worker thread) and `synthesize(text, prosody)` for one
 sentence; adding an engine is one module.
 
-Prosody reaches the backend as an argument rather than being read from `self.params`, so that a
-later per-reply override (e.g. a `Reply.prosody` field set by the tone stage) changes only
-`prosody_for` here and no backend.
+How a reply is delivered reaches the backend as an argument (`Delivery`) rather than being read
+from `self.params`: the tone stage's per-reply `Reply.prosody` hints (a calmer, slower voice for an
+upset user) are applied here once, for every backend.
 """
 
 from __future__ import annotations
@@ -38,10 +38,11 @@ class TTSParams(StageParams):
 
 
 @dataclass(frozen=True, slots=True)
-class Prosody:
-    """How one reply is spoken; what a backend must honour in `synthesize`."""
+class Delivery:
+    """How one reply is spoken: what a backend must honour in `synthesize`."""
 
     length_scale: float = 1.0
+    sentence_pause_ms: int = 250
 
 
 class TTSStage(Stage):
@@ -58,12 +59,20 @@ class TTSStage(Stage):
     sample_rate: int = 22_050
 
     @abstractmethod
-    def synthesize(self, text: str, prosody: Prosody) -> tuple[bytes, int]:
+    def synthesize(self, text: str, delivery: Delivery) -> tuple[bytes, int]:
         """Speak one sentence (blocking): 16-bit LE mono PCM and its sample rate."""
 
-    def prosody_for(self, reply: Reply) -> Prosody:
-        """The prosody of one reply: the stage's params today, per-reply overrides later."""
-        return Prosody(length_scale=self.params.length_scale)
+    def delivery_for(self, reply: Reply) -> Delivery:
+        """The stage's settings, adjusted by the reply's prosody hints if it has any."""
+        hints = reply.prosody
+        if hints is None:
+            return Delivery(self.params.length_scale, self.params.sentence_pause_ms)
+        pause = hints.sentence_pause_ms
+        return Delivery(
+            # A slower rate is a longer time per phoneme.
+            length_scale=self.params.length_scale / max(hints.rate, 0.2),
+            sentence_pause_ms=self.params.sentence_pause_ms if pause is None else pause,
+        )
 
     async def process(self, message: Message) -> AsyncIterator[Message]:
         assert isinstance(message, Reply)
@@ -73,15 +82,15 @@ class TTSStage(Stage):
             # speaker, turn bookkeeping) learns the reply is over instead of waiting for audio.
             yield self._chunk(message, b"", self.sample_rate, "", final=True)
             return
-        prosody = self.prosody_for(message)
+        delivery = self.delivery_for(message)
         last = len(sentences) - 1
         for index, sentence in enumerate(sentences):
-            pcm, rate = await self.run_blocking(self.synthesize, sentence, prosody)
+            pcm, rate = await self.run_blocking(self.synthesize, sentence, delivery)
             self.sample_rate = rate
             if index < last:
                 # The pause separates sentences; after the last one it would only delay the
                 # moment the turn is known to be fully spoken.
-                pcm += silence(rate, self.params.sentence_pause_ms)
+                pcm += silence(rate, delivery.sentence_pause_ms)
             yield self._chunk(message, pcm, rate, sentence, final=index == last)
 
     @staticmethod

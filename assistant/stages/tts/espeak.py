@@ -22,7 +22,7 @@ from typing import ClassVar, Literal
 from pydantic import Field
 
 from assistant.stage import MissingModelError, StageParams, register
-from assistant.stages.tts.base import Prosody, TTSParams, TTSStage
+from assistant.stages.tts.base import Delivery, TTSParams, TTSStage
 
 LOADER_PACKAGE = "espeakng-loader"
 
@@ -62,9 +62,9 @@ class EspeakTTS(TTSStage):
         self.engine.check_voice(self.params.voice)
         self.sample_rate = self.engine.sample_rate
 
-    def synthesize(self, text: str, prosody: Prosody) -> tuple[bytes, int]:
+    def synthesize(self, text: str, delivery: Delivery) -> tuple[bytes, int]:
         # A longer length_scale means slower speech: fewer words per minute.
-        rate = round(self.params.words_per_minute / prosody.length_scale)
+        rate = round(self.params.words_per_minute / delivery.length_scale)
         rate = min(max(rate, _MIN_WPM), _MAX_WPM)
         pcm = self.engine.speak(text, self.params.voice, rate, self.params.pitch)
         return pcm, self.sample_rate

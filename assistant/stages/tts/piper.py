@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, ClassVar
 from pydantic import Field, model_validator
 
 from assistant.stage import MissingModelError, StageParams, register
-from assistant.stages.tts.base import Prosody, TTSParams, TTSStage
+from assistant.stages.tts.base import Delivery, TTSParams, TTSStage
 
 if TYPE_CHECKING:
     from piper import PiperVoice
@@ -56,10 +56,10 @@ class PiperTTS(TTSStage):
         # Piper's length_scale is relative to the voice's own default, so 1.0 means "as trained".
         self.base_length_scale = self.voice.config.length_scale
 
-    def synthesize(self, text: str, prosody: Prosody) -> tuple[bytes, int]:
+    def synthesize(self, text: str, delivery: Delivery) -> tuple[bytes, int]:
         from piper import SynthesisConfig
 
-        config = SynthesisConfig(length_scale=self.base_length_scale * prosody.length_scale)
+        config = SynthesisConfig(length_scale=self.base_length_scale * delivery.length_scale)
         # Piper may split the text further at sentence ends it detects; keep it one chunk.
         audio = b"".join(
             chunk.audio_int16_bytes for chunk in self.voice.synthesize(text, syn_config=config)
