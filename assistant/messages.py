@@ -51,8 +51,18 @@ class UtteranceAudio(Message):
 
     pcm: bytes
     sample_rate: int = 16_000
-    start_s: float = 0.0
+    start_s: float = 0.0  # where the audio carried (padding included) lies in the stream
     end_s: float = 0.0
+    speech_end_s: float = 0.0  # the user's last speech sample: voice-to-voice latency counts
+    # from here
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SpeechStarted(Message):
+    """The user has been speaking for a moment (the VAD's minimum speech length): the turn
+    `turn_id` has begun. While the assistant talks, this is what a barge-in is."""
+
+    at_s: float  # stream position where the speech began
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

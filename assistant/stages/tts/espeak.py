@@ -21,7 +21,13 @@ from typing import ClassVar, Literal
 
 from pydantic import Field
 
-from assistant.stage import MissingModelError, StageParams, register
+from assistant.stage import (
+    MissingModelError,
+    StageContext,
+    StageParams,
+    missing_package,
+    register,
+)
 from assistant.stages.tts.base import Delivery, TTSParams, TTSStage
 
 LOADER_PACKAGE = "espeakng-loader"
@@ -56,6 +62,13 @@ class EspeakTTS(TTSStage):
     description: ClassVar[str] = "eSpeak NG formant synthesis (light, fast, robotic)"
     Params: ClassVar[type[StageParams]] = EspeakParams
     params: EspeakParams
+
+    @classmethod
+    def readiness(cls, params: StageParams, context: StageContext) -> str | None:
+        # Either library source will do; `load` says exactly what failed if neither does.
+        if missing_package("espeakng_loader", LOADER_PACKAGE) is None:
+            return None
+        return missing_package("piper", "piper-tts")
 
     def load(self) -> None:
         self.engine = shared_engine(self.params.library)

@@ -14,7 +14,13 @@ from typing import TYPE_CHECKING, ClassVar
 
 from pydantic import Field, model_validator
 
-from assistant.stage import MissingModelError, StageParams, register
+from assistant.stage import (
+    MissingModelError,
+    StageContext,
+    StageParams,
+    missing_package,
+    register,
+)
 from assistant.stages.tts.base import Delivery, TTSParams, TTSStage
 
 if TYPE_CHECKING:
@@ -47,6 +53,14 @@ class PiperTTS(TTSStage):
     description: ClassVar[str] = "Piper neural voices (default en_US joe, 22.05 kHz)"
     Params: ClassVar[type[StageParams]] = PiperParams
     params: PiperParams
+
+    @classmethod
+    def readiness(cls, params: StageParams, context: StageContext) -> str | None:
+        assert isinstance(params, PiperParams)
+        if params.model_path is not None:
+            return None if params.model_path.is_file() else f"{params.model_path} does not exist"
+        module, package = VOICE_PACKAGES.get(params.voice, ("", ""))
+        return missing_package("piper", PIPER_PACKAGE) or missing_package(module, package)
 
     def load(self) -> None:
         require_piper()  # first: without the runtime, the voice package alone is no help

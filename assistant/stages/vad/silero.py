@@ -27,7 +27,14 @@ import numpy as np
 import numpy.typing as npt
 from pydantic import Field
 
-from assistant.messages import AudioFrame, Message, SessionEnd, SessionStart, UtteranceAudio
+from assistant.messages import (
+    AudioFrame,
+    Message,
+    SessionEnd,
+    SessionStart,
+    SpeechStarted,
+    UtteranceAudio,
+)
 from assistant.stage import MissingModelError, Stage, StageParams, register
 
 SAMPLE_RATE = 16_000
@@ -74,6 +81,7 @@ class Span:
     samples: npt.NDArray[np.int16]
     start: int
     end: int
+    speech_end: int  # the last speech sample, before the padding
 
 
 class Endpointer:
@@ -94,6 +102,19 @@ class Endpointer:
         self.buffer_start = 0  # stream position of buffer[0]
         self.speech_start: int | None = None  # None: not in speech
         self.silence_start: int | None = None  # where the current silence within speech began
+        self.announced = False  # whether `new_speech` has reported the current speech
+
+    def new_speech(self) -> int | None:
+        """Where the current speech began, reported once, as soon as it is long enough not to
+        be noise (`min_speech_ms`): the moment a barge-in becomes credible."""
+        if (
+            self.speech_start is None
+            or self.announced
+            or self.position - self.speech_start < self.min_speech
+        ):
+            return None
+        self.announced = True
+        return self.speech_start
 
     def push(self, chunk: npt.NDArray[np.int16], probability: float) -> list[Span]:
         spans = self._cut_if_too_long(len(chunk))
@@ -162,9 +183,12 @@ class Endpointer:
         # What follows the cut is kept as the lead-in of the next utterance, never shared.
         rest = audio[cut - self.buffer_start :]
         self.buffer = [rest] if len(rest) else []
-        span = Span(audio[start - self.buffer_start : cut - self.buffer_start], start, cut)
+        span = Span(
+            audio[start - self.buffer_start : cut - self.buffer_start], start, cut, speech_end
+        )
         self.buffer_start = cut
         self.speech_start = self.silence_start = None
+        self.announced = False
         return [span] if long_enough else []
 
 
@@ -176,7 +200,7 @@ class _Session:
     stream: SileroStream
     endpointer: Endpointer
     pending: bytearray = field(default_factory=bytearray)
-    ready: deque[UtteranceAudio] = field(default_factory=deque)
+    ready: deque[SpeechStarted | UtteranceAudio] = field(default_factory=deque)
     turns: int = 0
 
 
@@ -186,7 +210,7 @@ class SileroVAD(Stage):
     backend: ClassVar[str] = "silero"
     description: ClassVar[str] = "Silero VAD v6 (ONNX, shipped with faster-whisper): endpointing"
     consumes = (AudioFrame,)
-    produces = (UtteranceAudio,)
+    produces = (SpeechStarted, UtteranceAudio)
     Params: ClassVar[type[StageParams]] = SileroParams
     params: SileroParams
 
@@ -248,6 +272,15 @@ class SileroVAD(Stage):
             probability = session.stream.probability(chunk.astype(np.float32) / 32768.0)
             for span in endpointer.push(chunk.astype(np.int16), probability):
                 self._add_utterance(session, span, frame)
+            start = endpointer.new_speech()
+            if start is not None:
+                session.ready.append(
+                    SpeechStarted(
+                        session_id=frame.session_id,
+                        turn_id=session.turns + 1,
+                        at_s=start / SAMPLE_RATE,
+                    )
+                )
 
     def _finish(self, session: _Session, frame: AudioFrame) -> None:
         usable = len(session.pending) - len(session.pending) % 2
@@ -272,5 +305,6 @@ class SileroVAD(Stage):
                 sample_rate=SAMPLE_RATE,
                 start_s=span.start / SAMPLE_RATE,
                 end_s=span.end / SAMPLE_RATE,
+                speech_end_s=span.speech_end / SAMPLE_RATE,
             )
         )
