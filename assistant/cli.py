@@ -14,16 +14,20 @@ from pathlib import Path
 from typing import TextIO
 
 from assistant import __version__
-from assistant.config import (
-    DEFAULT_MODELS,
-    ConfigError,
-    load_models,
-    load_pipeline,
-    parse_overrides,
-    resolve_pipeline_path,
+from assistant.audio.devices import NoAudioDevice
+from assistant.audio.wav import AudioFileError
+from assistant.commands.audio import cmd_say, cmd_transcribe
+from assistant.commands.common import (
+    add_models_option,
+    add_pipeline_options,
+    add_session_options,
+    build_plan,
 )
+from assistant.commands.models import cmd_models, cmd_models_prepare
+from assistant.commands.voice import cmd_voice
+from assistant.config import ConfigError
 from assistant.messages import Reply, Transcript
-from assistant.pipeline import Pipeline, PipelinePlan, StageLoadError, plan_pipeline
+from assistant.pipeline import Pipeline, PipelinePlan, StageLoadError
 from assistant.session import TextSession, TurnRecord
 from assistant.skills.loader import SkillError
 from assistant.stage import KINDS, StageContext, registry
@@ -42,37 +46,6 @@ Type a message and press Enter. Commands:
 def _history_file() -> Path:
     state = Path(os.environ.get("XDG_STATE_HOME", Path.home() / ".local" / "state"))
     return state / "assistant" / "chat_history"
-
-
-def _add_pipeline_options(parser: argparse.ArgumentParser, default_pipeline: str) -> None:
-    parser.add_argument(
-        "--pipeline",
-        default=default_pipeline,
-        metavar="NAME|PATH",
-        help=f"a pipeline from pipelines/ or a YAML file (default: {default_pipeline})",
-    )
-    parser.add_argument(
-        "--models",
-        type=Path,
-        default=DEFAULT_MODELS,
-        metavar="PATH",
-        help="the model catalog (default: the project's models.yaml)",
-    )
-    parser.add_argument(
-        "--set",
-        action="append",
-        default=[],
-        metavar="KIND=MODEL",
-        help="use another catalog model for a stage; repeatable",
-    )
-
-
-def build_plan(args: argparse.Namespace) -> PipelinePlan:
-    """Read and check all configuration; nothing is loaded yet."""
-    catalog = load_models(args.models)
-    pipeline_path = resolve_pipeline_path(args.pipeline)
-    spec = load_pipeline(pipeline_path)
-    return plan_pipeline(spec, pipeline_path, catalog, args.models, parse_overrides(args.set))
 
 
 # --- chat ----------------------------------------------------------------------------------------
@@ -249,22 +222,9 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     chat = commands.add_parser("chat", help="talk to the assistant in the terminal")
-    _add_pipeline_options(chat, "text")
+    add_pipeline_options(chat, "text")
     chat.add_argument("--once", metavar="TEXT", help="answer TEXT, print the reply and exit")
-    chat.add_argument(
-        "--session",
-        metavar="ID",
-        help="resume (or start) the conversation with this id; it is kept across "
-        "runs, pending timers included",
-    )
-    chat.add_argument(
-        "--knowledge",
-        type=Path,
-        action="append",
-        default=[],
-        metavar="PATH",
-        help="a file or folder of .md/.txt documents to answer questions from; repeatable",
-    )
+    add_session_options(chat)
     chat.add_argument("--json", action="store_true", help="print one JSON object per turn")
     chat.add_argument(
         "--trace",
@@ -272,6 +232,63 @@ def build_parser() -> argparse.ArgumentParser:
         help="print a waterfall of stage timings after each turn (to stderr)",
     )
     chat.set_defaults(func=cmd_chat)
+
+    voice = commands.add_parser(
+        "voice", help="talk to the assistant: microphone and speaker, or WAV files"
+    )
+    add_pipeline_options(voice, "voice")
+    voice.add_argument(
+        "--input", type=Path, metavar="FILE.wav", help="listen to a file instead of the microphone"
+    )
+    voice.add_argument(
+        "--output",
+        type=Path,
+        metavar="FILE.wav",
+        help="write the spoken replies to a file instead of the speaker",
+    )
+    voice.add_argument(
+        "--realtime",
+        action="store_true",
+        help="feed --input at its own pace, as a microphone would (barge-in, latency); "
+        "default: as fast as possible, replies joined in turn order",
+    )
+    voice.add_argument(
+        "--no-barge-in", action="store_true", help="do not stop a reply when the user speaks"
+    )
+    add_session_options(voice)
+    voice.add_argument(
+        "--json", action="store_true", help="print one JSON object per turn (with transcript)"
+    )
+    voice.set_defaults(func=cmd_voice)
+
+    transcribe = commands.add_parser("transcribe", help="speech recognition of audio files")
+    transcribe.add_argument("files", nargs="+", type=Path, metavar="FILE")
+    transcribe.add_argument(
+        "--model", metavar="NAME", help="an asr model of the catalog (default: the voice one)"
+    )
+    transcribe.add_argument("--json", action="store_true", help="one JSON object per file")
+    add_models_option(transcribe)
+    transcribe.set_defaults(func=cmd_transcribe)
+
+    say = commands.add_parser("say", help="speak a text, to the speaker or a WAV file")
+    say.add_argument("text", metavar="TEXT")
+    say.add_argument("-o", "--output", type=Path, metavar="FILE.wav", help="write a WAV file")
+    say.add_argument(
+        "--voice", metavar="NAME", help="a tts model of the catalog (default: the voice one)"
+    )
+    add_models_option(say)
+    say.set_defaults(func=cmd_say)
+
+    models = commands.add_parser("models", help="list the catalog's models and their state")
+    add_models_option(models)
+    models.set_defaults(func=cmd_models)
+    model_commands = models.add_subparsers(dest="models_command", metavar="COMMAND")
+    prepare = model_commands.add_parser(
+        "prepare", help="one-time preparation: assemble and convert model weights"
+    )
+    prepare.add_argument("names", nargs="*", metavar="NAME", help="models to prepare (all)")
+    add_models_option(prepare)
+    prepare.set_defaults(func=cmd_models_prepare)
 
     stages = commands.add_parser("stages", help="list stage kinds and their backends")
     stages.set_defaults(func=cmd_stages)
@@ -292,7 +309,7 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"assistant: error: {exc}", file=sys.stderr)
         return 2
-    except (StageLoadError, SkillError) as exc:
+    except (StageLoadError, SkillError, NoAudioDevice, AudioFileError) as exc:
         if args.debug:
             raise
         print(f"assistant: error: {exc}", file=sys.stderr)

@@ -180,6 +180,8 @@ class VoiceConversation:
             async for pcm in blocks:
                 if realtime and self.stream_start is None:
                     self.stream_start = time.monotonic()
+                    if isinstance(self.playback, Timeline):
+                        self.playback.start = self.stream_start  # the input's 0 s is its 0 s
                 await self.bus.publish(AudioFrame(session_id=session, turn_id=0, pcm=pcm), INPUT)
             # An empty frame ends the stream: the VAD lets go of speech still pending.
             await self.bus.publish(AudioFrame(session_id=session, turn_id=0, pcm=b""), INPUT)

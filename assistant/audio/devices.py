@@ -149,6 +149,8 @@ class StreamResampler:
         self._kept_start = 0  # stream index of _kept[0]; a multiple of _down
         self._received = 0
         self._emitted = 0
+        # Import scipy (seconds on a busy machine) now, not while audio is arriving.
+        resample(np.zeros(1, dtype=np.float32), from_rate, to_rate)
 
     def push(self, pcm: bytes) -> bytes:
         """Take 16-bit PCM at `from_rate`, return what is now final at `to_rate`."""
@@ -262,6 +264,8 @@ class Microphone:
         return self
 
     async def __anext__(self) -> bytes:
+        if self._stream is None and not self._closing:
+            raise RuntimeError("the microphone is not open: use `async with Microphone() as mic`")
         while len(self._pending) < self._block_bytes:
             data = await self._queue.get()
             if data is None:

@@ -1,0 +1,1 @@
+"""The `assistant` subcommands other than chat, one module per job."""

@@ -1,0 +1,108 @@
+"""What several subcommands share: pipeline options, planning, and one stage run on its own."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from assistant.config import (
+    DEFAULT_MODELS,
+    ConfigError,
+    load_models,
+    load_pipeline,
+    parse_overrides,
+    resolve_pipeline_path,
+    validate_params,
+)
+from assistant.messages import Message
+from assistant.pipeline import PipelinePlan, StageLoadError, plan_pipeline
+from assistant.stage import Stage, StageContext, registry
+
+
+def add_models_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--models",
+        type=Path,
+        default=DEFAULT_MODELS,
+        metavar="PATH",
+        help="the model catalog (default: the project's models.yaml)",
+    )
+
+
+def add_pipeline_options(parser: argparse.ArgumentParser, default_pipeline: str) -> None:
+    parser.add_argument(
+        "--pipeline",
+        default=default_pipeline,
+        metavar="NAME|PATH",
+        help=f"a pipeline from pipelines/ or a YAML file (default: {default_pipeline})",
+    )
+    add_models_option(parser)
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KIND=MODEL",
+        help="use another catalog model for a stage; repeatable",
+    )
+
+
+def add_session_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--session",
+        metavar="ID",
+        help="resume (or start) the conversation with this id; it is kept across "
+        "runs, pending timers included",
+    )
+    parser.add_argument(
+        "--knowledge",
+        type=Path,
+        action="append",
+        default=[],
+        metavar="PATH",
+        help="a file or folder of .md/.txt documents to answer questions from; repeatable",
+    )
+
+
+def build_plan(args: argparse.Namespace) -> PipelinePlan:
+    """Read and check all configuration; nothing is loaded yet."""
+    catalog = load_models(args.models)
+    pipeline_path = resolve_pipeline_path(args.pipeline)
+    spec = load_pipeline(pipeline_path)
+    return plan_pipeline(spec, pipeline_path, catalog, args.models, parse_overrides(args.set))
+
+
+def pipeline_model(kind: str, pipeline: str = "voice") -> str:
+    """The model a default pipeline uses for a kind: what `--model` means when not given."""
+    spec = load_pipeline(resolve_pipeline_path(pipeline))
+    for ref in spec.stages:
+        if ref.kind == kind:
+            return ref.model
+    raise ConfigError(f"the {pipeline} pipeline has no {kind} stage; give --model")
+
+
+@asynccontextmanager
+async def single_stage(models_path: Path, kind: str, name: str) -> AsyncIterator[Stage]:
+    """One catalog model's stage, loaded and ready for `run_stage` (no bus, no pipeline)."""
+    catalog = load_models(models_path)
+    spec = catalog.get(kind, {}).get(name)
+    if spec is None:
+        known = ", ".join(catalog.get(kind, {})) or "none"
+        raise ConfigError(f"{models_path}: no {kind} model {name!r} (its {kind} models: {known})")
+    params = validate_params(models_path, kind, name, spec)
+    backend = registry.get(kind, spec.backend)
+    assert backend is not None  # validate_params checked it
+    stage = backend.cls(name=kind, params=params, context=StageContext())
+    try:
+        await stage.start()
+    except Exception as exc:
+        raise StageLoadError(f"{kind} model {name!r} could not start: {exc}") from exc
+    try:
+        yield stage
+    finally:
+        await stage.stop()
+
+
+async def run_stage(stage: Stage, message: Message) -> list[Message]:
+    return [output async for output in stage.process(message)]
