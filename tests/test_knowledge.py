@@ -361,3 +361,14 @@ def test_truncate_sentence_cuts_at_a_clause_or_word() -> None:
     words = truncate_sentence("word " * 80, 50)
     assert len(words) <= 50
     assert words.endswith("word…")
+
+
+def test_indexing_a_large_folder_shows_a_progress_bar(capsys: pytest.CaptureFixture[str]) -> None:
+    from assistant.stages.respond.chain import knowledge_progress
+
+    for done in range(0, 26):
+        knowledge_progress(done, 25)
+    knowledge_progress(0, 3)  # a handful of documents is quick: no bar
+    err = capsys.readouterr().err
+    assert "indexing documents" in err and "25/25" in err
+    assert "/3" not in err

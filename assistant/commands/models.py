@@ -8,9 +8,9 @@ import argparse
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from assistant.config import ConfigError, load_models, validate_params
+from assistant.progress import ProgressBar
 from assistant.stage import Stage, StageContext, StageParams, registry
 
 
@@ -78,29 +78,6 @@ def cmd_models(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
     return 0
-
-
-class ProgressBar:
-    """A progress line on stderr, redrawn in place (tqdm, which openai-whisper needs anyway)."""
-
-    def __init__(self) -> None:
-        from tqdm import tqdm
-
-        self._tqdm = tqdm
-        self._bars: dict[str, Any] = {}
-
-    def __call__(self, what: str, done: int, total: int) -> None:
-        bar = self._bars.get(what)
-        if bar is None:
-            bar = self._bars[what] = self._tqdm(
-                total=total, desc=what, unit="B", unit_scale=True, leave=True, file=sys.stderr
-            )
-        bar.update(done - bar.n)
-
-    def close(self) -> None:
-        for bar in self._bars.values():
-            bar.close()
-        self._bars.clear()
 
 
 def cmd_models_prepare(args: argparse.Namespace) -> int:

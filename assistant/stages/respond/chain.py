@@ -14,7 +14,6 @@ intent; otherwise the template `utter_<intent>` does.
 from __future__ import annotations
 
 import logging
-import sys
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal
@@ -51,6 +50,7 @@ from assistant.generation.llm import GGUF_PIP
 from assistant.knowledge import KnowledgeIndex
 from assistant.messages import DialogueState, DialogueUpdate, Message, Reply
 from assistant.nlu.embedder import shared_encoder
+from assistant.progress import ProgressBar
 from assistant.skills.loader import Form, SkillSet, load_skills
 from assistant.stage import Stage, StageContext, StageParams, missing_package, register
 
@@ -408,10 +408,11 @@ def history(state: DialogueState) -> list[tuple[str, str]]:
 
 
 def knowledge_progress(done: int, total: int) -> None:
-    """A progress line on stderr while a large document folder is indexed."""
-    if total > 20:
-        end = "\n" if done == total else ""
-        print(f"\rindexing documents: {done}/{total}", end=end, file=sys.stderr, flush=True)
+    """A progress bar on stderr while a large document folder is indexed."""
+    _INDEXING("indexing documents", done, total)
+
+
+_INDEXING = ProgressBar("doc", min_total=20)
 
 
 def slot_values(state: DialogueState, pending: list[Event]) -> Mapping[str, Any]:
