@@ -137,30 +137,35 @@ def test_llama_reports_a_missing_model_file(tmp_path: Path) -> None:
 # --- transformers on a tiny random model -----------------------------------------------------
 
 
+CORPUS = [
+    "User: Hello there!\nAssistant: Hi, how can I help you today?",
+    "User: What's the weather like?\nAssistant: It is sunny and warm outside.",
+    "The quick brown fox jumps over the lazy dog.\n\nA new paragraph starts here.",
+]
+
+
 @pytest.fixture(scope="module")
 def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A 2-layer GPT-2 with random weights and a byte-level BPE tokenizer trained right here:
-    everything offline, small enough to build in a second."""
+    return build_tiny_lm(tmp_path_factory.mktemp("tiny-gpt2"), CORPUS * 3)
+
+
+def build_tiny_lm(folder: Path, corpus: list[str], *, can_end: bool = False) -> Path:
+    """A 2-layer GPT-2 with random weights and a byte-level BPE tokenizer trained on `corpus`
+    right here: everything offline, small enough to build in a second. Only bytes seen in the
+    corpus become tokens, so its random output uses only those characters."""
     import torch
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import GPT2Config, GPT2LMHeadModel, PreTrainedTokenizerFast
 
-    corpus = [
-        "User: Hello there!\nAssistant: Hi, how can I help you today?",
-        "User: What's the weather like?\nAssistant: It is sunny and warm outside.",
-        "The quick brown fox jumps over the lazy dog.\n\nA new paragraph starts here.",
-    ] * 3
     tokenizer = Tokenizer(models.BPE())
     tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tokenizer.decoder = decoders.ByteLevel()
-    # Only bytes seen in the corpus become tokens, so random output is always valid ASCII.
     trainer = trainers.BpeTrainer(
         vocab_size=200, special_tokens=["<|endoftext|>"], show_progress=False
     )
     tokenizer.train_from_iterator(corpus, trainer)
     fast = PreTrainedTokenizerFast(tokenizer_object=tokenizer, eos_token="<|endoftext|>")
 
-    folder = tmp_path_factory.mktemp("tiny-gpt2")
     fast.save_pretrained(folder)
     torch.manual_seed(0)
     config = GPT2Config(
@@ -169,9 +174,10 @@ def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
         n_embd=64,
         n_layer=2,
         n_head=2,
-        # An id outside the vocabulary: random weights never end early, so lengths are exact.
-        bos_token_id=10_000,
-        eos_token_id=10_000,
+        # Unless `can_end`, an id outside the vocabulary: random weights never end early, so
+        # lengths are exact.
+        bos_token_id=0 if can_end else 10_000,
+        eos_token_id=0 if can_end else 10_000,
     )
     GPT2LMHeadModel(config).save_pretrained(folder)
     return folder
