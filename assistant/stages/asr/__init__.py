@@ -1,5 +1,5 @@
 """Speech recognition backends."""
 
-from assistant.stages.asr import whisper_ct2
+from assistant.stages.asr import openai_whisper, whisper_ct2
 
-__all__ = ["whisper_ct2"]
+__all__ = ["openai_whisper", "whisper_ct2"]
