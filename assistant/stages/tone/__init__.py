@@ -1,0 +1,5 @@
+"""tone stage backends (importing this package registers them)."""
+
+from assistant.stages.tone import adjust
+
+__all__ = ["adjust"]

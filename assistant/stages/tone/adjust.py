@@ -1,0 +1,197 @@
+"""The tone stage: adjusts each reply to how the user sounds, by the tone policy.
+
+It takes every turn's `Sentiment` as feedback (from wherever it comes), keeps a short history per
+conversation, and for each `Reply` picks a style from the policy: for an upset user that means
+acknowledging the feeling once, keeping the answer to its first sentence, no jokes, a help offer
+when it goes on, and a slower voice with longer pauses. The reply goes on with `tone` (the style,
+why, what was changed) and `prosody` (what the speech stage applies).
+
+Refusals of the input guard and proactive replies keep their words; they still get a style and
+prosody. Without a sentiment for the turn (no sentiment stage in the pipeline) the turn counts as
+neutral, and the reason says so.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import replace
+from pathlib import Path
+from typing import ClassVar
+
+from pydantic import Field
+
+from assistant.messages import Message, Prosody, Reply, Sentiment, SessionEnd, ToneChoice
+from assistant.stage import Stage, StageParams, register
+from assistant.stages.tone.history import Histories, Mood, SessionHistory
+from assistant.stages.tone.policy import DEFAULT_POLICY, Shorten, Style, When, load_policy
+from assistant.text.sentences import split_sentences
+
+NO_SENTIMENT = "no sentiment for this turn (no sentiment stage?): taken as neutral"
+
+
+class ToneParams(StageParams):
+    policy: Path = Field(
+        DEFAULT_POLICY,
+        description="the tone policy (YAML); default: the shipped assistant/policies/tone.yaml; "
+        "a relative path is taken from the current folder",
+    )
+    history_turns: int = Field(
+        20, ge=1, le=1000, description="user turns whose sentiment each conversation remembers"
+    )
+
+
+@register
+class PolicyTone(Stage):
+    kind: ClassVar[str] = "tone"
+    backend: ClassVar[str] = "policy"
+    description: ClassVar[str] = "styles, acknowledgements and prosody from a tone policy file"
+    consumes = (Reply,)
+    produces = (Reply,)
+    feedback = (Sentiment,)
+    Params: ClassVar[type[StageParams]] = ToneParams
+    params: ToneParams
+
+    def load(self) -> None:
+        self.policy = load_policy(self.params.policy)
+        self.histories = Histories(self.params.history_turns)
+        self.random = random.Random()
+
+    async def control(self, message: Message) -> None:
+        if isinstance(message, SessionEnd):
+            self.histories.forget(message.session_id)
+
+    async def process(self, message: Message) -> AsyncIterator[Message]:
+        # Choosing and rewriting take microseconds: done on the loop, not the worker thread.
+        if isinstance(message, Sentiment):
+            self.histories[message.session_id].add(message)
+            return
+        assert isinstance(message, Reply)
+        yield self.adjust(message)
+
+    def adjust(self, reply: Reply) -> Reply:
+        history = self.histories[reply.session_id]
+        # A proactive reply answers no turn: the user's latest mood is the one that counts.
+        mood = history.latest() if reply.proactive else history.mood_of(reply.turn_id)
+        name, style = self.choose(mood)
+        reason = describe(mood, latest=reply.proactive)
+        kept_because = self.keeps_text(reply)
+        adjustments: tuple[str, ...] = ()
+        if kept_because is not None:
+            reason += f"; {kept_because}: text kept"
+            text = reply.text
+        else:
+            text, adjustments = self.rewrite(reply, style, mood, history)
+        return replace(
+            reply,
+            text=text,
+            tone=ToneChoice(style=name, reason=reason, adjustments=adjustments),
+            prosody=Prosody(
+                rate=style.prosody.rate, sentence_pause_ms=style.prosody.sentence_pause_ms
+            ),
+        )
+
+    def choose(self, mood: Mood | None) -> tuple[str, Style]:
+        for name, style in self.policy.styles.items():
+            if style.when is not None and applies(style.when, mood):
+                return name, style
+        name = self.policy.default_style
+        return name, self.policy.styles[name]
+
+    def keeps_text(self, reply: Reply) -> str | None:
+        """Why the reply's words must stay as they are (None: they may change)."""
+        keep = self.policy.keep_text
+        if reply.proactive and keep.proactive:
+            return "proactive reply"
+        if any(reply.source.startswith(prefix) for prefix in keep.sources):
+            return f"{reply.source} reply"
+        if not reply.text.strip():
+            return "empty reply"
+        return None
+
+    def rewrite(
+        self, reply: Reply, style: Style, mood: Mood | None, history: SessionHistory
+    ) -> tuple[str, tuple[str, ...]]:
+        body, intent = reply.text, reply.intent or ""
+        adjustments: list[str] = []
+        if intent in style.replace_intents:
+            body = style.replace_intents[intent]
+            adjustments.append(f"dropped the {intent} reply")
+        elif style.shorten is not None:
+            shortened = shorten(body, style.shorten)
+            if shortened is not None:
+                body, kept = shortened
+                adjustments.append(f"shortened to {kept} sentence{'s' if kept > 1 else ''}")
+        parts = [body]
+        ack = style.acknowledge
+        if (
+            ack is not None
+            and mood is not None
+            and intent not in ack.skip_intents
+            and history.first_in_stretch("acknowledge", mood)
+        ):
+            phrase = self.pick(ack.phrases, history.last_phrase, body)
+            history.last_phrase = phrase
+            parts.insert(0, phrase)
+            adjustments.append("acknowledged")
+        offer = style.offer_help
+        if (
+            offer is not None
+            and mood is not None
+            and intent not in offer.skip_intents
+            and history.first_in_stretch("offer_help", mood)
+        ):
+            parts.append(offer.text)
+            adjustments.append("offered help")
+        return " ".join(parts), tuple(adjustments)
+
+    def pick(self, phrases: Sequence[str], last: str | None, body: str) -> str:
+        """A phrase, never the one said last, and not one that starts like the reply does
+        ("Sorry ... Sorry, I can't ...") while another is left."""
+        fresh = [p for p in phrases if p != last] or list(phrases)
+        first = _first_word(body)
+        return self.random.choice([p for p in fresh if _first_word(p) != first] or fresh)
+
+
+def applies(when: When, mood: Mood | None) -> bool:
+    label, score, streak = (mood.label, mood.score, mood.streak) if mood else ("neutral", 0.0, 1)
+    return (
+        (when.label is None or when.label == label)
+        and (when.min_score is None or score >= when.min_score)
+        and (when.max_score is None or score <= when.max_score)
+        and streak >= when.min_turns_in_a_row
+    )
+
+
+def shorten(text: str, rule: Shorten) -> tuple[str, int] | None:
+    """The first `max_sentences` sentences (plus a final question), and how many were kept;
+    None when nothing would be dropped. Sentences are kept whole, never cut."""
+    sentences = split_sentences(text)
+    kept = sentences[: rule.max_sentences]
+    last = sentences[-1] if sentences else ""
+    if rule.keep_final_question and last not in kept and last.rstrip("\"'”’)").endswith("?"):
+        kept.append(last)
+    if len(kept) >= len(sentences):
+        return None
+    return " ".join(kept), len(kept)
+
+
+def describe(mood: Mood | None, *, latest: bool = False) -> str:
+    if mood is None:
+        return NO_SENTIMENT
+    reason = "neutral" if mood.label == "neutral" else f"{mood.label} ({mood.score:+.2f})"
+    if latest:
+        reason = f"latest turn {reason}"
+    if mood.streak > 1 and mood.label != "neutral":
+        reason += f", {ordinal(mood.streak)} {mood.label} turn in a row"
+    return reason
+
+
+def ordinal(n: int) -> str:
+    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    return f"{n}{suffix}"
+
+
+def _first_word(text: str) -> str:
+    words = text.split()
+    return words[0].strip(",.!?").lower() if words else ""

@@ -1,0 +1,144 @@
+"""The tone policy: which style a reply takes for how the user sounds, and what the style does.
+
+It lives in a YAML file (`assistant/policies/tone.yaml` by default) so that wording, thresholds
+and voice settings are edited there, not in code. The file is validated here with pydantic; any
+mistake is one `ConfigError` line naming the file and the key.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal, get_origin
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+
+from assistant.config import ConfigError, _explain, _read_yaml
+
+DEFAULT_POLICY = Path(__file__).resolve().parents[2] / "policies" / "tone.yaml"
+
+Label = Literal["negative", "neutral", "positive"]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class When(_Strict):
+    """When a style applies. Every condition given must hold."""
+
+    label: Label | None = None
+    min_score: float | None = Field(None, ge=-1, le=1)
+    max_score: float | None = Field(None, ge=-1, le=1)
+    min_turns_in_a_row: int = Field(1, ge=1)  # turns with this label in a row, this one included
+
+    @model_validator(mode="after")
+    def _streak_needs_label(self) -> When:
+        if self.min_turns_in_a_row > 1 and self.label is None:
+            raise ValueError("min_turns_in_a_row needs a label (turns in a row of which label?)")
+        return self
+
+
+class Phrases(_Strict):
+    """Something said before the reply, once per stretch of turns with the same label."""
+
+    phrases: list[str] = Field(min_length=1)
+    skip_intents: list[str] = Field(default_factory=list)  # replies that already do it
+
+
+class HelpOffer(_Strict):
+    """Said after the reply, once per stretch: what the assistant can do."""
+
+    text: str = Field(min_length=1)
+    skip_intents: list[str] = Field(default_factory=list)
+
+
+class Shorten(_Strict):
+    max_sentences: int = Field(ge=1)
+    # A question at the end is what the user must answer next (a form asking "For how long?").
+    keep_final_question: bool = True
+
+
+class ProsodyHints(_Strict):
+    rate: float = Field(default=1.0, ge=0.5, le=1.5)
+    sentence_pause_ms: int | None = Field(default=None, ge=0, le=3000)
+
+
+class Style(_Strict):
+    description: str = ""
+    when: When | None = None  # None: used only as the policy's default style
+    acknowledge: Phrases | None = None
+    shorten: Shorten | None = None
+    replace_intents: dict[str, str] = Field(default_factory=dict)  # intent -> reply instead
+    offer_help: HelpOffer | None = None
+    prosody: ProsodyHints = ProsodyHints()  # frozen: safe to share
+
+
+class KeepText(_Strict):
+    """Replies whose words the tone stage never changes; their tone and prosody are still set."""
+
+    sources: list[str] = Field(default_factory=list)  # prefixes of Reply.source
+    proactive: bool = True
+
+
+class TonePolicy(_Strict):
+    styles: dict[str, Style] = Field(min_length=1)  # in order: the first that matches wins
+    default_style: str  # after `styles`, so that its check can see them
+    keep_text: KeepText = Field(default_factory=KeepText)
+
+    @field_validator("default_style")
+    @classmethod
+    def _default_exists(cls, name: str, info: ValidationInfo) -> str:
+        styles = info.data.get("styles") or {}
+        if styles and name not in styles:
+            raise ValueError(f"{name!r} is not one of the styles ({', '.join(styles)})")
+        return name
+
+
+def load_policy(path: Path = DEFAULT_POLICY) -> TonePolicy:
+    raw = _read_yaml(path)
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: expected a mapping with 'default_style' and 'styles'")
+    try:
+        return TonePolicy(**raw)
+    except ValidationError as exc:
+        allowed = {
+            tuple(error["loc"][:-1]): _keys_at(TonePolicy, error["loc"][:-1])
+            for error in exc.errors()
+            if error["type"] == "extra_forbidden"
+        }
+        raise _explain(path, exc, (), allowed) from None
+
+
+def _keys_at(model: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:
+    """The keys allowed in the mapping at `loc` (for a "did you mean" hint on a typo)."""
+    current: type[BaseModel] | None = model
+    in_mapping = False
+    for part in loc:
+        if in_mapping:  # `part` is a key of a dict[str, Model] (a style name): same model
+            in_mapping = False
+            continue
+        field = current.model_fields.get(str(part)) if current else None
+        if field is None:
+            return []
+        in_mapping = get_origin(field.annotation) is dict
+        current = _model_in(field.annotation)
+    return list(current.model_fields) if current else []
+
+
+def _model_in(annotation: Any) -> type[BaseModel] | None:
+    """The pydantic model in a field's type: `Style | None`, `dict[str, Style]` -> Style."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in reversed(getattr(annotation, "__args__", ())):
+        found = _model_in(arg)
+        if found is not None:
+            return found
+    return None
