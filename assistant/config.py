@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import difflib
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar, get_origin
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -111,6 +111,59 @@ def _explain(
     more = len(errors) - 1
     suffix = f" (and {more} more problem{'s' if more > 1 else ''})" if more else ""
     return ConfigError(f"{path}: {key}: {message}{suffix}")
+
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def load_yaml_model(path: Path, model: type[M]) -> M:
+    """Read a YAML file into a pydantic model (a policy file, say); every problem is one
+    `ConfigError` line naming the file and the key, with a "did you mean" for a typo."""
+    raw = _read_yaml(path)
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: expected a mapping with {', '.join(model.model_fields)}")
+    try:
+        return model(**raw)
+    except ValidationError as exc:
+        allowed = {
+            tuple(e["loc"][:-1]): _keys_at(model, tuple(e["loc"][:-1]))
+            for e in exc.errors()
+            if e["type"] == "extra_forbidden"
+        }
+        raise _explain(path, exc, (), allowed) from None
+
+
+def _keys_at(model: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:
+    """The keys allowed in the mapping at `loc` of `model`'s data."""
+    current: type[BaseModel] | None = model
+    in_container = False
+    for part in loc:
+        if in_container:  # a list index or a dict key: the same model goes on
+            in_container = False
+            continue
+        field = current.model_fields.get(str(part)) if current else None
+        if field is None:
+            return []
+        in_container = _is_container(field.annotation)
+        current = _model_in(field.annotation)
+    return list(current.model_fields) if current else []
+
+
+def _is_container(annotation: Any) -> bool:
+    if get_origin(annotation) in (list, dict, tuple):
+        return True
+    return any(_is_container(arg) for arg in getattr(annotation, "__args__", ()))
+
+
+def _model_in(annotation: Any) -> type[BaseModel] | None:
+    """The pydantic model in a field's type: `Style | None`, `dict[str, Style]` -> Style."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in reversed(getattr(annotation, "__args__", ())):
+        found = _model_in(arg)
+        if found is not None:
+            return found
+    return None
 
 
 def _field_names(model: type[BaseModel]) -> list[str]:

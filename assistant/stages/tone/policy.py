@@ -8,19 +8,18 @@ mistake is one `ConfigError` line naming the file and the key.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal, get_origin
+from typing import Literal
 
 from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
-    ValidationError,
     ValidationInfo,
     field_validator,
     model_validator,
 )
 
-from assistant.config import ConfigError, _explain, _read_yaml
+from assistant.config import load_yaml_model
 
 DEFAULT_POLICY = Path(__file__).resolve().parents[2] / "policies" / "tone.yaml"
 
@@ -103,42 +102,4 @@ class TonePolicy(_Strict):
 
 
 def load_policy(path: Path = DEFAULT_POLICY) -> TonePolicy:
-    raw = _read_yaml(path)
-    if not isinstance(raw, dict):
-        raise ConfigError(f"{path}: expected a mapping with 'default_style' and 'styles'")
-    try:
-        return TonePolicy(**raw)
-    except ValidationError as exc:
-        allowed = {
-            tuple(error["loc"][:-1]): _keys_at(TonePolicy, error["loc"][:-1])
-            for error in exc.errors()
-            if error["type"] == "extra_forbidden"
-        }
-        raise _explain(path, exc, (), allowed) from None
-
-
-def _keys_at(model: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:
-    """The keys allowed in the mapping at `loc` (for a "did you mean" hint on a typo)."""
-    current: type[BaseModel] | None = model
-    in_mapping = False
-    for part in loc:
-        if in_mapping:  # `part` is a key of a dict[str, Model] (a style name): same model
-            in_mapping = False
-            continue
-        field = current.model_fields.get(str(part)) if current else None
-        if field is None:
-            return []
-        in_mapping = get_origin(field.annotation) is dict
-        current = _model_in(field.annotation)
-    return list(current.model_fields) if current else []
-
-
-def _model_in(annotation: Any) -> type[BaseModel] | None:
-    """The pydantic model in a field's type: `Style | None`, `dict[str, Style]` -> Style."""
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return annotation
-    for arg in reversed(getattr(annotation, "__args__", ())):
-        found = _model_in(arg)
-        if found is not None:
-            return found
-    return None
+    return load_yaml_model(path, TonePolicy)
