@@ -8,7 +8,7 @@ BIN    := $(VENV)/bin
 PIP    := $(BIN)/python -m pip
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup chat test lint bench clean lock
+.PHONY: setup chat test lint bench bench-voice bench-safety clean lock
 
 setup: $(STAMP)
 
@@ -32,6 +32,19 @@ bench: $(STAMP)
 	$(PIP) install --quiet -c constraints.txt -e '.[dev,bench]'
 	$(BIN)/python -m benchmarks.bus
 	$(BIN)/python -m benchmarks.cold_start
+
+# Speech: ASR WER/RTF per model (long: ~140 clips x 4 models), TTS, voice-to-voice latency.
+bench-voice: $(STAMP)
+	$(BIN)/python -m benchmarks.asr --prepare
+	$(BIN)/python -m benchmarks.tts
+	$(BIN)/python -m benchmarks.voice_latency
+
+# Understanding and safety on held-out sets: intents and entities, sentiment, guard, filter.
+bench-safety: $(STAMP)
+	$(BIN)/python -m benchmarks.nlu
+	$(BIN)/python -m benchmarks.sentiment
+	$(BIN)/python -m benchmarks.guard
+	$(BIN)/python -m benchmarks.filter
 
 # Re-pin every dependency after changing pyproject.toml (run with the venv installed).
 lock: $(STAMP)

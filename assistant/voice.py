@@ -22,7 +22,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from assistant.audio.wav import Audio, frames, resample
+from assistant.audio.wav import SAMPLE_RATE, Audio, frames, resample
 from assistant.messages import (
     AudioFrame,
     Interrupt,
@@ -128,7 +128,8 @@ async def file_blocks(
     start = time.monotonic()
     for index, pcm in enumerate(frames(audio, frame_ms)):
         if realtime:
-            due = start + index * frame_ms / 1000
+            # A microphone hands a block over once its last sample has been spoken.
+            due = start + (index + 1) * frame_ms / 1000
             await asyncio.sleep(max(due - time.monotonic(), 0))
         yield pcm
 
@@ -179,7 +180,8 @@ class VoiceConversation:
             await self.bus.publish(SessionStart(session_id=session, turn_id=0), INPUT)
             async for pcm in blocks:
                 if realtime and self.stream_start is None:
-                    self.stream_start = time.monotonic()
+                    # The first block arrives once spoken: the stream began one block ago.
+                    self.stream_start = time.monotonic() - len(pcm) / (2 * SAMPLE_RATE)
                     if isinstance(self.playback, Timeline):
                         self.playback.start = self.stream_start  # the input's 0 s is its 0 s
                 await self.bus.publish(AudioFrame(session_id=session, turn_id=0, pcm=pcm), INPUT)
