@@ -131,9 +131,13 @@ def test_json_output_has_every_field(assistant_bin: str) -> None:
     assert first["intent"]["name"] == "greet" and 0 < first["intent"]["confidence"] <= 1
     assert first["entities"] == []
     assert first["slots"] == {}  # the dialogue tracker is in the text pipeline
-    for absent in ("sentiment", "tone", "filter"):  # those stages are not (yet)
-        assert first[absent] is None
-    assert set(first["timings_ms"]) == {"nlu", "dst", "respond", "total"}
+    assert first["sentiment"]["label"] == "neutral"
+    assert first["tone"]["style"] == "neutral" and first["tone"]["reason"]
+    assert first["guard"] == {"rule": None, "score": first["guard"]["score"], "refused": False}
+    assert first["filter"] == []  # a filter stage ran and changed nothing
+    assert set(first["timings_ms"]) == {
+        "guard", "sentiment", "nlu", "dst", "respond", "tone", "filter", "total"
+    }  # fmt: skip
     # --trace draws a waterfall per turn on stderr, leaving stdout machine-readable.
     assert result.stderr.count("turn 1:") == 1 and "nlu" in result.stderr
 

@@ -14,12 +14,14 @@ import logging
 import os
 import time
 from collections.abc import AsyncIterator, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import ClassVar, Literal
 
 from pydantic import Field
 
 from assistant.dialogue.events import (
+    BotUttered,
     Event,
     ReminderCancelled,
     ReminderScheduled,
@@ -39,6 +41,11 @@ from assistant.messages import (
     SessionEnd,
     SessionStart,
 )
+from assistant.safety.pii import (
+    DEFAULT_PII_ENTITIES,
+    DEFAULT_SCORE_THRESHOLD,
+    shared_pii_redactor,
+)
 from assistant.skills.loader import Slot, load_skills
 from assistant.stage import Stage, StageParams, register
 
@@ -55,6 +62,11 @@ class TrackerParams(StageParams):
         "sqlite", description="sqlite keeps sessions across restarts; memory forgets them"
     )
     path: Path | None = Field(None, description="the SQLite file (default: XDG state dir)")
+    redact_pii: list[str] = Field(
+        default_factory=lambda: list(DEFAULT_PII_ENTITIES),
+        description="personal data removed from what is stored (the responder's words are "
+        "stored before the filter stage sees them); [] stores everything as said",
+    )
 
 
 def entities_from_json(entities: Sequence[dict[str, object]]) -> tuple[Entity, ...]:
@@ -103,6 +115,11 @@ class TrackerStage(Stage):
             if self.params.store == "sqlite"
             else InMemoryTrackerStore()
         )
+        self.redactor = (
+            shared_pii_redactor(tuple(self.params.redact_pii), DEFAULT_SCORE_THRESHOLD)
+            if self.params.redact_pii
+            else None
+        )
         self.trackers: dict[str, Tracker] = {}
         self.timers: dict[tuple[str, str], asyncio.Task[None]] = {}
         self.proactive_turns: dict[str, int] = {}
@@ -113,10 +130,18 @@ class TrackerStage(Stage):
         return self.trackers[session_id]
 
     def record(self, session_id: str, events: Sequence[Event]) -> Tracker:
+        if self.redactor is not None:
+            events = [self._redacted(event) for event in events]
         tracker = self.tracker(session_id)
         tracker.extend(events)
         self.store.append(session_id, events)
         return tracker
+
+    def _redacted(self, event: Event) -> Event:
+        assert self.redactor is not None
+        if isinstance(event, UserUttered | BotUttered) and event.text:
+            return replace(event, text=self.redactor.redact(event.text)[0])
+        return event
 
     async def control(self, message: Message) -> None:
         if isinstance(message, SessionStart):

@@ -1,0 +1,5 @@
+"""Response filter backends (importing this package registers them)."""
+
+from assistant.stages.filter import safety
+
+__all__ = ["safety"]
