@@ -294,21 +294,7 @@ def test_test_sets_do_not_overlap_the_training_examples() -> None:
 def test_chat_json_filters_a_sworn_shopping_item_and_documents_personal_data(
     assistant_bin: str, tmp_path: Path
 ) -> None:
-    models = tmp_path / "models.yaml"
-    models.write_text(
-        "extends: default\n"
-        "filter:\n"
-        "  safety:\n"
-        "    backend: safety\n"
-        "    params: {profanity: true, toxicity_threshold: 0.8}\n"
-    )
-    pipeline = tmp_path / "pipeline.yaml"
-    text_pipeline = yaml.safe_load((ROOT / "pipelines" / "text.yaml").read_text())
-    text_pipeline["stages"] = [
-        {"kind": s["kind"], "model": "tracker-memory" if s["kind"] == "dst" else s["model"]}
-        for s in text_pipeline["stages"]
-    ] + [{"kind": "filter", "model": "safety"}]
-    pipeline.write_text(yaml.safe_dump(text_pipeline))
+    # The default text pipeline ends with the filter stage.
     docs = tmp_path / "docs"
     docs.mkdir()
     (docs / "billing.md").write_text(
@@ -324,8 +310,7 @@ def test_chat_json_filters_a_sworn_shopping_item_and_documents_personal_data(
         "who do I email about the electricity bill",
     ]
     result = subprocess.run(
-        [assistant_bin, "chat", "--json", "--models", str(models), "--pipeline", str(pipeline),
-         "--knowledge", str(docs)],
+        [assistant_bin, "chat", "--json", "--set", "dst=tracker-memory", "--knowledge", str(docs)],
         input="\n".join(turns) + "\n",
         capture_output=True,
         text=True,
