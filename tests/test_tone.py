@@ -10,7 +10,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import yaml
 
 from assistant.config import BUILTIN_SKILLS_DIR, ConfigError
 from assistant.messages import Message, Reply, Sentiment, SessionEnd, Transcript
@@ -297,32 +296,7 @@ def test_stage_with_a_broken_policy_does_not_start(tmp_path: Path) -> None:
 
 def test_chat_with_sentiment_and_tone(tmp_path: Path, assistant_bin: str) -> None:
     """An annoyed user gets a shorter, calmer reply than a neutral one, as `--json` shows."""
-    models = tmp_path / "models.yaml"
-    models.write_text(
-        yaml.safe_dump(
-            {
-                "extends": "default",
-                "sentiment": {"vader": {"backend": "vader"}},
-                "tone": {"policy": {"backend": "policy"}},
-            }
-        )
-    )
-    pipeline = tmp_path / "tone.yaml"
-    pipeline.write_text(
-        yaml.safe_dump(
-            {
-                "input": "text",
-                "skills": ["builtin"],
-                "stages": [
-                    {"kind": "sentiment", "model": "vader"},
-                    {"kind": "nlu", "model": "intent-minilm"},
-                    {"kind": "dst", "model": "tracker-memory"},
-                    {"kind": "respond", "model": "assistant"},
-                    {"kind": "tone", "model": "policy"},
-                ],
-            }
-        )
-    )
+    # The default text pipeline has the sentiment and tone stages.
     lines = [
         "book me a flight to lisbon",
         "ugh, this is so annoying, book me a flight to lisbon",
@@ -330,7 +304,7 @@ def test_chat_with_sentiment_and_tone(tmp_path: Path, assistant_bin: str) -> Non
         "ugh, this is so annoying, what time is it?",
     ]
     result = subprocess.run(
-        [assistant_bin, "chat", "--json", "--pipeline", str(pipeline), "--models", str(models)],
+        [assistant_bin, "chat", "--json", "--set", "dst=tracker-memory"],
         input="\n".join(lines) + "\n",
         capture_output=True,
         text=True,
