@@ -11,7 +11,7 @@ import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 from assistant import __version__
 from assistant.audio.devices import NoAudioDevice
@@ -155,13 +155,23 @@ async def _repl(session: TextSession, printer: ChatPrinter, plan: PipelinePlan) 
                 if not await _command(line, session, printer):
                     return
                 continue
-            printer.turn(await session.say(line))
+            record = await session.say(line)
+            _keep_redacted_in_history(readline, line, record)
+            printer.turn(record)
     finally:
         history.parent.mkdir(parents=True, exist_ok=True)
         try:
             readline.write_history_file(history)
         except OSError as exc:
             log.warning("could not save the chat history to %s: %s", history, exc.strerror)
+
+
+def _keep_redacted_in_history(readline: Any, line: str, record: TurnRecord) -> None:
+    """The line history is stored on disk: keep what the guard redacted out of it too."""
+    stored = record.input_text
+    length = readline.get_current_history_length()
+    if stored is not None and stored != line and length > 0:
+        readline.replace_history_item(length - 1, stored)
 
 
 async def _command(line: str, session: TextSession, printer: ChatPrinter) -> bool:

@@ -76,6 +76,22 @@ class PipelinePlan:
                 return stage.name
         return INPUT if kind is self.input_type else None
 
+    def final_producers(self, kind: type[Message]) -> tuple[str, ...]:
+        """The stages whose output of this type leaves the pipeline because no later stage
+        takes it: the last producer, and also the input guard when nothing after the
+        responder (no tone or filter stage) takes the guard's refusal."""
+        taken = {
+            sender
+            for stage in self.stages
+            if kind in stage.inputs
+            for sender in (stage.upstream, *stage.also_from)
+        }
+        return tuple(
+            stage.name
+            for stage in self.stages
+            if kind in stage.cls.produces and stage.name not in taken
+        )
+
     @property
     def kinds(self) -> tuple[str, ...]:
         return tuple(stage.kind for stage in self.stages)

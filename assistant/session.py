@@ -58,14 +58,15 @@ class TurnRecord:
     utterance: UtteranceAudio | None = None  # voice: the endpointed speech of this turn
     first_audio: float | None = None  # voice: when the reply's first audio existed (monotonic)
     stream_start: float | None = None  # voice, real-time input: monotonic time of stream 0 s
-    final_sender: str | None = None
+    final_senders: tuple[str, ...] = ()  # the stages whose Reply leaves the pipeline
     filtered: bool = False  # the pipeline has a filter stage (so `filter` is a list, not null)
 
     @property
     def reply(self) -> Reply | None:
-        """The reply that left the pipeline (the last Reply-producing stage's)."""
+        """The reply that left the pipeline (the last Reply-producing stage's, or the input
+        guard's refusal when no later stage takes it)."""
         for sender, reply in reversed(self.replies):
-            if sender == self.final_sender:
+            if sender in self.final_senders:
                 return reply
         return None
 
@@ -213,7 +214,7 @@ class TurnRecorder:
     )  # fmt: skip
 
     def __init__(self, plan: PipelinePlan) -> None:
-        self.final_sender = plan.last_producer(Reply)
+        self.final_senders = plan.final_producers(Reply)
         self.speech_sender = plan.last_producer(SpeechChunk)
         self.filtered = "filter" in plan.kinds
         self.turns: dict[tuple[str, int], TurnRecord] = {}
@@ -222,7 +223,7 @@ class TurnRecorder:
         key = (session_id, turn_id)
         if key not in self.turns:
             self.turns[key] = TurnRecord(
-                session_id, turn_id, final_sender=self.final_sender, filtered=self.filtered
+                session_id, turn_id, final_senders=self.final_senders, filtered=self.filtered
             )
         return self.turns[key]
 
@@ -296,13 +297,13 @@ class TextSession:
         self.turn_timeout = turn_timeout
         self.turn_id = 0
         self.recorder = TurnRecorder(pipeline.plan)
-        final_sender = self.recorder.final_sender
+        final_senders = self.recorder.final_senders
         self._removers = [self.bus.observe(self.recorder)]
         if on_proactive is not None:
             callback = on_proactive
 
             def proactive(message: Message, sender: str) -> None:
-                if isinstance(message, Reply) and message.proactive and sender == final_sender:
+                if isinstance(message, Reply) and message.proactive and sender in final_senders:
                     callback(message)
 
             self._removers.append(self.bus.observe(proactive))

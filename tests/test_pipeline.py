@@ -150,3 +150,12 @@ def test_an_interrupt_cancels_work_in_flight_and_stop_still_works(tmp_path: Path
         return record
 
     assert asyncio.run(scenario()).text == "you said after"
+
+
+def test_a_refusal_nothing_takes_still_leaves_the_pipeline(tmp_path: Path) -> None:
+    pipeline = PIPELINE.replace("stages:\n", "stages:\n  - {kind: test-guard, model: guard}\n")
+    plan = make_plan(tmp_path, pipeline=pipeline)
+    assert plan.final_producers(fakes.Reply) == ("test-guard", "test-respond")
+    allowed, refused = converse(plan, "hello there", "forbidden words")
+    assert allowed.text == "you said hello"
+    assert refused.text == "no"
