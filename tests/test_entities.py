@@ -369,6 +369,39 @@ def test_unparseable_number_keeps_its_text() -> None:
     assert found == [("number", "lots", "lots")]
 
 
+def test_entity_whose_values_a_lookup_lists_is_closed_to_it() -> None:
+    # Every annotated unit is in the "unit" table, so units are only ever entries of it: the
+    # CRF says where a unit is, the table what it is.
+    examples = [
+        parse_example(line, "convert")
+        for line in [
+            "convert [5](number) [miles](unit_from) to [kilometers](unit_to)",
+            "how many [feet](unit_to) in a [mile](unit_from)",
+            "what is [100](number) [fahrenheit](unit_from) in [celsius](unit_to)",
+            "[6](number) [feet](unit_from) in [meters](unit_to)",
+            "how many [grams](unit_to) in a [pound](unit_from)",
+            "change [60](number) [mph](unit_from) into [km per hour](unit_to)",
+        ]
+    ]
+    units = ["miles", "mile", "kilometers", "feet", "fahrenheit", "celsius", "meters", "grams",
+             "pound", "mph", "km per hour", "miles per hour", "degrees celsius"]  # fmt: skip
+    extractor = EntityExtractor()
+    extractor.train(examples, lookups={"unit": units}, synonyms={"miles per hour": "mph"})
+
+    def found(text: str) -> list[tuple[str, object, str]]:
+        return [
+            (e.entity, e.value, e.text) for e in extractor.extract(text) if e.entity != "number"
+        ]
+
+    # Words in a unit's place that are no unit are not taken for one.
+    assert found("how many people in london") == []
+    # A unit the CRF splits ("miles" + "per hour") is the whole table entry.
+    assert found("convert 30 kilometers to miles per hour") == [
+        ("unit_from", "kilometers", "kilometers"),
+        ("unit_to", "mph", "miles per hour"),
+    ]
+
+
 def test_invalid_regex_is_named() -> None:
     with pytest.raises(ValueError, match="zipcode"):
         EntityExtractor().train([], {"zipcode": ["(unclosed"]})

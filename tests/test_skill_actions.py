@@ -121,6 +121,9 @@ def test_intents_have_enough_varied_examples() -> None:
     counts: dict[str, int] = defaultdict(int)
     for example in SKILLS.examples:
         counts[example.intent] += 1
+    # out_of_scope is everything no skill does (weather, music, email, ...): it needs more.
+    wide = counts.pop("out_of_scope")
+    assert 30 <= wide <= 60, wide
     assert all(15 <= n <= 30 for n in counts.values()), counts
 
 

@@ -109,6 +109,7 @@ class EntityExtractor:
         self._regexes: dict[str, list[re.Pattern[str]]] = {}
         self._synonyms: dict[str, str] = {}
         self._durations: frozenset[str] = frozenset()
+        self._closed: dict[str, str] = {}  # entity -> the lookup table that lists its values
         self._numbers: frozenset[str] = frozenset()
 
     # --- training --------------------------------------------------------------------------------
@@ -131,10 +132,12 @@ class EntityExtractor:
         self._synonyms = {k.lower(): v for k, v in (synonyms or {}).items()}
 
         values: dict[str, list[str]] = {}
+        surfaces: dict[str, set[str]] = {}
         for example in examples:
             for span in example.entities:
                 values.setdefault(span.entity, []).append(span.value)
                 text = example.text[span.start : span.end]
+                surfaces.setdefault(span.entity, set()).add(text.lower())
                 if span.value != text:
                     # `[NYC]{"entity": "city", "value": "New York"}` is a synonym too (Rasa's
                     # EntitySynonymMapper learns these from the training data).
@@ -148,6 +151,20 @@ class EntityExtractor:
             for name, vs in values.items()
             if name not in self._durations and (name == NUMBER or _all(_quantity, vs))
         )
+        # An entity whose every annotated value is listed in one lookup table (unit_from and
+        # unit_to in the "unit" table) is a closed class: the CRF only finds where it is, the
+        # table says what it is. Without this the CRF tags any word in a unit's place
+        # ("how long to drive to [manchester]") and splits "miles per hour".
+        vocabularies = {
+            name: {p.strip().lower() for p in phrases} for name, phrases in (lookups or {}).items()
+        }
+        self._closed = {
+            entity: table
+            for entity, said in surfaces.items()
+            if entity not in self._lookups
+            for table, vocabulary in vocabularies.items()
+            if table in self._lookups and said <= vocabulary
+        }
         self._crf = None
         if not self.entity_names:
             return  # nothing annotated: nothing to learn, and extract() finds nothing
@@ -280,7 +297,8 @@ class EntityExtractor:
         if not self.entity_names or not text.strip():
             return ()
         system = _system_spans(text)
-        learnt = [*self._from_crf(text, system), *self._from_patterns(text)]
+        learnt = [*self._closed_to_lookup(text, self._from_crf(text, system))]
+        learnt += self._from_patterns(text)
         # The rules complete the learnt entities of their own type ("two hours and fifteen" ->
         # "... minutes") and fill in where nothing was found, but do not relabel what the CRF, a
         # regex or a lookup tagged only as other entities: "2 hours" in "how many seconds in
@@ -341,6 +359,23 @@ class EntityExtractor:
                 close(i)
         close(len(tags) - 1)
         return found
+
+    def _closed_to_lookup(self, text: str, found: list[_Candidate]) -> list[_Candidate]:
+        """CRF spans of closed-class entities become the lookup entries they overlap (all of
+        each: "miles" + "per hour" -> "miles per hour"); those overlapping none are dropped."""
+        kept: dict[tuple[str, int, int], _Candidate] = {}
+        for candidate in found:
+            table = self._closed.get(candidate.entity)
+            if table is None:
+                kept[(candidate.entity, candidate.start, candidate.end)] = candidate
+                continue
+            for match in self._lookups[table].finditer(text):
+                start, end = match.span()
+                if start < candidate.end and candidate.start < end:
+                    kept[(candidate.entity, start, end)] = self._candidate(
+                        text, candidate.entity, start, end
+                    )
+        return list(kept.values())
 
     def _from_patterns(self, text: str) -> list[_Candidate]:
         found: list[_Candidate] = []

@@ -21,7 +21,7 @@ from pydantic import Field
 
 from assistant.messages import Entity, IntentScore, Message, Parse, Transcript
 from assistant.nlu.entities import EntityExtractor
-from assistant.skills.loader import SkillSet, load_skills
+from assistant.skills.loader import Example, SkillSet, load_skills
 from assistant.stage import Stage, StageParams
 
 log = logging.getLogger(__name__)
@@ -60,18 +60,27 @@ class IntentClassifierStage(Stage):
     def features(self, texts: Sequence[str]) -> Any:
         """Features of new texts, in the space learnt by `fit_features`."""
 
-    def is_out_of_scope(self, features: Any, top_probability: float) -> bool:
-        from sklearn.metrics.pairwise import cosine_similarity
-
-        nearest = float(cosine_similarity(features, self.example_features).max())
+    def is_out_of_scope(self, nearest: float, top_probability: float) -> bool:
         return (
             nearest < self.params.similarity_threshold
             or top_probability < self.params.min_confidence
         )
 
-    def load(self) -> None:
+    def fit_intents(self, examples: Sequence[Example]) -> None:
+        """Train the intent classifier (not the entities) on these examples; `load` trains it on
+        all of the skills', a cross-validation on a part of them."""
         from sklearn.linear_model import LogisticRegression
+        from sklearn.preprocessing import normalize
 
+        self.example_features = self.fit_features([e.text for e in examples])
+        # Unit rows, transposed once: the nearest example is then one matrix product per
+        # utterance (sklearn's cosine_similarity normalises every example again on each call).
+        self._examples_t = normalize(self.example_features).T
+        self.classifier = LogisticRegression(C=self.params.regularization, max_iter=2000)
+        self.classifier.fit(self.example_features, [e.intent for e in examples])
+        self.labels: list[str] = [str(label) for label in self.classifier.classes_]
+
+    def load(self) -> None:
         self.skills: SkillSet = load_skills(self.context.skill_dirs)
         examples = self.skills.examples
         intents = {e.intent for e in examples}
@@ -80,10 +89,7 @@ class IntentClassifierStage(Stage):
                 f"intent detection needs examples of at least two intents; the skills "
                 f"({', '.join(str(p) for p in self.context.skill_dirs)}) have {len(intents)}"
             )
-        self.example_features = self.fit_features([e.text for e in examples])
-        self.classifier = LogisticRegression(C=self.params.regularization, max_iter=2000)
-        self.classifier.fit(self.example_features, [e.intent for e in examples])
-        self.labels: list[str] = [str(label) for label in self.classifier.classes_]
+        self.fit_intents(examples)
         # Entities are learnt from the same examples' [value](entity) annotations.
         self.entity_extractor = EntityExtractor()
         self.entity_extractor.train(
@@ -96,20 +102,34 @@ class IntentClassifierStage(Stage):
             len(self.labels),
         )
 
-    def classify(self, text: str) -> tuple[IntentScore, tuple[IntentScore, ...]]:
+    def scores(self, text: str) -> tuple[np.ndarray, float]:
+        """The classifier's probability of each intent (in `self.labels` order) and the cosine
+        similarity of the nearest training example: all that the intent decision reads, so a
+        benchmark can try other thresholds without parsing again."""
+        from sklearn.preprocessing import normalize
+
         if not text.strip():
             raise ValueError("the utterance is empty")
         features = self.features([text])
         probabilities = self.classifier.predict_proba(features)[0]
+        nearest = float((normalize(features) @ self._examples_t).max())
+        return probabilities, nearest
+
+    def decide(
+        self, probabilities: np.ndarray, nearest: float
+    ) -> tuple[IntentScore, tuple[IntentScore, ...]]:
         order = np.argsort(probabilities)[::-1][: self.params.ranking_length]
         ranking = tuple(
             IntentScore(name=self.labels[i], confidence=round(float(probabilities[i]), 4))
             for i in order
         )
         top = ranking[0]
-        if self.is_out_of_scope(features, top.confidence):
+        if self.is_out_of_scope(nearest, top.confidence):
             return IntentScore(name=OUT_OF_SCOPE, confidence=round(1 - top.confidence, 4)), ranking
         return top, ranking
+
+    def classify(self, text: str) -> tuple[IntentScore, tuple[IntentScore, ...]]:
+        return self.decide(*self.scores(text))
 
     def understand(
         self, text: str
