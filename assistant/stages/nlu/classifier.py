@@ -27,6 +27,9 @@ from assistant.stage import Stage, StageParams
 log = logging.getLogger(__name__)
 
 OUT_OF_SCOPE = "out_of_scope"
+INAUDIBLE = "inaudible"
+"""The intent of an empty utterance: speech recognition heard noise, not words. The skills answer
+it with `utter_inaudible` ("sorry, I didn't catch that") rather than an error."""
 
 
 class ClassifierParams(StageParams):
@@ -139,7 +142,10 @@ class IntentClassifierStage(Stage):
 
     async def process(self, message: Message) -> AsyncIterator[Message]:
         assert isinstance(message, Transcript)
-        intent, ranking, entities = await self.run_blocking(self.understand, message.text)
+        if not message.text.strip():
+            intent, ranking, entities = IntentScore(name=INAUDIBLE, confidence=1.0), (), ()
+        else:
+            intent, ranking, entities = await self.run_blocking(self.understand, message.text)
         yield Parse(
             session_id=message.session_id,
             turn_id=message.turn_id,
