@@ -34,14 +34,10 @@ from assistant.safety.pii import DEFAULT_PII_ENTITIES, DEFAULT_SCORE_THRESHOLD, 
 from assistant.safety.toxicity import ProfanityList, ToxicityClassifier, ToxicityFilter
 from assistant.stage import StageContext
 from assistant.stages.filter.safety import SafetyFilter, SafetyFilterParams
+from benchmarks.text_turn import percentile
 
 DATA = Path(__file__).resolve().parent / "data" / "filter_test.yml"
 RESULTS = Path(__file__).resolve().parent / "results" / "filter.json"
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
 def timed(fn: Callable[[], Any]) -> tuple[Any, float]:

@@ -30,15 +30,11 @@ from assistant.nlu.labelled import load_labelled
 from assistant.safety.pii import shared_pii_redactor
 from assistant.stage import StageContext
 from assistant.stages.guard.constitution import ConstitutionGuard, ConstitutionParams
+from benchmarks.text_turn import percentile
 
 ROOT = Path(__file__).resolve().parent
 DATA = ROOT / "data" / "guard_test.yml"
 RESULTS = ROOT / "results" / "guard.json"
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
 def ratio(part: int, whole: int) -> float | None:

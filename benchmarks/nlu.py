@@ -48,6 +48,7 @@ from assistant.config import (
 from assistant.skills.loader import Example, SkillSet, load_skills, parse_example
 from assistant.stage import StageContext, registry
 from assistant.stages.nlu.classifier import OUT_OF_SCOPE, ClassifierParams, IntentClassifierStage
+from benchmarks.text_turn import percentile
 
 DATA = Path(__file__).resolve().parent / "data"
 DATA_SETS = {"heldout": DATA / "nlu_heldout.yml", "dev": DATA / "nlu_dev.yml"}
@@ -207,11 +208,6 @@ def label_counts(pairs: Sequence[tuple[str, str]], label: str) -> Counts:
         fp=sum(g != label and p == label for g, p in pairs),
         fn=sum(g == label and p != label for g, p in pairs),
     )
-
-
-def percentile(values: Sequence[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
 # --- running a model -----------------------------------------------------------------------------

@@ -43,22 +43,17 @@ from assistant.config import (
 )
 from assistant.nlu.embedder import shared_encoder
 from assistant.nlu.labelled import EmbeddingClassifier, load_labelled
-from assistant.pipeline import Pipeline, plan_pipeline
-from assistant.session import TextSession
+from assistant.pipeline import plan_pipeline
 from assistant.stage import StageContext, registry
 from assistant.stages.sentiment.base import LABELS, SentimentStage, label_and_score
 from assistant.stages.sentiment.embedding import DEFAULT_EXAMPLES
+from benchmarks.text_turn import percentile, stage_timings
 
 TEST_SET = Path(__file__).resolve().parent / "data" / "sentiment_test.yml"
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results" / "sentiment.json"
 BACKENDS = ("vader", "embedding")
 BAND_STEP = 0.05
-
-
-def percentile(values: Sequence[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
 def load_stage(backend: str) -> SentimentStage:
@@ -177,18 +172,7 @@ async def stage_latency(backend: str, utterances: Sequence[str], rounds: int) ->
         DEFAULT_MODELS,
         {"dst": "tracker-memory"},
     )
-    samples: dict[str, list[float]] = {}
-    async with Pipeline(plan) as pipeline:
-        session = TextSession(pipeline)
-        await session.begin()
-        for text in utterances:  # warm-up: first-call costs are not turn latency
-            await session.say(text)
-        for _ in range(rounds):
-            for text in utterances:
-                record = await session.say(text)
-                for stage, ms in record.timings_ms().items():
-                    samples.setdefault(stage, []).append(ms)
-        await session.end()
+    samples = await stage_timings(plan, utterances, rounds)
     return {
         stage: {"p50": statistics.median(v), "p95": percentile(v, 0.95), "n": len(v)}
         for stage, v in samples.items()

@@ -14,11 +14,12 @@ import json
 import os
 import platform
 import statistics
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
 from assistant.config import DEFAULT_MODELS, load_models, load_pipeline, resolve_pipeline_path
-from assistant.pipeline import Pipeline, plan_pipeline
+from assistant.pipeline import Pipeline, PipelinePlan, plan_pipeline
 from assistant.session import TextSession
 
 RESULTS = Path(__file__).resolve().parent / "results" / "text_turn.json"
@@ -44,7 +45,7 @@ UTTERANCES = [
 ]
 
 
-def percentile(values: list[float], q: float) -> float:
+def percentile(values: Sequence[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
@@ -58,14 +59,21 @@ async def measure(rounds: int) -> dict[str, list[float]]:
         DEFAULT_MODELS,
         {"dst": "tracker-memory"},
     )
+    return await stage_timings(plan, UTTERANCES, rounds)
+
+
+async def stage_timings(
+    plan: PipelinePlan, utterances: Sequence[str], rounds: int
+) -> dict[str, list[float]]:
+    """Milliseconds per stage (and `total`) of every turn, after one untimed round."""
     samples: dict[str, list[float]] = {}
     async with Pipeline(plan) as pipeline:
         session = TextSession(pipeline)
         await session.begin()
-        for text in UTTERANCES:  # warm-up: first-call costs are not turn latency
+        for text in utterances:  # warm-up: first-call costs are not turn latency
             await session.say(text)
         for _ in range(rounds):
-            for text in UTTERANCES:
+            for text in utterances:
                 record = await session.say(text)
                 for stage, ms in record.timings_ms().items():
                     samples.setdefault(stage, []).append(ms)
