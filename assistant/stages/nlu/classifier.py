@@ -142,10 +142,12 @@ class IntentClassifierStage(Stage):
 
     async def process(self, message: Message) -> AsyncIterator[Message]:
         assert isinstance(message, Transcript)
-        if not message.text.strip():
-            intent, ranking, entities = IntentScore(name=INAUDIBLE, confidence=1.0), (), ()
-        else:
-            intent, ranking, entities = await self.run_blocking(self.understand, message.text)
+        understood: tuple[IntentScore, tuple[IntentScore, ...], tuple[Entity, ...]] = (
+            (IntentScore(name=INAUDIBLE, confidence=1.0), (), ())
+            if not message.text.strip()
+            else await self.run_blocking(self.understand, message.text)
+        )
+        intent, ranking, entities = understood
         yield Parse(
             session_id=message.session_id,
             turn_id=message.turn_id,
