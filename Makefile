@@ -49,7 +49,7 @@ bench-safety: $(STAMP)
 # Re-pin every dependency after changing pyproject.toml (run with the venv installed).
 lock: $(STAMP)
 	$(PIP) install --quiet -c constraints.txt -e '.[dev,bench]'
-	{ head -n 2 constraints.txt; $(PIP) freeze --exclude-editable \
+	{ head -n 2 constraints.txt; $(PIP) list --format=freeze --exclude-editable \
 	    | grep -v -e '^-e ' -e '^voice-assistant-pipeline' \
 	    | sed 's/^torch==.*/torch==2.13.0/'; } > constraints.tmp
 	mv constraints.tmp constraints.txt
