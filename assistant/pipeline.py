@@ -78,12 +78,13 @@ class PipelinePlan:
 
     def final_producers(self, kind: type[Message]) -> tuple[str, ...]:
         """The stages whose output of this type leaves the pipeline because no later stage
-        takes it: the last producer, and also the input guard when nothing after the
-        responder (no tone or filter stage) takes the guard's refusal."""
+        rewrites it: the last producer, and also the input guard when nothing after the
+        responder (no tone or filter stage) takes the guard's refusal. A stage that only
+        renders it (TTS speaks a Reply) does not count: what it renders still leaves."""
         taken = {
             sender
             for stage in self.stages
-            if kind in stage.inputs
+            if kind in stage.inputs and kind in stage.cls.produces
             for sender in (stage.upstream, *stage.also_from)
         }
         return tuple(

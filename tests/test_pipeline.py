@@ -159,3 +159,11 @@ def test_a_refusal_nothing_takes_still_leaves_the_pipeline(tmp_path: Path) -> No
     allowed, refused = converse(plan, "hello there", "forbidden words")
     assert allowed.text == "you said hello"
     assert refused.text == "no"
+
+
+
+@pytest.mark.parametrize("name", ["text", "voice"])
+def test_the_filtered_reply_leaves_the_pipeline_even_when_tts_speaks_it(name: str) -> None:
+    path, models = Path(f"pipelines/{name}.yaml"), Path("models.yaml")
+    plan = plan_pipeline(load_pipeline(path), path, load_models(models), models)
+    assert plan.final_producers(fakes.Reply) == ("filter",)
