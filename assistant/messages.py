@@ -193,7 +193,13 @@ class ToneChoice:
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Reply(Message):
     """What the assistant answers. `source` says which part of the responder produced it.
-    Tone and filter stages pass it on changed, saying what they did in `tone` and `changes`."""
+    Tone and filter stages pass it on changed, saying what they did in `tone` and `changes`.
+
+    A reply may arrive in pieces (the language model's sentences as it writes them), so that
+    speech starts on the first sentence: `part` numbers the pieces of one turn's reply from 0 and
+    `more` says that further pieces follow. Stages that rewrite replies treat the pieces of one
+    (session, turn) as one reply. The last piece has `more=False` and may be empty; a reply that
+    is not split is one piece, part 0 without more."""
 
     text: str
     intent: str | None = None
@@ -202,6 +208,8 @@ class Reply(Message):
     tone: ToneChoice | None = None
     prosody: Prosody | None = None
     changes: tuple[TextChange, ...] = ()
+    part: int = 0  # index of this piece of the turn's reply
+    more: bool = False  # more pieces of the same reply follow
 
 
 # --- control -------------------------------------------------------------------------------------

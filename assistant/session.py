@@ -10,8 +10,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from assistant.messages import (
@@ -27,6 +27,7 @@ from assistant.messages import (
     SpeechChunk,
     StageError,
     StageTiming,
+    TextChange,
     Transcript,
     UtteranceAudio,
 )
@@ -62,13 +63,22 @@ class TurnRecord:
     filtered: bool = False  # the pipeline has a filter stage (so `filter` is a list, not null)
 
     @property
+    def reply_pieces(self) -> list[Reply]:
+        """The pieces of the reply that left the pipeline (the last Reply-producing stage's, or
+        the input guard's refusal when no later stage takes it), in part order: one for a reply
+        that was not split. A part 0 begins a new reply (an apology after a failure)."""
+        final = next((s for s, _ in reversed(self.replies) if s in self.final_senders), None)
+        pieces: list[Reply] = []
+        for sender, reply in self.replies:
+            if sender == final:
+                pieces = [reply] if reply.part == 0 else [*pieces, reply]
+        return sorted(pieces, key=lambda r: r.part)
+
+    @property
     def reply(self) -> Reply | None:
-        """The reply that left the pipeline (the last Reply-producing stage's, or the input
-        guard's refusal when no later stage takes it)."""
-        for sender, reply in reversed(self.replies):
-            if sender in self.final_senders:
-                return reply
-        return None
+        """The reply that left the pipeline, its pieces merged into one (see `merge_pieces`)."""
+        pieces = self.reply_pieces
+        return merge_pieces(pieces) if pieces else None
 
     @property
     def text(self) -> str:
@@ -257,6 +267,37 @@ class TurnRecorder:
 
     def pop(self, session_id: str, turn_id: int) -> TurnRecord:
         return self.turns.pop((session_id, turn_id), None) or self.record(session_id, turn_id)
+
+
+def merge_pieces(pieces: Sequence[Reply]) -> Reply:
+    """One reply made of the pieces of a reply, as if it had come whole: the texts joined with
+    single spaces (empty pieces skipped), each piece's changes moved to where the piece's text
+    (as the filter was given it) begins in the joined text, the tone of the first piece with the
+    adjustments of all pieces in order, everything else from the first piece."""
+    first = pieces[0]
+    if len(pieces) == 1:
+        return first
+    texts: list[str] = []
+    changes: list[TextChange] = []
+    given = 0  # length of the joined text the changes refer to
+    adjustments: list[str] = []
+    for piece in pieces:
+        if piece.tone is not None:
+            adjustments += [a for a in piece.tone.adjustments if a not in adjustments]
+        if not piece.text.strip() and not piece.changes:
+            continue
+        offset = given + (1 if texts else 0)
+        changes += [replace(c, start=c.start + offset, end=c.end + offset) for c in piece.changes]
+        given = (
+            offset
+            + len(piece.text)
+            - sum(len(c.replacement) - (c.end - c.start) for c in piece.changes)
+        )
+        texts.append(piece.text)
+    tone = replace(first.tone, adjustments=tuple(adjustments)) if first.tone else None
+    return replace(
+        first, text=" ".join(texts), changes=tuple(changes), tone=tone, part=0, more=False
+    )
 
 
 def _tone_json(reply: Reply) -> dict[str, Any]:

@@ -8,7 +8,7 @@ for being English text, never for saying anything in particular.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import pytest
@@ -19,13 +19,14 @@ from assistant.generation import (
     Generator,
     GeneratorSpec,
     LlamaGenerator,
+    SentenceStream,
     TransformersGenerator,
     build_prompt,
     cap_for_speech,
     ensure_gemma_gguf,
     load_generator,
 )
-from assistant.generation.llm import GGUF_NAME, _StopScanner
+from assistant.generation.llm import GGUF_NAME, FinishReason, _StopScanner
 from assistant.generation.prompt import EXAMPLES
 from assistant.stage import MissingModelError
 
@@ -245,29 +246,96 @@ def test_stop_scanner_holds_only_what_could_become_a_stop() -> None:
 # --- trimming for speech ---------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    ("raw", "complete", "spoken"),
-    [
-        ("I like cats. They are soft. And warm. Very warm.", False, "I like cats. They are soft."),
-        ("I love rainy days. The sound of the rain on the", False, "I love rainy days."),
-        ("The sound of the rain on the", False, ""),
-        ("Sure thing, I can do that", True, "Sure thing, I can do that."),
-        ("Hello there!\nUser: And then what?\nAssistant: More.", False, "Hello there!"),
-        ("I'm fine, thanks\nUser: good", False, "I'm fine, thanks."),
-        ("Assistant: Hi! Nice to see you.", False, "Hi! Nice to see you."),
-        ("**Great** question! 😄🎉 I *love* it.", False, "Great question! I love it."),
-        ("- first point.\n- second point.", False, "first point. second point."),
-        ("See [the docs](http://x.y) now.", False, "See the docs now."),
-        ("<b>Bold</b> move.", False, "Bold move."),
-        ("(Makes small talk again.)", True, ""),
-        ("Sounds fun!\nNote: The user is happy.", False, "Sounds fun!"),
-        ("Sure [laughs] why not!", False, "Sure why not!"),
-        ("I love it! I love it! I love it!", False, "I love it!"),
-        ("   \n  ", True, ""),
-    ],
-)
+CAP_CASES: list[tuple[str, bool, str]] = [
+    ("I like cats. They are soft. And warm. Very warm.", False, "I like cats. They are soft."),
+    ("I love rainy days. The sound of the rain on the", False, "I love rainy days."),
+    ("The sound of the rain on the", False, ""),
+    ("Sure thing, I can do that", True, "Sure thing, I can do that."),
+    ("Hello there!\nUser: And then what?\nAssistant: More.", False, "Hello there!"),
+    ("I'm fine, thanks\nUser: good", False, "I'm fine, thanks."),
+    ("Assistant: Hi! Nice to see you.", False, "Hi! Nice to see you."),
+    ("**Great** question! 😄🎉 I *love* it.", False, "Great question! I love it."),
+    ("- first point.\n- second point.", False, "first point. second point."),
+    ("See [the docs](http://x.y) now.", False, "See the docs now."),
+    ("<b>Bold</b> move.", False, "Bold move."),
+    ("(Makes small talk again.)", True, ""),
+    ("Sounds fun!\nNote: The user is happy.", False, "Sounds fun!"),
+    ("Sure [laughs] why not!", False, "Sure why not!"),
+    ("I love it! I love it! I love it!", False, "I love it!"),
+    ("   \n  ", True, ""),
+]
+
+
+@pytest.mark.parametrize(("raw", "complete", "spoken"), CAP_CASES)
 def test_cap_for_speech(raw: str, complete: bool, spoken: str) -> None:
     assert cap_for_speech(raw, complete=complete) == spoken
+
+
+class Scripted:
+    """A stand-in for the model: writes `text` `size` characters at a time."""
+
+    name = "scripted"
+
+    def __init__(self, text: str, size: int, finish: FinishReason) -> None:
+        self.text, self.size, self.finish = text, size, finish
+        self.finish_reason: FinishReason | None = None
+        self.tokens_generated = 0
+        self.written = 0  # characters handed out
+
+    def generate(
+        self, prompt: str, *, max_tokens: int, stop: Sequence[str], temperature: float
+    ) -> Iterator[str]:
+        self.finish_reason = "length"
+        for start in range(0, len(self.text), self.size):
+            self.written = start + self.size
+            yield self.text[start : start + self.size]
+        self.finish_reason = self.finish
+
+
+def sentences_of(generator: Generator, **caps: int) -> list[str]:
+    stream = SentenceStream(generator, "", max_tokens=48, stop=(), temperature=0.0, **caps)
+    said = []
+    while (sentence := stream.next_sentence()) is not None:
+        said.append(sentence)
+    assert stream.finished and stream.sentences == said
+    return said
+
+
+MORE_RAW = [
+    "Pens, paper, etc. Then we go. And more.",
+    "Pens, paper, etc. then we go. And more.",
+    "Well... maybe later. Hmm… Let me see.",
+    "Hi (there. Bye) end. Next one.",
+    "1. first point.\n2. second point.",
+    "We meet at 5 p.m. tomorrow. Then lunch.",
+    'He said "Stop." Then he left. Ok.',
+    " Hello there. How are you? I am fine. ",
+    "word " * 60 + "end. Another.",
+]
+
+
+@pytest.mark.parametrize("size", [1, 3, 1000])
+@pytest.mark.parametrize("finish", ["stop", "length"])
+@pytest.mark.parametrize("caps", [{}, {"max_sentences": 1}, {"max_sentences": 3, "max_chars": 50}])
+def test_sentence_stream_says_what_cap_for_speech_would(
+    size: int, finish: FinishReason, caps: dict[str, int]
+) -> None:
+    for raw in [*(case[0] for case in CAP_CASES), *MORE_RAW]:
+        said = sentences_of(Scripted(raw, size, finish), **caps)
+        assert " ".join(said) == cap_for_speech(raw, complete=finish == "stop", **caps), raw
+
+
+def test_sentence_stream_hands_out_each_sentence_once_it_is_written() -> None:
+    model = Scripted("Hello there. How are you? I am fine. And you?", 1, "stop")
+    stream = SentenceStream(model, "", max_tokens=48, stop=(), temperature=0.0)
+    assert model.written == 0  # the model starts on the first call
+    assert stream.next_sentence() == "Hello there."
+    assert model.written == len("Hello there. ")  # not a character more was needed
+    assert not stream.finished
+    assert stream.next_sentence() == "How are you?"
+    # Two sentences are the cap: the model was stopped there, and nothing more comes.
+    assert stream.finished and model.written == len("Hello there. How are you? ")
+    assert stream.next_sentence() is None and stream.text == "Hello there. How are you?"
 
 
 def test_cap_for_speech_limits_characters() -> None:

@@ -1,14 +1,18 @@
-"""Pipeline machinery with fake stages: wiring, error isolation, timeouts, load failures."""
+"""Pipeline machinery with fake stages: wiring, error isolation, timeouts, load failures, and
+the turn record of a reply that came in pieces."""
 
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from assistant.config import load_models, load_pipeline
+from assistant.messages import Prosody, TextChange, ToneChoice
 from assistant.pipeline import Pipeline, PipelinePlan, StageLoadError, plan_pipeline
+from assistant.safety import apply_changes
 from assistant.session import APOLOGY, TIMEOUT_APOLOGY, TextSession, TurnRecord
 from tests import fakes
 
@@ -167,3 +171,57 @@ def test_the_filtered_reply_leaves_the_pipeline_even_when_tts_speaks_it(name: st
     path, models = Path(f"pipelines/{name}.yaml"), Path("models.yaml")
     plan = plan_pipeline(load_pipeline(path), path, load_models(models), models)
     assert plan.final_producers(fakes.Reply) == ("filter",)
+
+
+# --- a reply in pieces -------------------------------------------------------------------------
+
+
+def piece(part: int, text: str, *, more: bool = True, **fields: object) -> fakes.Reply:
+    return fakes.Reply(
+        session_id="s", turn_id=1, text=text, intent="chitchat", source="generation",
+        part=part, more=more, **fields,  # type: ignore[arg-type]
+    )  # fmt: skip
+
+
+def test_the_record_merges_the_pieces_of_a_reply() -> None:
+    given = ["Hi, I'm Ana.", "Mail me at ana@example.com please.", "Call 555-0100.", ""]
+    mail = TextChange("pii:EMAIL_ADDRESS", 11, 26, "[email address]")
+    phone = TextChange("pii:PHONE_NUMBER", 5, 13, "[phone number]")
+    calm = ToneChoice(style="calm", reason="negative (-0.60)")
+    filtered = [
+        piece(0, "Sorry it's been a hassle. " + given[0],
+              tone=replace(calm, adjustments=("acknowledged",)), prosody=Prosody(rate=0.9)),
+        piece(1, apply_changes(given[1], [mail]), tone=calm, changes=(mail,)),
+        piece(2, apply_changes(given[2], [phone]), tone=calm, changes=(phone,)),
+        piece(3, "", more=False, tone=replace(calm, adjustments=("shortened to 3 sentences",))),
+    ]  # fmt: skip
+    record = TurnRecord("s", 1, final_senders=("filter",), filtered=True)
+    # The responder's pieces are recorded too, in between; the filter's leave the pipeline.
+    record.replies = [("respond", piece(0, given[0])), ("filter", filtered[0])]
+    record.replies += [("respond", piece(1, given[1])), *[("filter", p) for p in filtered[1:]]]
+    assert record.reply_pieces == filtered
+    reply = record.reply
+    assert reply is not None
+    assert reply.text == record.text == " ".join(p.text for p in filtered[:3])
+    assert (reply.part, reply.more, reply.prosody) == (0, False, Prosody(rate=0.9))
+    # The changes span the text the filter was given, joined as the reply's text is.
+    given_text = " ".join(["Sorry it's been a hassle. " + given[0], *given[1:3]])
+    assert [given_text[c.start : c.end] for c in reply.changes] == ["ana@example.com", "555-0100"]
+    assert apply_changes(given_text, reply.changes) == reply.text
+    data = record.to_json()
+    assert data["tone"]["style"] == "calm"
+    assert data["tone"]["adjustments"] == ["acknowledged", "shortened to 3 sentences"]
+    assert data["tone"]["prosody"] == {"rate": 0.9, "sentence_pause_ms": None}
+    assert [(f["rule"], f["start"], f["end"]) for f in data["filter"]] == [
+        (c.rule, c.start, c.end) for c in reply.changes
+    ]
+    assert data["source"] == "generation"
+
+
+def test_a_reply_after_pieces_replaces_them() -> None:
+    record = TurnRecord("s", 1, final_senders=("filter",))
+    apology = fakes.Reply(session_id="s", turn_id=1, text=APOLOGY)
+    record.replies = [("filter", piece(0, "Hello there.")), ("filter", apology)]
+    assert record.reply_pieces == [apology] and record.reply is apology
+    record.replies = [("filter", piece(0, "Hello there.")), ("filter", piece(1, "Bye."))]
+    assert record.text == "Hello there. Bye."  # a reply cut short keeps what was said

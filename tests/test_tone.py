@@ -17,6 +17,7 @@ from assistant.skills.loader import load_skills
 from assistant.stage import StageContext, registry
 from assistant.stages.sentiment.vader import VaderParams, VaderSentiment
 from assistant.stages.tone.adjust import NO_SENTIMENT, PolicyTone, ToneParams, shorten
+from assistant.stages.tone.history import Mood, SessionHistory
 from assistant.stages.tone.policy import DEFAULT_POLICY, Shorten, load_policy
 from assistant.text.sentences import split_sentences
 
@@ -46,13 +47,17 @@ class Conversation:
 
     def say(self, text: str, reply: str, intent: str = "", source: str = "template") -> Reply:
         """The user says `text`; the responder answered `reply`; what the tone stage makes of it."""
+        self.hear(text)
+        return self.respond(reply, intent, source)
+
+    def hear(self, text: str) -> None:
+        """A new turn: the user says `text`, the tone stage learns how it sounded."""
         self.turn += 1
         transcript = Transcript(session_id=self.session, turn_id=self.turn, text=text)
         assert self.sentiment is not None
         for message in self.run(self.sentiment, transcript):
             if isinstance(message, Sentiment):
                 assert self.run(self.tone, message) == []  # remembered, nothing published
-        return self.respond(reply, intent, source)
 
     def respond(
         self, text: str, intent: str = "", source: str = "template", *, proactive: bool = False
@@ -67,6 +72,23 @@ class Conversation:
         )
         [adjusted] = self.run(self.tone, reply)
         assert isinstance(adjusted, Reply) and adjusted.tone and adjusted.prosody
+        return adjusted
+
+    def say_in_pieces(
+        self, text: str, pieces: list[str], intent: str = "", source: str = "generation"
+    ) -> list[Reply]:
+        """As `say`, with the reply sent in pieces (the last one ends it)."""
+        self.hear(text)
+        adjusted: list[Reply] = []
+        for part, text in enumerate(pieces):
+            reply = Reply(
+                session_id=self.session, turn_id=self.turn, text=text, intent=intent,
+                source=source, part=part, more=part < len(pieces) - 1,
+            )  # fmt: skip
+            [out] = self.run(self.tone, reply)
+            assert isinstance(out, Reply) and out.tone and out.prosody
+            assert (out.part, out.more) == (reply.part, reply.more)
+            adjusted.append(out)
         return adjusted
 
 
@@ -342,3 +364,81 @@ def test_chat_with_sentiment_and_tone(tmp_path: Path, assistant_bin: str) -> Non
     time_sentences = split_sentences(time_annoyed["text"])
     assert len(time_sentences) == 2 and time_sentences[1].startswith("It's ")
     assert time_sentences[0] != split_sentences(plain_annoyed["text"])[0]
+
+
+# --- a reply in pieces (the language model's sentences as it writes them) ------------------------
+
+
+def adjustments(pieces: list[Reply]) -> list[tuple[str, ...]]:
+    return [piece.tone.adjustments if piece.tone else () for piece in pieces]
+
+
+def test_pieces_of_a_neutral_reply_pass_unchanged(chat: Conversation, tone: PolicyTone) -> None:
+    pieces = chat.say_in_pieces("what do you like", ["I like fall.", "It is lovely.", ""])
+    assert [p.text for p in pieces] == ["I like fall.", "It is lovely.", ""]
+    assert {style(p) for p in pieces} == {"neutral"} and adjustments(pieces) == [()] * 3
+    assert all(p.prosody is not None and p.prosody.rate == 1.0 for p in pieces)
+    assert not tone.turns  # what was kept for the turn goes with its last piece
+
+
+def test_pieces_are_adjusted_as_one_reply(
+    chat: Conversation, tone: PolicyTone, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    asked: list[tuple[int, str]] = []
+    first_in_stretch = SessionHistory.first_in_stretch
+
+    def counted(history: SessionHistory, action: str, mood: Mood) -> bool:
+        asked.append((mood.turn_id, action))
+        return first_in_stretch(history, action, mood)
+
+    monkeypatch.setattr(SessionHistory, "first_in_stretch", counted)
+
+    # An annoyed user: acknowledged once, before the first piece; shortened to one sentence
+    # over all the pieces; all pieces calm.
+    answer = ["I like fall.", "It is lovely. The leaves turn red.", "And it is cool.", ""]
+    calm = chat.say_in_pieces("ugh, this is so annoying. what do you like?", answer, "chitchat")
+    assert {style(p) for p in calm} == {"calm"}
+    assert all(p.prosody is not None and p.prosody.rate < 1 for p in calm)
+    phrase, first = split_sentences(calm[0].text)
+    assert phrase in UPSET_PHRASES and first == "I like fall."
+    assert [p.text for p in calm[1:]] == ["", "", ""]
+    assert adjustments(calm) == [("acknowledged",), (), (), ("shortened to 1 sentence",)]
+    assert asked == [(1, "acknowledge")]  # once for the turn, as for a reply sent whole
+
+    # Still annoyed: the help offer goes after the last piece, and is decided once.
+    asked.clear()
+    answer = ["I like tea.", "Green tea, mostly.", ""]
+    supportive = chat.say_in_pieces("ugh, useless. what do you drink?", answer, "chitchat")
+    assert {style(p) for p in supportive} == {"supportive"}
+    assert [p.text for p in supportive] == ["I like tea.", "", HELP_OFFER]
+    assert adjustments(supportive) == [(), (), ("shortened to 1 sentence", "offered help")]
+    assert asked == [(2, "acknowledge"), (2, "offer_help")]
+    assert not tone.turns
+
+
+def test_a_final_question_in_the_last_piece_is_kept(chat: Conversation) -> None:
+    pieces = chat.say_in_pieces(
+        "ugh, this is so annoying", ["Sure.", "I need a length.", "How long should it be?"]
+    )
+    assert [split_sentences(p.text)[-1] for p in pieces if p.text] == [
+        "Sure.", "How long should it be?",
+    ]  # fmt: skip
+    assert pieces[1].text == ""
+    assert adjustments(pieces)[-1] == ("shortened to 2 sentences",)
+
+
+def test_a_replaced_reply_in_pieces_is_said_once(chat: Conversation) -> None:
+    joke = split_sentences(JOKE)
+    pieces = chat.say_in_pieces("ugh, awful day, tell me a joke", [*joke, ""], "tell_joke")
+    replacement = POLICY.styles["calm"].replace_intents["tell_joke"]
+    assert pieces[0].text.endswith(replacement)
+    assert [p.text for p in pieces[1:]] == [""] * len(joke)
+    assert adjustments(pieces)[0] == ("dropped the tell_joke reply", "acknowledged")
+
+
+def test_a_session_that_ends_mid_reply_is_forgotten(chat: Conversation, tone: PolicyTone) -> None:
+    chat.hear("what do you like")
+    piece = Reply(session_id="s1", turn_id=chat.turn, text="I like fall.", part=0, more=True)
+    assert len(chat.run(tone, piece)) == 1 and tone.turns
+    asyncio.run(tone.control(SessionEnd(session_id="s1", turn_id=chat.turn)))
+    assert not tone.turns

@@ -16,7 +16,7 @@ import pytest
 from pydantic import ValidationError
 
 from assistant.config import load_models, load_pipeline
-from assistant.messages import Message, Reply, SpeechChunk
+from assistant.messages import Message, Prosody, Reply, SpeechChunk
 from assistant.pipeline import Pipeline, plan_pipeline
 from assistant.session import TextSession
 from assistant.stage import MissingModelError, StageContext, StageParams, registry
@@ -248,6 +248,57 @@ def test_espeak_rate_and_length_scale(espeak: TTSStage) -> None:
     faster = start(EspeakTTS, EspeakParams(words_per_minute=300, sentence_pause_ms=0))
     assert seconds(speak(slower, text)) > 1.3 * normal_s
     assert seconds(speak(faster, text)) < 0.8 * normal_s
+
+
+def leading_zeros(chunk: SpeechChunk) -> int:
+    audio = np.frombuffer(chunk.pcm, dtype="<i2")
+    nonzero = np.flatnonzero(audio)
+    return int(nonzero[0]) if len(nonzero) else len(audio)
+
+
+def speak_pieces(
+    stage: TTSStage, pieces: list[str], prosody: Prosody | None = None
+) -> list[list[SpeechChunk]]:
+    """A reply sent in pieces (the last one ends it): the chunks of each piece."""
+
+    async def run() -> list[list[SpeechChunk]]:
+        spoken = []
+        for part, text in enumerate(pieces):
+            reply = Reply(
+                session_id="test", turn_id=1, text=text, prosody=prosody, part=part,
+                more=part < len(pieces) - 1,
+            )  # fmt: skip
+            outputs = [output async for output in stage.process(reply)]
+            assert all(isinstance(output, SpeechChunk) for output in outputs)
+            spoken.append(outputs)
+        return spoken  # type: ignore[return-value]
+
+    return asyncio.run(run())
+
+
+def test_a_reply_in_pieces_is_final_only_at_its_end(espeak: TTSStage) -> None:
+    pieces = ["Hello there.", "", "How are you? I am fine.", ""]
+    spoken = speak_pieces(espeak, pieces)
+    assert [[c.text for c in chunks] for chunks in spoken] == [
+        ["Hello there."], [], ["How are you?", "I am fine."], [""],
+    ]  # fmt: skip
+    chunks = [c for piece in spoken for c in piece]
+    assert [c.final for c in chunks] == [False, False, False, True]
+    assert chunks[-1].pcm == b"" and all(rms(samples([c])) > RMS_FLOOR for c in chunks[:-1])
+    # The last sentence in the last piece is the final chunk itself.
+    spoken = speak_pieces(espeak, ["Hello there.", "How are you?"])
+    assert [[(c.text, c.final) for c in chunks] for chunks in spoken] == [
+        [("Hello there.", False)], [("How are you?", True)],
+    ]  # fmt: skip
+
+
+def test_the_sentence_pause_comes_before_a_later_piece(espeak: TTSStage) -> None:
+    hints = Prosody(sentence_pause_ms=400)
+    first, second, last = speak_pieces(espeak, ["Hello there.", "How are you?", ""], hints)
+    rate = first[0].sample_rate
+    assert trailing_zeros(first[0]) < 0.2 * rate  # no pause after a piece: one may not follow
+    assert leading_zeros(second[0]) >= 0.4 * rate  # the pause is before the next piece's words
+    assert last[0].final and last[0].pcm == b""
 
 
 def test_espeak_stages_on_one_library_share_its_engine(espeak: TTSStage) -> None:

@@ -1,6 +1,9 @@
 """Free-text generation for replies no template covers: a small LLM behind one streaming
 interface (`Generator`), a few-shot prompt for a base model, and trimming for speech.
 
+`SentenceStream` hands a generation out sentence by sentence as the model writes it, so that the
+first sentence can be spoken while the rest is being written.
+
 Runtimes: `llama` (cyllama/llama.cpp on the Gemma 3 270M GGUF shipped as a package, the default)
 and `transformers` (any local causal-LM folder). Heavy libraries load only when a generator does.
 """
@@ -15,12 +18,14 @@ from assistant.generation.llm import (
     load_generator,
 )
 from assistant.generation.prompt import STOP, build_prompt
+from assistant.generation.sentences import SentenceStream
 
 __all__ = [
     "STOP",
     "Generator",
     "GeneratorSpec",
     "LlamaGenerator",
+    "SentenceStream",
     "TransformersGenerator",
     "build_prompt",
     "cap_for_speech",

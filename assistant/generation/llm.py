@@ -8,7 +8,8 @@ model produces them, so speech can start before the reply is finished. Two runti
 - `TransformersGenerator`: any causal LM folder that transformers can load, read from disk only.
 
 `load_generator(spec)` builds one from a `GeneratorSpec` and keeps it for the process.
-`cap_for_speech` turns a raw generation into something fit to be spoken.
+`cap_for_speech` turns a raw generation into something fit to be spoken (`SentenceStream`, in
+`sentences`, does the same sentence by sentence while the model writes).
 """
 
 from __future__ import annotations
@@ -578,10 +579,23 @@ def cap_for_speech(
     Asides in brackets are dropped too: spoken, they sound like part of the answer.
     Returns "" when nothing speakable is left.
     """
+    text, ended = clean_for_speech(text)
+    sentences = close_fragment(split_sentences(text), complete=complete or ended)
+    cap = SpeechCap(max_sentences, max_chars)
+    for sentence in sentences:
+        cap.offer(sentence)
+        if cap.full:
+            break
+    return " ".join(cap.spoken)
+
+
+def clean_for_speech(text: str) -> tuple[str, bool]:
+    """`text` as plain speakable text on one line (see `cap_for_speech`), and whether a
+    following turn marker (the transcript's next "User:") showed where the reply ended."""
     text = _LEADING_LABEL.sub("", text)
     echo = _ECHO.search(text)
     if echo:
-        text, complete = text[: echo.start()], True
+        text = text[: echo.start()]
     text = _CODE_FENCE.sub(" ", text)
     text = _LINK.sub(r"\1", text)
     text = _TAG.sub(" ", text)
@@ -589,29 +603,54 @@ def cap_for_speech(
     text = _LINE_MARKUP.sub("", text)
     text = _EMPHASIS.sub("", text)
     text = _EMOJI.sub("", text)
-    text = " ".join(text.split())
-    if not text:
-        return ""
+    return " ".join(text.split()), echo is not None
 
-    sentences = split_sentences(text)
-    if sentences and not _SENTENCE_END.search(sentences[-1]):
-        fragment = sentences.pop().rstrip(" ,;:-–—")
-        if complete and fragment and any(c.isalnum() for c in fragment):
-            sentences.append(fragment + ".")
-    kept: list[str] = []
-    for sentence in sentences:
-        if kept and sentence.lower() == kept[-1].lower():
-            continue  # base models repeat themselves; say it once
-        if len(kept) >= max_sentences:
-            break
-        if kept and len(" ".join([*kept, sentence])) > max_chars:
-            break
-        kept.append(sentence)
-    if not kept:
-        return ""
-    if len(kept[0]) > max_chars:
-        kept[0] = _cut_long(kept[0], max_chars)
-    return " ".join(kept)
+
+def close_fragment(sentences: list[str], *, complete: bool) -> list[str]:
+    """`sentences` without a last one that has no end punctuation (probably cut by the token
+    limit), or with it closed by a period when the generation is `complete`."""
+    if not sentences or _SENTENCE_END.search(sentences[-1]):
+        return sentences
+    fragment = sentences[-1].rstrip(" ,;:-–—")
+    kept = sentences[:-1]
+    if complete and fragment and any(c.isalnum() for c in fragment):
+        kept.append(fragment + ".")
+    return kept
+
+
+class SpeechCap:
+    """The sentences of a reply kept for speech, offered one at a time: at most
+    `max_sentences`, about `max_chars` characters, a sentence repeated at once said once."""
+
+    def __init__(self, max_sentences: int = 2, max_chars: int = 220) -> None:
+        self.max_sentences = max_sentences
+        self.max_chars = max_chars
+        self.kept: list[str] = []  # as offered
+        self.spoken: list[str] = []  # as said: an overlong first sentence is cut
+        self.full = False  # nothing more will be kept
+
+    def offer(self, sentence: str) -> str | None:
+        """The sentence as it is to be said, or None when it is not kept (a repeat, or past
+        the cap: then `full` is set)."""
+        if self.full:
+            return None
+        if self.kept and sentence.lower() == self.kept[-1].lower():
+            return None  # base models repeat themselves; say it once
+        if len(self.kept) >= self.max_sentences or self.overflows(sentence):
+            self.full = True
+            return None
+        self.kept.append(sentence)
+        if len(self.kept) == 1 and len(sentence) > self.max_chars:
+            sentence, self.full = _cut_long(sentence, self.max_chars), True
+        if len(self.kept) >= self.max_sentences:
+            self.full = True
+        self.spoken.append(sentence)
+        return sentence
+
+    def overflows(self, sentence: str) -> bool:
+        """Whether `sentence` (or anything it grows into) would go past `max_chars`; a first
+        sentence never does: it is cut instead."""
+        return bool(self.kept) and len(" ".join([*self.kept, sentence])) > self.max_chars
 
 
 def _cut_long(sentence: str, max_chars: int) -> str:

@@ -8,6 +8,10 @@ Every change is added to `Reply.changes`, which `--json` prints as `filter`.
 Spans: each `TextChange`'s start/end refer to the reply text as this stage received it. Both
 checks look at that same text and their changes are applied once, together; personal data
 inside a replaced sentence goes with the sentence, so changes never overlap.
+
+A reply that comes in pieces (`Reply.part`/`more`, sentence by sentence) is checked piece by
+piece, each change spanning the piece it was found in; a piece is whole sentences, so nothing is
+missed at a piece boundary.
 """
 
 from __future__ import annotations
@@ -132,6 +136,9 @@ class SafetyFilter(Stage):
 
     async def process(self, message: Message) -> AsyncIterator[Message]:
         assert isinstance(message, Reply)
+        if not message.text.strip():
+            yield message  # the empty last piece of a reply: nothing to check
+            return
         changes = await self.run_blocking(self.check, message.text)
         if not changes:
             yield message

@@ -5,6 +5,11 @@ the last resort is an honest "I can't help with that yet", so a reply is never e
 chain did (actions run, slots set, the form asked for, what it said) goes back to the tracker as
 one `DialogueUpdate`, published before the `Reply`.
 
+A reply of the language model is sent in pieces as it is written (`stream_generation`): each
+sentence is a `Reply` piece with `more=True` as soon as the model has finished it, so speech
+starts on the first one; when the model is done, the `DialogueUpdate` (with everything said) and
+a last piece with `more=False` follow. Every other reply is one piece.
+
 Conventions, as in Rasa: a form named `<intent>_form` starts when its intent is predicted and asks
 for each missing required slot with `utter_ask_<slot>`; when all are filled it runs
 `action_<intent>` (or says `utter_<intent>`). A custom action named `action_<intent>` answers its
@@ -42,6 +47,7 @@ from assistant.generation import (
     STOP,
     Generator,
     GeneratorSpec,
+    SentenceStream,
     build_prompt,
     cap_for_speech,
     load_generator,
@@ -104,6 +110,9 @@ class ChainParams(StageParams):
     generation_fallback: bool = Field(
         False, description="let the model answer out-of-scope turns instead of the fallback"
     )
+    stream_generation: bool = Field(
+        True, description="send the model's reply sentence by sentence as it is written"
+    )
 
 
 @dataclass
@@ -113,6 +122,8 @@ class Answer:
     texts: list[str] = field(default_factory=list)
     events: list[Event] = field(default_factory=list)
     source: str = ""
+    # The model is still writing: its first sentence is out, the rest follows (see `process`).
+    stream: SentenceStream | None = None
 
     def say(self, text: str, source: str) -> None:
         self.texts.append(text)
@@ -208,23 +219,67 @@ class ChainResponder(Stage):
             "generation": self._generation,
             "templates": self._templates,
         }
-        for name in self.params.order:
-            step = steps.get(name)
-            if step is not None and await step(message, answer):
-                break
-        if not answer.texts:
-            answer.say(self.params.fallback, "fallback")
-        yield DialogueUpdate(
-            session_id=message.session_id, turn_id=message.turn_id, events=tuple(answer.events)
+        try:
+            for name in self.params.order:
+                step = steps.get(name)
+                if step is not None and await step(message, answer):
+                    break
+            if answer.stream is not None:
+                async for output in self._as_written(message, answer, answer.stream):
+                    yield output
+                return
+            if not answer.texts:
+                answer.say(self.params.fallback, "fallback")
+            yield self._update(message, answer)
+            yield self._reply(message, answer, " ".join(answer.texts))
+        finally:
+            if answer.stream is not None and not answer.stream.finished:
+                # Interrupted, or failed: stop the model. On its own thread, after the sentence
+                # it may still be writing (a generator cannot be closed while it runs).
+                self._stop_later(answer.stream)
+
+    async def _as_written(
+        self, state: DialogueState, answer: Answer, stream: SentenceStream
+    ) -> AsyncIterator[Message]:
+        """The model's reply piece by piece: each sentence as soon as it is written (the words
+        of earlier steps, if any, go with the first), then what the turn did and the last piece.
+        The last sentence is that last piece when the model is known to be done with it (the
+        sentence cap reached, the generation over); otherwise the last piece is empty."""
+        text = " ".join([*answer.texts, *stream.sentences])
+        part = 0
+        while not stream.finished:
+            yield self._reply(state, answer, text, part=part, more=True)
+            part += 1
+            sentence = await self.run_blocking(stream.next_sentence)
+            text = sentence or ""
+        answer.say(stream.text, "generation")
+        yield self._update(state, answer)
+        yield self._reply(state, answer, text, part=part)
+
+    def _update(self, state: DialogueState, answer: Answer) -> DialogueUpdate:
+        return DialogueUpdate(
+            session_id=state.session_id, turn_id=state.turn_id, events=tuple(answer.events)
         )
-        yield Reply(
-            session_id=message.session_id,
-            turn_id=message.turn_id,
-            text=" ".join(answer.texts),
-            intent=message.parse.intent.name,
+
+    def _reply(
+        self, state: DialogueState, answer: Answer, text: str, *, part: int = 0, more: bool = False
+    ) -> Reply:
+        return Reply(
+            session_id=state.session_id,
+            turn_id=state.turn_id,
+            text=text,
+            intent=state.parse.intent.name,
             source=answer.source,
-            proactive=message.proactive,
+            proactive=state.proactive,
+            part=part,
+            more=more,
         )
+
+    def _stop_later(self, stream: SentenceStream) -> None:
+        try:
+            self._executor.submit(stream.close)
+        except RuntimeError:  # the stage is stopping; its thread and the model go with it
+            log.debug("generation left to stop with the stage")
 
     # --- steps: each returns True when the turn is answered ---------------------------------------
 
@@ -317,6 +372,23 @@ class ChainResponder(Stage):
         if self.generator is None or spec is None or not wanted or not state.parse.text.strip():
             return False
         prompt = build_prompt(state.parse.text, intent, dict(state.slots), history(state))
+        # A proactive reply is shown the moment it arrives (the chat prints it): sent whole.
+        if self.params.stream_generation and not state.proactive:
+            # `process` sends the first sentence and the rest as the model writes them; it also
+            # stops the model should the turn end early.
+            stream = answer.stream = SentenceStream(
+                self.generator,
+                prompt,
+                max_tokens=spec.max_tokens,
+                stop=STOP,
+                temperature=spec.temperature,
+            )
+            if await self.run_blocking(stream.next_sentence) is None:
+                answer.stream = None
+                return False  # nothing speakable came out: a template or the fallback answers
+            answer.events.append(ActionExecuted(name="action_generate"))
+            answer.source = answer.source or "generation"
+            return True
         text = await self.run_blocking(self._generate, prompt, spec)
         if not text:
             return False  # nothing speakable came out: a template or the fallback answers

@@ -9,25 +9,69 @@ why, what was changed) and `prosody` (what the speech stage applies).
 Refusals of the input guard and proactive replies keep their words; they still get a style and
 prosody. Without a sentiment for the turn (no sentiment stage in the pipeline) the turn counts as
 neutral, and the reason says so.
+
+A reply that comes in pieces (`Reply.part`/`more`: the language model's sentences as it writes
+them) is adjusted as one reply: the style is chosen on its first piece and kept for the others,
+the acknowledgement goes before the first piece, shortening counts sentences over all pieces
+(pieces past the limit become empty), the help offer goes after the last piece. Each piece
+carries the style and prosody, and in `tone.adjustments` what was done to that piece.
 """
 
 from __future__ import annotations
 
 import random
 from collections.abc import AsyncIterator, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import ClassVar
 
 from pydantic import Field
 
-from assistant.messages import Message, Prosody, Reply, Sentiment, SessionEnd, ToneChoice
+from assistant.messages import (
+    Interrupt,
+    Message,
+    Prosody,
+    Reply,
+    Sentiment,
+    SessionEnd,
+    ToneChoice,
+)
 from assistant.stage import Stage, StageParams, register
 from assistant.stages.tone.history import Histories, Mood, SessionHistory
 from assistant.stages.tone.policy import DEFAULT_POLICY, Shorten, Style, When, load_policy
 from assistant.text.sentences import split_sentences
 
 NO_SENTIMENT = "no sentiment for this turn (no sentiment stage?): taken as neutral"
+
+
+@dataclass
+class TurnTone:
+    """What was decided for one turn's reply, kept from its first piece to its last."""
+
+    name: str
+    style: Style
+    mood: Mood | None
+    reason: str
+    keep_text: bool
+    sentences: int = 0  # of the answer so far (shortening counts over the pieces)
+    kept: int = 0  # of those, kept
+    first: bool = True  # the next piece is the reply's first
+
+    def shorten(self, text: str, rule: Shorten, *, last: bool) -> str:
+        """This piece's part of the first `max_sentences` sentences of the reply (plus a final
+        question, when this is the last piece). Sentences are kept whole, never cut."""
+        sentences = split_sentences(text)
+        kept = sentences[: max(rule.max_sentences - self.sentences, 0)]
+        final = sentences[-1] if sentences else ""
+        if last and rule.keep_final_question and final not in kept and _is_question(final):
+            kept.append(final)
+        self.sentences += len(sentences)
+        self.kept += len(kept)
+        return text if len(kept) >= len(sentences) else " ".join(kept)
+
+    @property
+    def shortened(self) -> bool:
+        return self.kept < self.sentences
 
 
 class ToneParams(StageParams):
@@ -56,10 +100,21 @@ class PolicyTone(Stage):
         self.policy = load_policy(self.params.policy)
         self.histories = Histories(self.params.history_turns)
         self.random = random.Random()
+        # Replies whose last piece has not passed yet, by (session, turn).
+        self.turns: dict[tuple[str, int], TurnTone] = {}
 
     async def control(self, message: Message) -> None:
         if isinstance(message, SessionEnd):
             self.histories.forget(message.session_id)
+            self._forget_turns(message.session_id, None)
+        elif isinstance(message, Interrupt):
+            # The rest of an interrupted reply never comes.
+            self._forget_turns(message.session_id, message.turn_id)
+
+    def _forget_turns(self, session_id: str, up_to: int | None) -> None:
+        for key in [k for k in self.turns if k[0] == session_id]:
+            if up_to is None or key[1] <= up_to:
+                del self.turns[key]
 
     async def process(self, message: Message) -> AsyncIterator[Message]:
         # Choosing and rewriting take microseconds: done on the loop, not the worker thread.
@@ -71,25 +126,40 @@ class PolicyTone(Stage):
 
     def adjust(self, reply: Reply) -> Reply:
         history = self.histories[reply.session_id]
+        key = (reply.session_id, reply.turn_id)
+        turn = self.turns.get(key)
+        if turn is None or reply.part == 0:
+            turn = self.begin(reply, history)
+        if reply.more:
+            self.turns[key] = turn
+        else:
+            self.turns.pop(key, None)
+        adjustments: tuple[str, ...] = ()
+        if turn.keep_text:
+            text = reply.text
+        else:
+            text, adjustments = self.rewrite(reply, turn, history)
+        turn.first = False
+        style = turn.style
+        return replace(
+            reply,
+            text=text,
+            tone=ToneChoice(style=turn.name, reason=turn.reason, adjustments=adjustments),
+            prosody=Prosody(
+                rate=style.prosody.rate, sentence_pause_ms=style.prosody.sentence_pause_ms
+            ),
+        )
+
+    def begin(self, reply: Reply, history: SessionHistory) -> TurnTone:
+        """The style of a reply, chosen on its first piece."""
         # A proactive reply answers no turn: the user's latest mood is the one that counts.
         mood = history.latest() if reply.proactive else history.mood_of(reply.turn_id)
         name, style = self.choose(mood)
         reason = describe(mood, latest=reply.proactive)
         kept_because = self.keeps_text(reply)
-        adjustments: tuple[str, ...] = ()
         if kept_because is not None:
             reason += f"; {kept_because}: text kept"
-            text = reply.text
-        else:
-            text, adjustments = self.rewrite(reply, style, mood, history)
-        return replace(
-            reply,
-            text=text,
-            tone=ToneChoice(style=name, reason=reason, adjustments=adjustments),
-            prosody=Prosody(
-                rate=style.prosody.rate, sentence_pause_ms=style.prosody.sentence_pause_ms
-            ),
-        )
+        return TurnTone(name, style, mood, reason, keep_text=kept_because is not None)
 
     def choose(self, mood: Mood | None) -> tuple[str, Style]:
         for name, style in self.policy.styles.items():
@@ -105,27 +175,32 @@ class PolicyTone(Stage):
             return "proactive reply"
         if any(reply.source.startswith(prefix) for prefix in keep.sources):
             return f"{reply.source} reply"
-        if not reply.text.strip():
+        if not reply.text.strip() and not reply.more:
             return "empty reply"
         return None
 
     def rewrite(
-        self, reply: Reply, style: Style, mood: Mood | None, history: SessionHistory
+        self, reply: Reply, turn: TurnTone, history: SessionHistory
     ) -> tuple[str, tuple[str, ...]]:
+        """One piece of a reply rewritten (a whole reply is one piece, both first and last), and
+        what was done to it."""
+        style, mood, first, last = turn.style, turn.mood, turn.first, not reply.more
         body, intent = reply.text, reply.intent or ""
         adjustments: list[str] = []
         if intent in style.replace_intents:
-            body = style.replace_intents[intent]
-            adjustments.append(f"dropped the {intent} reply")
+            body = style.replace_intents[intent] if first else ""
+            if first:
+                adjustments.append(f"dropped the {intent} reply")
         elif style.shorten is not None:
-            shortened = shorten(body, style.shorten)
-            if shortened is not None:
-                body, kept = shortened
+            body = turn.shorten(body, style.shorten, last=last)
+            if last and turn.shortened:
+                kept = turn.kept
                 adjustments.append(f"shortened to {kept} sentence{'s' if kept > 1 else ''}")
         parts = [body]
         ack = style.acknowledge
         if (
-            ack is not None
+            first
+            and ack is not None
             and mood is not None
             and intent not in ack.skip_intents
             and history.first_in_stretch("acknowledge", mood)
@@ -136,14 +211,15 @@ class PolicyTone(Stage):
             adjustments.append("acknowledged")
         offer = style.offer_help
         if (
-            offer is not None
+            last
+            and offer is not None
             and mood is not None
             and intent not in offer.skip_intents
             and history.first_in_stretch("offer_help", mood)
         ):
             parts.append(offer.text)
             adjustments.append("offered help")
-        return " ".join(parts), tuple(adjustments)
+        return " ".join(part for part in parts if part), tuple(adjustments)
 
     def pick(self, phrases: Sequence[str], last: str | None, body: str) -> str:
         """A phrase, never the one said last, and not one that starts like the reply does
@@ -169,7 +245,7 @@ def shorten(text: str, rule: Shorten) -> tuple[str, int] | None:
     sentences = split_sentences(text)
     kept = sentences[: rule.max_sentences]
     last = sentences[-1] if sentences else ""
-    if rule.keep_final_question and last not in kept and last.rstrip("\"'”’)").endswith("?"):
+    if rule.keep_final_question and last not in kept and _is_question(last):
         kept.append(last)
     if len(kept) >= len(sentences):
         return None
@@ -190,6 +266,10 @@ def describe(mood: Mood | None, *, latest: bool = False) -> str:
 def ordinal(n: int) -> str:
     suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
     return f"{n}{suffix}"
+
+
+def _is_question(sentence: str) -> bool:
+    return sentence.rstrip("\"'”’)").endswith("?")
 
 
 def _first_word(text: str) -> str:

@@ -5,6 +5,10 @@ it is synthesized, so playback of the first sentence overlaps synthesis of the n
 implements only `load()` (once, in the worker thread) and `synthesize(text, prosody)` for one
 sentence; adding an engine is one module.
 
+A reply that comes in pieces (`Reply.more`: the language model's sentences as it writes them) is
+spoken piece by piece as the pieces come; only the last sentence of the last piece is the
+`final` chunk, and the sentence pause goes before each later piece's first sentence.
+
 How a reply is delivered reaches the backend as an argument (`Delivery`) rather than being read
 from `self.params`: the tone stage's per-reply `Reply.prosody` hints (a calmer, slower voice for an
 upset user) are applied here once, for every backend.
@@ -78,8 +82,11 @@ class TTSStage(Stage):
         assert isinstance(message, Reply)
         sentences = split_sentences(message.text)
         if not sentences:
-            # An empty reply still ends with one empty final chunk, so that downstream (the
-            # speaker, turn bookkeeping) learns the reply is over instead of waiting for audio.
+            if message.more:
+                return  # a piece with nothing to say; the rest of the reply follows
+            # An empty reply (or last piece) still ends with one empty final chunk, so that
+            # downstream (the speaker, turn bookkeeping) learns the reply is over instead of
+            # waiting for audio.
             yield self._chunk(message, b"", self.sample_rate, "", final=True)
             return
         delivery = self.delivery_for(message)
@@ -87,11 +94,16 @@ class TTSStage(Stage):
         for index, sentence in enumerate(sentences):
             pcm, rate = await self.run_blocking(self.synthesize, sentence, delivery)
             self.sample_rate = rate
+            if index == 0 and message.part > 0:
+                # Earlier pieces were spoken: the pause goes before this one rather than after
+                # theirs, since a piece does not know whether another with words will follow.
+                pcm = silence(rate, delivery.sentence_pause_ms) + pcm
             if index < last:
                 # The pause separates sentences; after the last one it would only delay the
                 # moment the turn is known to be fully spoken.
                 pcm += silence(rate, delivery.sentence_pause_ms)
-            yield self._chunk(message, pcm, rate, sentence, final=index == last)
+            final = index == last and not message.more
+            yield self._chunk(message, pcm, rate, sentence, final=final)
 
     @staticmethod
     def _chunk(reply: Reply, pcm: bytes, rate: int, text: str, *, final: bool) -> SpeechChunk:
