@@ -58,7 +58,7 @@ class EmbeddingClassifier:
         if len(set(labels)) < 2:
             raise ValueError("a classifier needs examples of at least two labels")
         self.encoder = encoder
-        self.example_vectors = encoder.encode(texts)
+        self.example_vectors = encoder.encode_remembered(texts)
         self.model = LogisticRegression(C=regularization, max_iter=2000, class_weight="balanced")
         self.model.fit(self.example_vectors, labels)
         self.labels: list[str] = [str(label) for label in self.model.classes_]

@@ -47,10 +47,12 @@ class EmbeddingIntentClassifier(IntentClassifierStage):
         if self.params.lexical_weight > 0:
             self.lexical = LexicalFeatures()
             self.lexical.fit_transform(texts)
-        return self.features(texts)
+        return self._combined(texts, self.encoder.encode_remembered(texts))
 
     def features(self, texts: Sequence[str]) -> Any:
-        dense = self.encoder.encode(texts)
+        return self._combined(texts, self.encoder.encode(texts))
+
+    def _combined(self, texts: Sequence[str], dense: Any) -> Any:
         if self.lexical is None:
             return dense
         from scipy.sparse import csr_matrix, hstack
