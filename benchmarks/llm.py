@@ -5,7 +5,9 @@ Run from the project root:  python -m benchmarks.llm [--threads 2] [--runs 1]
 Measures, in one process: the time to load the model (assembling the GGUF first if the cache
 lacks it), then for ~10 varied small-talk turns built by the project's few-shot prompt:
 time to first text piece (what delays the first spoken word), decode speed in tokens/s and the
-whole reply's time, at max_tokens 48 and the default sampling. The first turn starts with an
+whole reply's time, at max_tokens 48 and the default sampling; then, as the response chain
+streams it, the time until the first spoken sentence is ready for TTS (`SentenceStream`) next
+to the time until the whole spoken reply is. The first turn starts with an
 empty KV cache; the others reuse the few-shot header already evaluated, as a live session does.
 Several --threads values are run one after the other for comparison.
 """
@@ -63,6 +65,7 @@ def bench_threads(n_threads: int, runs: int, max_tokens: int, seed: int) -> dict
         STOP,
         GeneratorSpec,
         LlamaGenerator,
+        SentenceStream,
         build_prompt,
         cap_for_speech,
         ensure_gemma_gguf,
@@ -125,6 +128,22 @@ def bench_threads(n_threads: int, runs: int, max_tokens: int, seed: int) -> dict
                 file=sys.stderr,
             )
 
+    streamed: list[dict[str, Any]] = []
+    for text, intent, slots, history in TURNS * runs:
+        stream = SentenceStream(
+            generator,
+            build_prompt(text, intent, slots, history),
+            max_tokens=spec.max_tokens,
+            stop=STOP,
+            temperature=spec.temperature,
+        )
+        start = time.perf_counter()
+        times = []
+        while stream.next_sentence() is not None:
+            times.append(time.perf_counter() - start)
+        if times:
+            streamed.append({"first_sentence_s": times[0], "all_sentences_s": times[-1]})
+
     ttft = [r["ttft_s"] for r in rows if r["ttft_s"] is not None]
     warm_ttft = [r["ttft_s"] for r in rows[1:] if r["ttft_s"] is not None]
     rates = [r["decode_tok_s"] for r in rows if r["decode_tok_s"] is not None]
@@ -138,6 +157,8 @@ def bench_threads(n_threads: int, runs: int, max_tokens: int, seed: int) -> dict
         "decode_tok_s": summarize(rates) if rates else None,
         "total_s": summarize([r["total_s"] for r in rows]),
         "tokens": summarize([float(r["tokens"]) for r in rows]),
+        "first_sentence_s": summarize([r["first_sentence_s"] for r in streamed]),
+        "all_sentences_s": summarize([r["all_sentences_s"] for r in streamed]),
         "replies": rows,
     }
 
@@ -214,6 +235,13 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             f"{rate['median']:>6.1f}/{rate['p10']:<7.1f} "
             f"{r['total_s']['median']:>7.2f}/{r['total_s']['p90']:<8.2f} "
             f"{r['tokens']['median']:>10.0f}"
+        )
+    for r in results:
+        first, whole = r["first_sentence_s"], r["all_sentences_s"]
+        print(
+            f"streamed, threads={r['n_threads']}: first sentence for TTS {first['median']:.2f} s "
+            f"(p90 {first['p90']:.2f}), whole spoken reply {whole['median']:.2f} s "
+            f"(p90 {whole['p90']:.2f})"
         )
     print("\n(for speed the bad tail is the slow one: tok/s p10 = 90 % of replies were faster;")
     print(" p90 of tok/s is in the JSON)")

@@ -1,4 +1,5 @@
-"""Text-turn latency of the whole text pipeline (nlu -> dst -> respond), in process.
+"""Text-turn latency of the whole default text pipeline (guard, sentiment, nlu, dst, respond,
+tone, filter), in process, the tracker in memory.
 
 Run from the project root:  python -m benchmarks.text_turn [--rounds N]
 
