@@ -61,10 +61,7 @@ class TurnTone:
         """This piece's part of the first `max_sentences` sentences of the reply (plus a final
         question, when this is the last piece). Sentences are kept whole, never cut."""
         sentences = split_sentences(text)
-        kept = sentences[: max(rule.max_sentences - self.sentences, 0)]
-        final = sentences[-1] if sentences else ""
-        if last and rule.keep_final_question and final not in kept and _is_question(final):
-            kept.append(final)
+        kept = kept_sentences(sentences, rule, earlier=self.sentences, last=last)
         self.sentences += len(sentences)
         self.kept += len(kept)
         return text if len(kept) >= len(sentences) else " ".join(kept)
@@ -243,13 +240,22 @@ def shorten(text: str, rule: Shorten) -> tuple[str, int] | None:
     """The first `max_sentences` sentences (plus a final question), and how many were kept;
     None when nothing would be dropped. Sentences are kept whole, never cut."""
     sentences = split_sentences(text)
-    kept = sentences[: rule.max_sentences]
-    last = sentences[-1] if sentences else ""
-    if rule.keep_final_question and last not in kept and _is_question(last):
-        kept.append(last)
+    kept = kept_sentences(sentences, rule)
     if len(kept) >= len(sentences):
         return None
     return " ".join(kept), len(kept)
+
+
+def kept_sentences(
+    sentences: list[str], rule: Shorten, *, earlier: int = 0, last: bool = True
+) -> list[str]:
+    """Which of these sentences (after `earlier` ones of the same reply) are within the first
+    `max_sentences`, plus the final one if it is a question and these end the reply."""
+    kept = sentences[: max(rule.max_sentences - earlier, 0)]
+    final = sentences[-1] if sentences else ""
+    if last and rule.keep_final_question and final not in kept and _is_question(final):
+        kept.append(final)
+    return kept
 
 
 def describe(mood: Mood | None, *, latest: bool = False) -> str:
