@@ -38,7 +38,7 @@ log = logging.getLogger("assistant")
 REPL_HELP = """\
 Type a message and press Enter. Commands:
   /help    show this help
-  /reset   forget the conversation and start a new session
+  /reset   forget the conversation (slots, shopping list, timers) and start over
   /trace   turn the per-stage timing waterfall on or off
   /quit    leave (Ctrl-D works too)"""
 
@@ -183,7 +183,7 @@ async def _command(line: str, session: TextSession, printer: ChatPrinter) -> boo
         print(REPL_HELP, file=sys.stderr)
     elif command == "/reset":
         await session.reset()
-        print("Conversation reset: new session " + session.session_id, file=sys.stderr)
+        print(f"Conversation reset (session {session.session_id}).", file=sys.stderr)
     elif command == "/trace":
         printer.trace = not printer.trace
         print(f"Trace {'on' if printer.trace else 'off'}.", file=sys.stderr)

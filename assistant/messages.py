@@ -255,6 +255,12 @@ class SessionStart(Message):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class SessionEnd(Message):
+    """The conversation stops here. With reason `RESET` it is also forgotten: the tracker
+    records a restart, so slots, lists and timers are gone when it resumes."""
+
     SYSTEM: ClassVar[bool] = True
 
     reason: str = "user"
+
+
+RESET = "reset"  # SessionEnd.reason of `/reset`

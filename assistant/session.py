@@ -15,6 +15,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from assistant.messages import (
+    RESET,
     DialogueState,
     GuardVerdict,
     Interrupt,
@@ -359,10 +360,9 @@ class TextSession:
         await self.bus.join()
 
     async def reset(self) -> None:
-        """Forget the conversation: end this session and start a fresh one."""
-        await self.end("reset")
-        self.session_id = new_session_id()
-        self.turn_id = 0
+        """Forget the conversation and start it over under the same session id (turn ids go
+        on counting, so that no two turns of a session share one)."""
+        await self.end(RESET)
         await self.begin()
 
     async def say(self, text: str) -> TurnRecord:

@@ -54,6 +54,14 @@ def test_state_is_derived_from_the_events() -> None:
     assert tracker.state.turns == 0 and tracker.state.latest_message is None
 
 
+def test_a_restart_leaves_only_later_events_applied() -> None:
+    hello = UserUttered(text="hi", intent="greet")
+    tracker = Tracker.from_events("s", [*EVENTS, Restarted(), hello])
+    assert tracker.applied_events == [hello]
+    assert tracker.state.reminders == {} and tracker.slots == {}
+    assert Tracker.from_events("s", EVENTS).applied_events == EVENTS
+
+
 def test_events_survive_a_json_round_trip() -> None:
     for event in EVENTS:
         assert event_from_json(event.to_json()) == event

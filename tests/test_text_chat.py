@@ -177,3 +177,18 @@ def test_an_empty_utterance_gets_didnt_catch_that_not_an_error(chat: Chat) -> No
     assert record.parse is not None and record.parse.intent.name == "inaudible"
     assert not record.errors
     assert record.text in RESPONSES["utter_inaudible"]
+
+
+def test_reset_forgets_the_conversation_and_keeps_the_session(chat: Chat) -> None:
+    chat.say("add sourdough to my shopping list")
+    session_id = chat.session.session_id
+    chat.loop.run_until_complete(chat.session.reset())
+
+    record = chat.say("what's on my shopping list")
+
+    assert chat.session.session_id == session_id
+    assert "sourdough" not in record.text.lower(), record.text
+    assert record.state is not None and not any(
+        getattr(event, "text", "") == "add sourdough to my shopping list"
+        for event in record.state.events
+    )

@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from assistant.dialogue.events import JSON, Event, TrackerState
+from assistant.dialogue.events import JSON, Event, Restarted, TrackerState
 
 
 @dataclass
@@ -25,6 +25,14 @@ class Tracker:
         for event in events:
             self.events.append(event)
             event.apply(self.state)
+
+    @property
+    def applied_events(self) -> list[Event]:
+        """The events since the last restart: the conversation as it stands now."""
+        for index in range(len(self.events) - 1, -1, -1):
+            if isinstance(self.events[index], Restarted):
+                return self.events[index + 1 :]
+        return list(self.events)
 
     @property
     def slots(self) -> dict[str, Any]:

@@ -26,12 +26,14 @@ from assistant.dialogue.events import (
     ReminderCancelled,
     ReminderScheduled,
     ReminderTriggered,
+    Restarted,
     UserUttered,
 )
 from assistant.dialogue.slots import slot_events
 from assistant.dialogue.store import InMemoryTrackerStore, SQLiteTrackerStore, TrackerStore
 from assistant.dialogue.tracker import Tracker
 from assistant.messages import (
+    RESET,
     DialogueState,
     DialogueUpdate,
     Entity,
@@ -151,6 +153,8 @@ class TrackerStage(Stage):
         elif isinstance(message, SessionEnd):
             for key in [k for k in self.timers if k[0] == message.session_id]:
                 self.timers.pop(key).cancel()
+            if message.reason == RESET:  # forgotten for good: its timers, lists and slots
+                await self.run_blocking(self.record, message.session_id, [Restarted()])
             self.trackers.pop(message.session_id, None)
 
     async def process(self, message: Message) -> AsyncIterator[Message]:
@@ -195,7 +199,7 @@ class TrackerStage(Stage):
             slots=tuple(state.slots.items()),
             active_form=state.active_form,
             requested_slot=state.requested_slot,
-            events=tuple(tracker.events),
+            events=tuple(tracker.applied_events),
             proactive=proactive,
         )
 
