@@ -24,6 +24,7 @@ from assistant.stages.tts.base import TTSStage
 from assistant.stages.tts.espeak import EspeakParams, EspeakTTS, Library
 from assistant.stages.tts.piper import PiperParams, PiperTTS
 from assistant.text.sentences import split_sentences
+from assistant.text.spoken import speakable
 
 RMS_FLOOR = 300.0  # int16 RMS; speech from both engines measures ~2500-4000
 
@@ -179,6 +180,27 @@ def test_piper_speech_is_heard_back_by_whisper(piper: TTSStage, whisper: Any) ->
     assert len(chunks) == 3
     heard = transcribe(whisper, chunks)
     assert word_overlap(text, heard) >= 0.8, heard
+
+
+def test_a_masked_word_is_bleeped_not_spelled_out(piper: TTSStage, whisper: Any) -> None:
+    """The filter shows "s***"; read literally it would be "s asterisk asterisk asterisk"."""
+    chunks = speak(piper, "I added s*** to your shopping list.")
+    assert chunks[0].text == "I added s*** to your shopping list."  # the text is shown as is
+    heard = transcribe(whisper, chunks).lower()
+    assert "asterisk" not in heard and "bleep" in heard, heard
+
+
+@pytest.mark.parametrize(
+    ("text", "spoken"),
+    [
+        ("I added s*** to your list.", "I added bleep to your list."),
+        ("f*** off, b*****!", "bleep off, bleep!"),
+        ("17*23 is 391. 2 * 3 = 6", "17*23 is 391. 2 * 3 = 6"),  # arithmetic stays
+        ("Footnote* applies.", "Footnote* applies."),
+    ],
+)
+def test_speakable(text: str, spoken: str) -> None:
+    assert speakable(text) == spoken
 
 
 @pytest.mark.parametrize("text", ["", "   "])

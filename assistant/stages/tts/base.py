@@ -26,6 +26,7 @@ from pydantic import Field
 from assistant.messages import Message, Reply, SpeechChunk
 from assistant.stage import Stage, StageParams
 from assistant.text.sentences import split_sentences
+from assistant.text.spoken import speakable
 
 BYTES_PER_SAMPLE = 2  # 16-bit little-endian mono PCM, as every SpeechChunk carries
 
@@ -92,7 +93,7 @@ class TTSStage(Stage):
         delivery = self.delivery_for(message)
         last = len(sentences) - 1
         for index, sentence in enumerate(sentences):
-            pcm, rate = await self.run_blocking(self.synthesize, sentence, delivery)
+            pcm, rate = await self.run_blocking(self.synthesize, speakable(sentence), delivery)
             self.sample_rate = rate
             if index == 0 and message.part > 0:
                 # Earlier pieces were spoken: the pause goes before this one rather than after
