@@ -127,6 +127,12 @@ def shared_pii_redactor(
 # --- the analyzer --------------------------------------------------------------------------------
 
 
+SPACY_LABELS_UNUSED = (
+    "CARDINAL", "DATE", "EVENT", "LANGUAGE", "LAW", "MONEY", "NORP", "ORDINAL", "ORG",
+    "PERCENT", "PRODUCT", "QUANTITY", "TIME", "WORK_OF_ART",
+)  # fmt: skip
+
+
 class SharedAnalyzer:
     """A Presidio analyzer with a recognizer for every supported entity, safe to call from
     several threads (spaCy pipelines are not meant to be run concurrently)."""
@@ -149,6 +155,9 @@ class SharedAnalyzer:
                     "LOC": "LOCATION",
                     "FAC": "LOCATION",
                 },
+                # The model's other labels are never asked for; unignored, each one found
+                # logs a warning in the middle of the chat.
+                labels_to_ignore=SPACY_LABELS_UNUSED,
             ),
         )
         nlp_engine.load()
