@@ -9,6 +9,7 @@ import json
 import logging
 import os
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TextIO
@@ -116,11 +117,31 @@ async def _chat(args: argparse.Namespace, plan: PipelinePlan) -> int:
             await _repl(session, printer, plan)
         else:
             await _read_lines(session, printer)
+        _mention_pending_timers(session, plan)
         await session.end()
     finally:
         session.close()
         await pipeline.stop()
     return 0
+
+
+def _mention_pending_timers(session: TextSession, plan: PipelinePlan) -> None:
+    """The chat is ending with timers still running: say when they end and where they are
+    kept, rather than let them vanish silently."""
+    pending = session.pending_reminders()
+    if not pending:
+        return
+    times = ", ".join(time.strftime("%H:%M:%S", time.localtime(r.trigger_at)) for r in pending)
+    count = f"{len(pending)} timer{'s' if len(pending) > 1 else ''}"
+    dst = next((stage for stage in plan.stages if stage.kind == "dst"), None)
+    if dst is not None and getattr(dst.params, "store", None) == "sqlite":
+        where = (
+            f"kept with the session: `assistant chat --session {session.session_id}` picks "
+            f"{'them' if len(pending) > 1 else 'it'} up"
+        )
+    else:
+        where = "this pipeline keeps no sessions, so it ends with the chat"
+    print(f"assistant: {count} still running (ending {times}); {where}.", file=sys.stderr)
 
 
 async def _read_lines(session: TextSession, printer: ChatPrinter) -> None:

@@ -14,9 +14,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from assistant.dialogue.events import Event, ReminderScheduled
+from assistant.dialogue.tracker import Tracker
 from assistant.messages import (
     RESET,
     DialogueState,
+    DialogueUpdate,
     GuardVerdict,
     Interrupt,
     Message,
@@ -349,6 +352,23 @@ class TextSession:
                     callback(message)
 
             self._removers.append(self.bus.observe(proactive))
+        # What the dialogue holds as of the latest turn: its state's events plus what the
+        # turn's responder added (the timer it set is only in the latter).
+        self._dialogue: list[Event] = []
+        self._removers.append(self.bus.observe(self._follow_dialogue))
+
+    def _follow_dialogue(self, message: Message, sender: str) -> None:
+        if message.session_id != self.session_id:
+            return
+        if isinstance(message, DialogueState):
+            self._dialogue = list(message.events)
+        elif isinstance(message, DialogueUpdate):
+            self._dialogue += message.events
+
+    def pending_reminders(self) -> list[ReminderScheduled]:
+        """Timers (reminders) of this session that have not ended, soonest first."""
+        state = Tracker.from_events(self.session_id, self._dialogue).state
+        return sorted(state.reminders.values(), key=lambda r: r.trigger_at)
 
     async def begin(self) -> None:
         await self.bus.publish(SessionStart(session_id=self.session_id, turn_id=0), INPUT)
@@ -363,6 +383,7 @@ class TextSession:
         """Forget the conversation and start it over under the same session id (turn ids go
         on counting, so that no two turns of a session share one)."""
         await self.end(RESET)
+        self._dialogue = []
         await self.begin()
 
     async def say(self, text: str) -> TurnRecord:

@@ -193,3 +193,26 @@ def test_an_unreachable_action_server_is_a_clear_error(assistant_bin: str, tmp_p
     )
     assert result.returncode == 1
     assert "is not reachable" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_timers_still_running_when_the_chat_ends_are_mentioned(assistant_bin: str) -> None:
+    session = f"timers-{os.getpid()}"
+
+    def run(line: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [assistant_bin, "chat", "--session", session],
+            input=line + "\n",
+            capture_output=True,
+            text=True,
+            timeout=300,
+            cwd=ROOT,
+        )
+
+    ended = run("set a timer for ten minutes")
+    assert "1 timer still running" in ended.stderr, ended.stderr
+    assert f"assistant chat --session {session}` picks it up" in ended.stderr
+    assert "not mapped to a Presidio entity" not in ended.stderr  # no library noise
+
+    resumed = run("cancel the timer")  # the next process has it, and can cancel it
+    assert "cancel" in resumed.stdout.lower(), resumed.stdout
+    assert "still running" not in resumed.stderr, resumed.stderr
