@@ -85,7 +85,10 @@ def test_transcribe_goes_on_past_a_bad_file(assistant_bin: str, tmp_path: Path) 
     assert result.returncode == 1
     (line,) = result.stdout.splitlines()
     data = json.loads(line)
-    assert data["text"].lower().rstrip(".?") == "what is the weather like today"
+    # Piper varies its timing from run to run, so Whisper may mishear a word ("light").
+    said = ["what", "is", "the", "weather", "like", "today"]
+    heard = set(data["text"].lower().rstrip(".?").split())
+    assert sum(word in heard for word in said) >= len(said) - 1, data["text"]
     assert data["language"] == "en" and data["duration_s"] > 1
     assert "missing.wav: no such file" in result.stderr
 
