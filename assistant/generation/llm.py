@@ -567,8 +567,17 @@ _EMOJI = re.compile(
 _SENTENCE_END = re.compile(r"[.!?…][\"'”’)\]]*$")
 
 
+# A spoken reply is short: two sentences, about one breath of text.
+MAX_SPOKEN_SENTENCES = 2
+MAX_SPOKEN_CHARS = 220
+
+
 def cap_for_speech(
-    text: str, max_sentences: int = 2, max_chars: int = 220, *, complete: bool = False
+    text: str,
+    max_sentences: int = MAX_SPOKEN_SENTENCES,
+    max_chars: int = MAX_SPOKEN_CHARS,
+    *,
+    complete: bool = False,
 ) -> str:
     """At most `max_sentences` whole sentences of `text` (and about `max_chars` characters),
     as plain speakable text: no markup, emoji, line breaks, or the transcript's next turn.
@@ -622,7 +631,9 @@ class SpeechCap:
     """The sentences of a reply kept for speech, offered one at a time: at most
     `max_sentences`, about `max_chars` characters, a sentence repeated at once said once."""
 
-    def __init__(self, max_sentences: int = 2, max_chars: int = 220) -> None:
+    def __init__(
+        self, max_sentences: int = MAX_SPOKEN_SENTENCES, max_chars: int = MAX_SPOKEN_CHARS
+    ) -> None:
         self.max_sentences = max_sentences
         self.max_chars = max_chars
         self.kept: list[str] = []  # as offered

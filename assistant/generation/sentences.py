@@ -22,6 +22,8 @@ from collections import deque
 from collections.abc import Iterator, Sequence
 
 from assistant.generation.llm import (
+    MAX_SPOKEN_CHARS,
+    MAX_SPOKEN_SENTENCES,
     Generator,
     SpeechCap,
     clean_for_speech,
@@ -47,8 +49,8 @@ class SentenceStream:
         max_tokens: int,
         stop: Sequence[str],
         temperature: float,
-        max_sentences: int = 2,
-        max_chars: int = 220,
+        max_sentences: int = MAX_SPOKEN_SENTENCES,
+        max_chars: int = MAX_SPOKEN_CHARS,
     ) -> None:
         self.generator = generator
         self.prompt = prompt

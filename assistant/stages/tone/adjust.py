@@ -236,16 +236,6 @@ def applies(when: When, mood: Mood | None) -> bool:
     )
 
 
-def shorten(text: str, rule: Shorten) -> tuple[str, int] | None:
-    """The first `max_sentences` sentences (plus a final question), and how many were kept;
-    None when nothing would be dropped. Sentences are kept whole, never cut."""
-    sentences = split_sentences(text)
-    kept = kept_sentences(sentences, rule)
-    if len(kept) >= len(sentences):
-        return None
-    return " ".join(kept), len(kept)
-
-
 def kept_sentences(
     sentences: list[str], rule: Shorten, *, earlier: int = 0, last: bool = True
 ) -> list[str]:
