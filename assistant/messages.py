@@ -191,15 +191,15 @@ class ToneChoice:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class Reply(Message):
-    """What the assistant answers. `source` says which part of the responder produced it.
-    Tone and filter stages pass it on changed, saying what they did in `tone` and `changes`.
+class Said(Message):
+    """Words the assistant says: a `Reply` or a `Refusal`. Tone and filter stages pass it on
+    changed (the same type), saying what they did in `tone` and `changes`; TTS speaks it.
 
-    A reply may arrive in pieces (the language model's sentences as it writes them), so that
-    speech starts on the first sentence: `part` numbers the pieces of one turn's reply from 0 and
-    `more` says that further pieces follow. Stages that rewrite replies treat the pieces of one
-    (session, turn) as one reply. The last piece has `more=False` and may be empty; a reply that
-    is not split is one piece, part 0 without more."""
+    It may arrive in pieces (the language model's sentences as it writes them), so that speech
+    starts on the first sentence: `part` numbers the pieces of one turn's words from 0 and
+    `more` says that further pieces follow. Stages that rewrite them treat the pieces of one
+    (session, turn) as one whole. The last piece has `more=False` and may be empty; words that
+    are not split are one piece, part 0 without more."""
 
     text: str
     intent: str | None = None
@@ -208,8 +208,22 @@ class Reply(Message):
     tone: ToneChoice | None = None
     prosody: Prosody | None = None
     changes: tuple[TextChange, ...] = ()
-    part: int = 0  # index of this piece of the turn's reply
-    more: bool = False  # more pieces of the same reply follow
+    part: int = 0  # index of this piece
+    more: bool = False  # more pieces of the same words follow
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Reply(Said):
+    """What the assistant answers. `source` says which part of the responder produced it."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Refusal(Said):
+    """The input guard's answer to a request it refused (`rule`): the turn goes no further than
+    the guard, but the stages that say words (tone, filter, TTS) take it as they take a Reply,
+    because they declare they consume it."""
+
+    rule: str = ""
 
 
 # --- control -------------------------------------------------------------------------------------

@@ -4,11 +4,12 @@
 before any model loads. `Pipeline` instantiates the stages, wires each one to the bus and runs a
 `StageRunner` task per stage.
 
-Wiring rule: a stage takes its input from the nearest stage before it (or the pipeline's input)
-that produces one of the types it consumes. That keeps a pipeline a readable ordered list while
-the bus still allows fan-out: several stages may read the same upstream output. An earlier output
-that no stage in between takes is joined in too: when the input guard answers a harmful request
-itself, its `Reply` skips intent detection and dialogue but still passes tone and filter.
+Wiring rule: a stage takes each type it consumes from the nearest stage before it (or the
+pipeline's input) that produces that type. That keeps a pipeline a readable ordered list while
+the bus still allows fan-out: several stages may read the same upstream output. The rule is the
+same for every type: the tone stage takes `Reply` from the responder and `Refusal` from the input
+guard because it consumes both, so a refused request skips intent detection and dialogue but still
+passes tone, filter and speech synthesis.
 """
 
 from __future__ import annotations
@@ -56,9 +57,22 @@ class PlannedStage:
     model: str
     cls: type[Stage]
     params: StageParams
-    upstream: str  # the nearest stage it reads from
-    inputs: tuple[type[Message], ...]
-    also_from: tuple[str, ...] = ()  # earlier stages whose output of `inputs` nothing else took
+    sources: tuple[tuple[type[Message], str], ...]  # each consumed type that has a producer,
+    # and the stage (or input) it is taken from
+
+    @property
+    def inputs(self) -> tuple[type[Message], ...]:
+        return tuple(kind for kind, _ in self.sources)
+
+    @property
+    def upstream(self) -> str:
+        """The nearest stage it reads anything from."""
+        return self.senders[-1]
+
+    @property
+    def senders(self) -> tuple[str, ...]:
+        """Every stage (or input) it reads from, in pipeline order (`sources` is kept so)."""
+        return tuple(dict.fromkeys(sender for _, sender in self.sources))
 
 
 @dataclass(frozen=True)
@@ -76,22 +90,11 @@ class PipelinePlan:
                 return stage.name
         return INPUT if kind is self.input_type else None
 
-    def final_producers(self, kind: type[Message]) -> tuple[str, ...]:
-        """The stages whose output of this type leaves the pipeline because no later stage
-        rewrites it: the last producer, and also the input guard when nothing after the
-        responder (no tone or filter stage) takes the guard's refusal. A stage that only
-        renders it (TTS speaks a Reply) does not count: what it renders still leaves."""
-        taken = {
-            sender
-            for stage in self.stages
-            if kind in stage.inputs and kind in stage.cls.produces
-            for sender in (stage.upstream, *stage.also_from)
-        }
-        return tuple(
-            stage.name
-            for stage in self.stages
-            if kind in stage.cls.produces and stage.name not in taken
-        )
+    def final_producers(self, *kinds: type[Message]) -> tuple[str, ...]:
+        """The stages whose output of these types leaves the pipeline: the last producer of
+        each (a stage that only renders it, as TTS speaks a Reply, does not count)."""
+        found = (self.last_producer(kind) for kind in kinds)
+        return tuple(dict.fromkeys(name for name in found if name is not None))
 
     @property
     def kinds(self) -> tuple[str, ...]:
@@ -121,7 +124,6 @@ def plan_pipeline(
 
     input_type = INPUT_TYPES[spec.input]
     produced: list[tuple[str, tuple[type[Message], ...]]] = [(INPUT, (input_type,))]
-    taken: set[tuple[str, type[Message]]] = set()  # (sender, type) some stage reads
     planned: list[PlannedStage] = []
     for index, ref in enumerate(spec.stages):
         overridden = ref.stage_name in overrides
@@ -138,18 +140,15 @@ def plan_pipeline(
         backend = registry.get(ref.kind, model_spec.backend)
         assert backend is not None  # validate_params checked it
         cls = backend.cls
-        upstream, inputs, also_from = _find_upstream(cls, produced, taken)
-        if upstream is None:
+        sources = _find_sources(cls, produced)
+        if not sources:
             wanted = " or ".join(t.__name__ for t in cls.consumes)
             raise ConfigError(
                 f"{path}: stages.{index} ({ref.stage_name}: {model}): consumes {wanted}, but "
                 f"nothing before it produces that (the {spec.input} input gives "
                 f"{input_type.__name__})"
             )
-        planned.append(
-            PlannedStage(ref.stage_name, ref.kind, model, cls, params, upstream, inputs, also_from)
-        )
-        taken.update((sender, t) for sender in (upstream, *also_from) for t in inputs)
+        planned.append(PlannedStage(ref.stage_name, ref.kind, model, cls, params, sources))
         produced.append((ref.stage_name, cls.produces))
 
     return PipelinePlan(
@@ -161,29 +160,19 @@ def plan_pipeline(
     )
 
 
-def _find_upstream(
-    cls: type[Stage],
-    produced: Sequence[tuple[str, tuple[type[Message], ...]]],
-    taken: set[tuple[str, type[Message]]],
-) -> tuple[str | None, tuple[type[Message], ...], tuple[str, ...]]:
-    """The nearest producer of what `cls` consumes, the types it takes from there, and the
-    earlier producers of those types whose output no stage has taken yet."""
-
-    def matching(types: tuple[type[Message], ...]) -> tuple[type[Message], ...]:
-        return tuple(t for t in cls.consumes if any(issubclass(p, t) for p in types))
-
-    for index in range(len(produced) - 1, -1, -1):
-        sender, types = produced[index]
-        inputs = matching(types)
-        if inputs:
-            also_from = tuple(
-                earlier
-                for earlier, earlier_types in produced[:index]
-                if any(t in matching(earlier_types) for t in inputs)
-                and not any((earlier, t) in taken for t in inputs)
-            )
-            return sender, inputs, also_from
-    return None, (), ()
+def _find_sources(
+    cls: type[Stage], produced: Sequence[tuple[str, tuple[type[Message], ...]]]
+) -> tuple[tuple[type[Message], str], ...]:
+    """For each type `cls` consumes, the nearest earlier producer of it (none: left out),
+    ordered by where the producers stand in the pipeline."""
+    found: list[tuple[int, type[Message], str]] = []
+    for kind in cls.consumes:
+        for index in range(len(produced) - 1, -1, -1):
+            sender, types = produced[index]
+            if any(issubclass(p, kind) for p in types):
+                found.append((index, kind, sender))
+                break
+    return tuple((kind, sender) for _, kind, sender in sorted(found, key=lambda f: f[0]))
 
 
 class StageRunner:
@@ -193,8 +182,7 @@ class StageRunner:
     def __init__(self, stage: Stage, bus: Bus, planned: PlannedStage, maxsize: int) -> None:
         self.stage = stage
         self.bus = bus
-        senders = (planned.upstream, *planned.also_from)
-        routes: dict[type[Message], Senders] = {t: senders for t in planned.inputs}
+        routes: dict[type[Message], Senders] = {t: s for t, s in planned.sources}
         routes.update({t: None for t in (*stage.feedback, *CONTROL_TYPES)})
         self.subscription: Subscription = bus.subscribe(
             stage.name, routes, maxsize=maxsize, on_interrupt=self._interrupt

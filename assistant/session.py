@@ -24,7 +24,9 @@ from assistant.messages import (
     Interrupt,
     Message,
     Parse,
+    Refusal,
     Reply,
+    Said,
     Sentiment,
     SessionEnd,
     SessionStart,
@@ -55,7 +57,7 @@ class TurnRecord:
     sentiment: Sentiment | None = None
     parse: Parse | None = None
     state: DialogueState | None = None
-    replies: list[tuple[str, Reply]] = field(default_factory=list)  # (sender, reply)
+    replies: list[tuple[str, Said]] = field(default_factory=list)  # (sender, reply or refusal)
     errors: list[StageError] = field(default_factory=list)
     timings: list[StageTiming] = field(default_factory=list)
     timed_out: bool = False
@@ -63,23 +65,22 @@ class TurnRecord:
     utterance: UtteranceAudio | None = None  # voice: the endpointed speech of this turn
     first_audio: float | None = None  # voice: when the reply's first audio existed (monotonic)
     stream_start: float | None = None  # voice, real-time input: monotonic time of stream 0 s
-    final_senders: tuple[str, ...] = ()  # the stages whose Reply leaves the pipeline
+    final_senders: tuple[str, ...] = ()  # the stages whose Reply or Refusal leaves the pipeline
     filtered: bool = False  # the pipeline has a filter stage (so `filter` is a list, not null)
 
     @property
-    def reply_pieces(self) -> list[Reply]:
-        """The pieces of the reply that left the pipeline (the last Reply-producing stage's, or
-        the input guard's refusal when no later stage takes it), in part order: one for a reply
-        that was not split. A part 0 begins a new reply (an apology after a failure)."""
+    def reply_pieces(self) -> list[Said]:
+        """The pieces of the reply (or refusal) that left the pipeline, in part order: one for
+        a reply that was not split. A part 0 begins a new reply (an apology after a failure)."""
         final = next((s for s, _ in reversed(self.replies) if s in self.final_senders), None)
-        pieces: list[Reply] = []
+        pieces: list[Said] = []
         for sender, reply in self.replies:
             if sender == final:
                 pieces = [reply] if reply.part == 0 else [*pieces, reply]
         return sorted(pieces, key=lambda r: r.part)
 
     @property
-    def reply(self) -> Reply | None:
+    def reply(self) -> Said | None:
         """The reply that left the pipeline, its pieces merged into one (see `merge_pieces`)."""
         pieces = self.reply_pieces
         return merge_pieces(pieces) if pieces else None
@@ -223,12 +224,12 @@ class TurnRecorder:
     """Bus observer that sorts messages into per-turn records."""
 
     RECORDED = (
-        UtteranceAudio, Transcript, GuardVerdict, Sentiment, Parse, DialogueState, Reply,
+        UtteranceAudio, Transcript, GuardVerdict, Sentiment, Parse, DialogueState, Said,
         SpeechChunk, StageError, StageTiming,
     )  # fmt: skip
 
     def __init__(self, plan: PipelinePlan) -> None:
-        self.final_senders = plan.final_producers(Reply)
+        self.final_senders = plan.final_producers(Reply, Refusal)
         self.speech_sender = plan.last_producer(SpeechChunk)
         self.filtered = "filter" in plan.kinds
         self.turns: dict[tuple[str, int], TurnRecord] = {}
@@ -262,7 +263,7 @@ class TurnRecorder:
                 record.parse = message
             case DialogueState():
                 record.state = message
-            case Reply():
+            case Said():
                 record.replies.append((sender, message))
             case StageError():
                 record.errors.append(message)
@@ -273,7 +274,7 @@ class TurnRecorder:
         return self.turns.pop((session_id, turn_id), None) or self.record(session_id, turn_id)
 
 
-def merge_pieces(pieces: Sequence[Reply]) -> Reply:
+def merge_pieces(pieces: Sequence[Said]) -> Said:
     """One reply made of the pieces of a reply, as if it had come whole: the texts joined with
     single spaces (empty pieces skipped), each piece's changes moved to where the piece's text
     (as the filter was given it) begins in the joined text, the tone of the first piece with the
@@ -304,7 +305,7 @@ def merge_pieces(pieces: Sequence[Reply]) -> Reply:
     )
 
 
-def _tone_json(reply: Reply) -> dict[str, Any]:
+def _tone_json(reply: Said) -> dict[str, Any]:
     assert reply.tone is not None
     prosody = reply.prosody
     return {

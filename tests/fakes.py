@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 from dataclasses import replace
 from typing import ClassVar
 
-from assistant.messages import IntentScore, Message, Parse, Reply, Transcript
+from assistant.messages import IntentScore, Message, Parse, Refusal, Reply, Said, Transcript
 from assistant.stage import Stage, StageParams, registry
 
 
@@ -75,12 +75,12 @@ class RefusingGuard(Stage):
     kind: ClassVar[str] = "test-guard"
     backend: ClassVar[str] = "refuse-forbidden"
     consumes = (Transcript,)
-    produces = (Transcript, Reply)
+    produces = (Transcript, Refusal)
 
     async def process(self, message: Message) -> AsyncIterator[Message]:
         assert isinstance(message, Transcript)
         if message.text.startswith("forbidden"):
-            yield Reply(session_id=message.session_id, turn_id=message.turn_id, text="no")
+            yield Refusal(session_id=message.session_id, turn_id=message.turn_id, text="no")
         else:
             yield message
 
@@ -90,11 +90,11 @@ class Exclaimer(Stage):
 
     kind: ClassVar[str] = "test-polish"
     backend: ClassVar[str] = "exclaim"
-    consumes = (Reply,)
-    produces = (Reply,)
+    consumes = (Reply, Refusal)
+    produces = (Reply, Refusal)
 
     async def process(self, message: Message) -> AsyncIterator[Message]:
-        assert isinstance(message, Reply)
+        assert isinstance(message, Said)
         yield replace(message, text=message.text + "!")
 
 

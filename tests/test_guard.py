@@ -19,7 +19,7 @@ import yaml
 from pydantic import ValidationError
 
 from assistant.config import BUILTIN_SKILLS_DIR, ConfigError
-from assistant.messages import GuardVerdict, Message, Reply, SessionEnd, Transcript
+from assistant.messages import GuardVerdict, Message, Refusal, SessionEnd, Transcript
 from assistant.nlu.labelled import load_labelled
 from assistant.skills.loader import load_skills
 from assistant.stage import StageContext
@@ -68,12 +68,13 @@ def guard() -> Iterator[Guard]:
     guard.close()
 
 
-def refusal(outputs: list[Message]) -> tuple[GuardVerdict, Reply]:
-    assert [type(m) for m in outputs] == [GuardVerdict, Reply]
+def refusal(outputs: list[Message]) -> tuple[GuardVerdict, Refusal]:
+    assert [type(m) for m in outputs] == [GuardVerdict, Refusal]
     verdict, reply = outputs
-    assert isinstance(verdict, GuardVerdict) and isinstance(reply, Reply)
+    assert isinstance(verdict, GuardVerdict) and isinstance(reply, Refusal)
     assert verdict.refused and verdict.rule is not None
-    assert reply.source == f"guard:{verdict.rule}" and reply.intent is None
+    assert reply.source == f"guard:{verdict.rule}" and reply.rule == verdict.rule
+    assert reply.intent is None
     return verdict, reply
 
 

@@ -71,16 +71,17 @@ def test_stages_are_wired_to_their_upstream(tmp_path: Path) -> None:
     assert plan.last_producer(fakes.Reply) == "test-respond"
 
 
-def test_an_output_nothing_in_between_takes_joins_the_next_consumer(tmp_path: Path) -> None:
-    """The guard's own Reply skips nlu and respond but still passes the polish stage."""
+def test_each_consumed_type_comes_from_its_nearest_producer(tmp_path: Path) -> None:
+    """The guard's Refusal skips nlu and respond but still passes the polish stage, which
+    declares it takes one."""
     pipeline = PIPELINE + "  - {kind: test-polish, model: exclaim}\n"
     pipeline = pipeline.replace("stages:\n", "stages:\n  - {kind: test-guard, model: guard}\n")
     plan = make_plan(tmp_path, pipeline=pipeline)
-    assert [(s.name, s.upstream, s.also_from) for s in plan.stages] == [
-        ("test-guard", "input", ()),
-        ("test-nlu", "test-guard", ()),  # the input's Transcript was taken by the guard
-        ("test-respond", "test-nlu", ()),
-        ("test-polish", "test-respond", ("test-guard",)),
+    assert [(s.name, s.upstream, s.senders) for s in plan.stages] == [
+        ("test-guard", "input", ("input",)),
+        ("test-nlu", "test-guard", ("test-guard",)),  # the guard passes the Transcript on
+        ("test-respond", "test-nlu", ("test-nlu",)),
+        ("test-polish", "test-respond", ("test-guard", "test-respond")),
     ]
     allowed, refused = converse(plan, "hello there", "forbidden words")
     assert allowed.text == "you said hello!"
@@ -159,7 +160,7 @@ def test_an_interrupt_cancels_work_in_flight_and_stop_still_works(tmp_path: Path
 def test_a_refusal_nothing_takes_still_leaves_the_pipeline(tmp_path: Path) -> None:
     pipeline = PIPELINE.replace("stages:\n", "stages:\n  - {kind: test-guard, model: guard}\n")
     plan = make_plan(tmp_path, pipeline=pipeline)
-    assert plan.final_producers(fakes.Reply) == ("test-guard", "test-respond")
+    assert plan.final_producers(fakes.Reply, fakes.Refusal) == ("test-respond", "test-guard")
     allowed, refused = converse(plan, "hello there", "forbidden words")
     assert allowed.text == "you said hello"
     assert refused.text == "no"
@@ -170,7 +171,7 @@ def test_a_refusal_nothing_takes_still_leaves_the_pipeline(tmp_path: Path) -> No
 def test_the_filtered_reply_leaves_the_pipeline_even_when_tts_speaks_it(name: str) -> None:
     path, models = Path(f"pipelines/{name}.yaml"), Path("models.yaml")
     plan = plan_pipeline(load_pipeline(path), path, load_models(models), models)
-    assert plan.final_producers(fakes.Reply) == ("filter",)
+    assert plan.final_producers(fakes.Reply, fakes.Refusal) == ("filter",)
 
 
 # --- a reply in pieces -------------------------------------------------------------------------

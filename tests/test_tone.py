@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from assistant.config import BUILTIN_SKILLS_DIR, ConfigError
-from assistant.messages import Message, Reply, Sentiment, SessionEnd, Transcript
+from assistant.messages import Message, Refusal, Reply, Said, Sentiment, SessionEnd, Transcript
 from assistant.skills.loader import load_skills
 from assistant.stage import StageContext, registry
 from assistant.stages.sentiment.vader import VaderParams, VaderSentiment
@@ -45,10 +45,12 @@ class Conversation:
 
         return asyncio.run(collect())
 
-    def say(self, text: str, reply: str, intent: str = "", source: str = "template") -> Reply:
+    def say(
+        self, text: str, reply: str, intent: str = "", source: str = "template", **kind: bool
+    ) -> Said:
         """The user says `text`; the responder answered `reply`; what the tone stage makes of it."""
         self.hear(text)
-        return self.respond(reply, intent, source)
+        return self.respond(reply, intent, source, **kind)
 
     def hear(self, text: str) -> None:
         """A new turn: the user says `text`, the tone stage learns how it sounded."""
@@ -60,9 +62,15 @@ class Conversation:
                 assert self.run(self.tone, message) == []  # remembered, nothing published
 
     def respond(
-        self, text: str, intent: str = "", source: str = "template", *, proactive: bool = False
-    ) -> Reply:
-        reply = Reply(
+        self,
+        text: str,
+        intent: str = "",
+        source: str = "template",
+        *,
+        proactive: bool = False,
+        refused: bool = False,
+    ) -> Said:
+        reply = (Refusal if refused else Reply)(
             session_id=self.session,
             turn_id=-1 if proactive else self.turn,
             text=text,
@@ -71,7 +79,7 @@ class Conversation:
             proactive=proactive,
         )
         [adjusted] = self.run(self.tone, reply)
-        assert isinstance(adjusted, Reply) and adjusted.tone and adjusted.prosody
+        assert type(adjusted) is type(reply) and adjusted.tone and adjusted.prosody
         return adjusted
 
     def say_in_pieces(
@@ -201,7 +209,7 @@ def test_guard_refusal_and_proactive_replies_keep_their_words(chat: Conversation
     refusal = "I can't help with that."
     # A refused turn never reaches the sentiment stage: no sentiment for it.
     chat.turn += 1
-    refused = chat.respond(refusal, source="guard:harmful")
+    refused = chat.respond(refusal, source="guard:harmful", refused=True)
     assert refused.text == refusal
     assert refused.tone is not None and refused.tone.style == "neutral"
     assert refused.tone.reason == f"{NO_SENTIMENT}; guard:harmful reply: text kept"
@@ -218,7 +226,9 @@ def test_guard_refusal_and_proactive_replies_keep_their_words(chat: Conversation
 
 def test_guard_reply_to_an_upset_user_still_sounds_calm(chat: Conversation) -> None:
     refusal = "I won't help with that. Is there something else?"
-    reply = chat.say("ugh, you useless thing, help me hurt someone", refusal, source="guard")
+    reply = chat.say(
+        "ugh, you useless thing, help me hurt someone", refusal, source="guard", refused=True
+    )
     assert reply.text == refusal
     assert reply.tone is not None and reply.tone.style == "calm"
     assert reply.prosody is not None and reply.prosody.rate < 1
@@ -268,7 +278,7 @@ def test_shortening_keeps_whole_sentences(text: str, max_sentences: int, expecte
 def test_stage_is_registered_and_takes_sentiment_as_feedback() -> None:
     backend = registry.get("tone", "policy")
     assert backend is not None and backend.cls is PolicyTone
-    assert PolicyTone.consumes == (Reply,) and PolicyTone.produces == (Reply,)
+    assert PolicyTone.consumes == (Reply, Refusal) and PolicyTone.produces == (Reply, Refusal)
     assert PolicyTone.feedback == (Sentiment,)
 
 

@@ -22,7 +22,7 @@ from typing import ClassVar
 
 from pydantic import Field, field_validator
 
-from assistant.messages import Message, Reply, TextChange
+from assistant.messages import Message, Refusal, Reply, Said, TextChange
 from assistant.safety import apply_changes, without_overlaps
 from assistant.safety.pii import (
     DEFAULT_PII_ENTITIES,
@@ -98,8 +98,8 @@ class SafetyFilter(Stage):
         "masks profanity, replaces insults and hate (MiniLM classifier), redacts personal data "
         "(Presidio + spaCy)"
     )
-    consumes = (Reply,)
-    produces = (Reply,)
+    consumes = (Reply, Refusal)
+    produces = (Reply, Refusal)
     Params: ClassVar[type[StageParams]] = SafetyFilterParams
     params: SafetyFilterParams
 
@@ -135,7 +135,7 @@ class SafetyFilter(Stage):
         return tuple(sorted(changes, key=lambda c: c.start))
 
     async def process(self, message: Message) -> AsyncIterator[Message]:
-        assert isinstance(message, Reply)
+        assert isinstance(message, Said)
         if not message.text.strip():
             yield message  # the empty last piece of a reply: nothing to check
             return

@@ -9,7 +9,8 @@ an allowed one. Meaning, not words, decides: "kill the timer" passes, "how do I 
 neighbour" does not.
 
 Everything after the guard, and everything stored about the turn, sees only the redacted text.
-A refused turn ends here: the guard's `Reply` goes straight to the tone and filter stages.
+A refused turn ends here: the guard's `Refusal` goes straight to the stages that take one (tone,
+filter, TTS).
 """
 
 from __future__ import annotations
@@ -23,7 +24,14 @@ from typing import ClassVar
 import numpy as np
 from pydantic import Field, field_validator
 
-from assistant.messages import GuardVerdict, Message, Reply, SessionEnd, TextChange, Transcript
+from assistant.messages import (
+    GuardVerdict,
+    Message,
+    Refusal,
+    SessionEnd,
+    TextChange,
+    Transcript,
+)
 from assistant.nlu.embedder import EMBEDDING_PACKAGE, SentenceEncoder, shared_encoder
 from assistant.nlu.labelled import EmbeddingClassifier, load_labelled
 from assistant.safety.pii import (
@@ -120,7 +128,7 @@ class ConstitutionGuard(Stage):
     backend: ClassVar[str] = "constitution"
     description: ClassVar[str] = "rules of a constitution on MiniLM embeddings; PII redaction"
     consumes = (Transcript,)
-    produces = (GuardVerdict, Transcript, Reply)
+    produces = (GuardVerdict, Transcript, Refusal)
     Params: ClassVar[type[StageParams]] = ConstitutionParams
     params: ConstitutionParams
 
@@ -200,12 +208,12 @@ class ConstitutionGuard(Stage):
             changes=found.changes,
         )
         if found.rule is not None:
-            yield Reply(
+            yield Refusal(
                 session_id=session_id,
                 turn_id=turn_id,
                 text=self.answer(session_id, found.rule),
-                intent=None,
                 source=f"guard:{found.rule.name}",
+                rule=found.rule.name,
             )
         else:
             yield message if not found.changes else replace(message, text=found.text)

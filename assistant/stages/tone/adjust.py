@@ -6,9 +6,9 @@ acknowledging the feeling once, keeping the answer to its first sentence, no jok
 when it goes on, and a slower voice with longer pauses. The reply goes on with `tone` (the style,
 why, what was changed) and `prosody` (what the speech stage applies).
 
-Refusals of the input guard and proactive replies keep their words; they still get a style and
-prosody. Without a sentiment for the turn (no sentiment stage in the pipeline) the turn counts as
-neutral, and the reason says so.
+Refusals of the input guard (`Refusal`) and proactive replies keep their words; they still get
+a style and prosody. Without a sentiment for the turn (no sentiment stage in the pipeline) the
+turn counts as neutral, and the reason says so.
 
 A reply that comes in pieces (`Reply.part`/`more`: the language model's sentences as it writes
 them) is adjusted as one reply: the style is chosen on its first piece and kept for the others,
@@ -31,7 +31,9 @@ from assistant.messages import (
     Interrupt,
     Message,
     Prosody,
+    Refusal,
     Reply,
+    Said,
     Sentiment,
     SessionEnd,
     ToneChoice,
@@ -87,8 +89,8 @@ class PolicyTone(Stage):
     kind: ClassVar[str] = "tone"
     backend: ClassVar[str] = "policy"
     description: ClassVar[str] = "styles, acknowledgements and prosody from a tone policy file"
-    consumes = (Reply,)
-    produces = (Reply,)
+    consumes = (Reply, Refusal)
+    produces = (Reply, Refusal)
     feedback = (Sentiment,)
     Params: ClassVar[type[StageParams]] = ToneParams
     params: ToneParams
@@ -118,10 +120,10 @@ class PolicyTone(Stage):
         if isinstance(message, Sentiment):
             self.histories[message.session_id].add(message)
             return
-        assert isinstance(message, Reply)
+        assert isinstance(message, Said)
         yield self.adjust(message)
 
-    def adjust(self, reply: Reply) -> Reply:
+    def adjust(self, reply: Said) -> Said:
         history = self.histories[reply.session_id]
         key = (reply.session_id, reply.turn_id)
         turn = self.turns.get(key)
@@ -147,7 +149,7 @@ class PolicyTone(Stage):
             ),
         )
 
-    def begin(self, reply: Reply, history: SessionHistory) -> TurnTone:
+    def begin(self, reply: Said, history: SessionHistory) -> TurnTone:
         """The style of a reply, chosen on its first piece."""
         # A proactive reply answers no turn: the user's latest mood is the one that counts.
         mood = history.latest() if reply.proactive else history.mood_of(reply.turn_id)
@@ -165,19 +167,19 @@ class PolicyTone(Stage):
         name = self.policy.default_style
         return name, self.policy.styles[name]
 
-    def keeps_text(self, reply: Reply) -> str | None:
+    def keeps_text(self, reply: Said) -> str | None:
         """Why the reply's words must stay as they are (None: they may change)."""
         keep = self.policy.keep_text
         if reply.proactive and keep.proactive:
             return "proactive reply"
-        if any(reply.source.startswith(prefix) for prefix in keep.sources):
+        if isinstance(reply, Refusal) and keep.refusals:
             return f"{reply.source} reply"
         if not reply.text.strip() and not reply.more:
             return "empty reply"
         return None
 
     def rewrite(
-        self, reply: Reply, turn: TurnTone, history: SessionHistory
+        self, reply: Said, turn: TurnTone, history: SessionHistory
     ) -> tuple[str, tuple[str, ...]]:
         """One piece of a reply rewritten (a whole reply is one piece, both first and last), and
         what was done to it."""

@@ -83,7 +83,7 @@ class Style(_Strict):
 class KeepText(_Strict):
     """Replies whose words the tone stage never changes; their tone and prosody are still set."""
 
-    sources: list[str] = Field(default_factory=list)  # prefixes of Reply.source
+    refusals: bool = True  # the input guard's refusals
     proactive: bool = True
 
 

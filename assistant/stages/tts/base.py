@@ -23,7 +23,7 @@ from typing import ClassVar
 
 from pydantic import Field
 
-from assistant.messages import Message, Reply, SpeechChunk
+from assistant.messages import Message, Refusal, Reply, Said, SpeechChunk
 from assistant.stage import Stage, StageParams
 from assistant.text.sentences import split_sentences
 from assistant.text.spoken import speakable
@@ -54,7 +54,7 @@ class TTSStage(Stage):
     """Abstract speech synthesis: `Reply` in, one `SpeechChunk` per sentence out."""
 
     kind: ClassVar[str] = "tts"
-    consumes = (Reply,)
+    consumes = (Reply, Refusal)
     produces = (SpeechChunk,)
     Params: ClassVar[type[StageParams]] = TTSParams
     params: TTSParams
@@ -67,7 +67,7 @@ class TTSStage(Stage):
     def synthesize(self, text: str, delivery: Delivery) -> tuple[bytes, int]:
         """Speak one sentence (blocking): 16-bit LE mono PCM and its sample rate."""
 
-    def delivery_for(self, reply: Reply) -> Delivery:
+    def delivery_for(self, reply: Said) -> Delivery:
         """The stage's settings, adjusted by the reply's prosody hints if it has any."""
         hints = reply.prosody
         if hints is None:
@@ -80,7 +80,7 @@ class TTSStage(Stage):
         )
 
     async def process(self, message: Message) -> AsyncIterator[Message]:
-        assert isinstance(message, Reply)
+        assert isinstance(message, Said)
         sentences = split_sentences(message.text)
         if not sentences:
             if message.more:
@@ -107,7 +107,7 @@ class TTSStage(Stage):
             yield self._chunk(message, pcm, rate, sentence, final=final)
 
     @staticmethod
-    def _chunk(reply: Reply, pcm: bytes, rate: int, text: str, *, final: bool) -> SpeechChunk:
+    def _chunk(reply: Said, pcm: bytes, rate: int, text: str, *, final: bool) -> SpeechChunk:
         return SpeechChunk(
             session_id=reply.session_id,
             turn_id=reply.turn_id,
