@@ -26,6 +26,7 @@ chat: $(STAMP)
 test: $(STAMP)
 	$(BIN)/ruff check assistant tests benchmarks demos
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 	$(BIN)/pytest
 
 bench: $(STAMP)

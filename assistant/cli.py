@@ -26,12 +26,14 @@ from assistant.commands.common import (
 )
 from assistant.commands.models import cmd_models, cmd_models_prepare
 from assistant.commands.voice import cmd_voice
-from assistant.config import ConfigError
+from assistant.core.errors import ConfigError, StageLoadError
+from assistant.core.planner import PipelinePlan
+from assistant.core.runner import Pipeline
+from assistant.core.stage import StageContext
 from assistant.messages import Reply, Transcript
-from assistant.pipeline import Pipeline, PipelinePlan, StageLoadError
 from assistant.session import TextSession, TurnRecord
 from assistant.skills.loader import SkillError
-from assistant.stage import KINDS, StageContext, registry
+from assistant.stages import KINDS, registry
 from assistant.trace import waterfall
 
 log = logging.getLogger("assistant")

@@ -1,34 +1,32 @@
-"""Every message that travels on the bus.
+"""The product's messages: audio, what the user said, what it means, what the assistant says.
 
-Messages are frozen, slotted, keyword-only dataclasses: immutable once published, cheap to create,
-and impossible to build with arguments in the wrong order. Each carries the session id, the turn
-id and a monotonic timestamp so that observers can line up what happened in one turn.
-
-`SYSTEM` messages (interrupts, errors, session boundaries) jump ahead of queued data messages,
-as Pipecat's system frames do, so that an interruption is not stuck behind the work it cancels.
+The base class and the control messages (interrupts, errors, session boundaries) are the core's
+(`assistant.core.message`); they are re-exported here so that product code imports every message
+from one place.
 """
 
 from __future__ import annotations
 
-import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import ClassVar, Literal
 
+from assistant.core.message import (
+    RESET,
+    Interrupt,
+    Message,
+    SessionEnd,
+    SessionStart,
+    StageError,
+    StageTiming,
+)
 from assistant.dialogue.events import Event
 
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Message:
-    """Base of all bus messages."""
-
-    SYSTEM: ClassVar[bool] = False
-    # Whether an interrupt may drop it while queued. Input audio is never dropped: the user's
-    # next words are in it.
-    INTERRUPTIBLE: ClassVar[bool] = True
-
-    session_id: str
-    turn_id: int
-    timestamp: float = field(default_factory=time.monotonic)
+__all__ = [
+    "RESET", "AudioFrame", "DialogueState", "DialogueUpdate", "Entity", "GuardVerdict",
+    "IntentScore", "Interrupt", "Message", "Parse", "Prosody", "Refusal", "Reply", "Said",
+    "Sentiment", "SessionEnd", "SessionStart", "SpeechChunk", "SpeechStarted", "StageError",
+    "StageTiming", "TextChange", "ToneChoice", "Transcript", "UtteranceAudio",
+]  # fmt: skip
 
 
 # --- audio ---------------------------------------------------------------------------------------
@@ -224,57 +222,3 @@ class Refusal(Said):
     because they declare they consume it."""
 
     rule: str = ""
-
-
-# --- control -------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Interrupt(Message):
-    """The user barged in: drop and cancel work of turns up to and including `turn_id`."""
-
-    SYSTEM: ClassVar[bool] = True
-
-    reason: str = "barge-in"
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class StageError(Message):
-    """A stage failed on a message; the turn ends with an apology and the session continues."""
-
-    SYSTEM: ClassVar[bool] = True
-
-    stage: str
-    consumed: str
-    error_type: str
-    detail: str
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class StageTiming(Message):
-    """How long one stage spent on one message (monotonic seconds); published before its output."""
-
-    SYSTEM: ClassVar[bool] = True
-
-    stage: str
-    consumed: str
-    started: float
-    finished: float
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class SessionStart(Message):
-    SYSTEM: ClassVar[bool] = True
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class SessionEnd(Message):
-    """The conversation stops here. With reason `RESET` it is also forgotten: the tracker
-    records a restart, so slots, lists and timers are gone when it resumes."""
-
-    SYSTEM: ClassVar[bool] = True
-
-    reason: str = "user"
-
-
-RESET = "reset"  # SessionEnd.reason of `/reset`

@@ -14,6 +14,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from assistant.core.planner import INPUT, PipelinePlan
+from assistant.core.runner import Pipeline
 from assistant.dialogue.events import Event, ReminderScheduled
 from assistant.dialogue.tracker import Tracker
 from assistant.messages import (
@@ -37,7 +39,6 @@ from assistant.messages import (
     Transcript,
     UtteranceAudio,
 )
-from assistant.pipeline import INPUT, Pipeline, PipelinePlan
 
 log = logging.getLogger(__name__)
 

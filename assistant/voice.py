@@ -23,6 +23,8 @@ from typing import Any, Protocol
 import numpy as np
 
 from assistant.audio.wav import SAMPLE_RATE, Audio, frames, resample
+from assistant.core.planner import INPUT
+from assistant.core.runner import Pipeline
 from assistant.messages import (
     AudioFrame,
     Interrupt,
@@ -34,7 +36,6 @@ from assistant.messages import (
     SpeechStarted,
     StageError,
 )
-from assistant.pipeline import INPUT, Pipeline
 from assistant.session import APOLOGY, TurnRecord, TurnRecorder, new_session_id
 
 log = logging.getLogger(__name__)

@@ -33,9 +33,9 @@ from assistant.audio.wav import read_wav
 from assistant.commands.common import single_stage
 from assistant.commands.models import catalog_models
 from assistant.config import DEFAULT_MODELS
+from assistant.core.stage import StageContext
 from assistant.nlu.numbers import find_numbers
 from assistant.progress import ProgressBar
-from assistant.stage import StageContext
 from assistant.stages.asr.whisper_ct2 import WhisperASR
 from benchmarks.audio_set import (
     QUICK_TEXTS,

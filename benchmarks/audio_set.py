@@ -39,8 +39,8 @@ import yaml
 
 from assistant.audio.wav import SAMPLE_RATE, Audio, read_wav, write_wav
 from assistant.commands.common import run_stage, single_stage
+from assistant.core.stage import Stage
 from assistant.messages import Reply, SpeechChunk
-from assistant.stage import Stage
 from benchmarks.text_turn import percentile
 
 PROJECT = Path(__file__).resolve().parent.parent

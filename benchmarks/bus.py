@@ -2,7 +2,7 @@
 
 Run from the project root:  python -m benchmarks.bus
 
-The chain is built with the project's real machinery, as `assistant.pipeline.Pipeline` builds it:
+The chain is built with the project's real machinery, as `assistant.core.runner.Pipeline` builds it:
 one `Bus` (inbox maxsize 16), one `StageRunner` per stage, each runner subscribed to its upstream
 stage's `Transcript` by sender name (stage 0 reads from `INPUT`). A pass-through consumes and
 produces the same type, so only that sender routing keeps it from reading its own output.
@@ -36,10 +36,11 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from assistant.bus import Bus
+from assistant.core.bus import Bus
+from assistant.core.planner import INPUT, PlannedStage
+from assistant.core.runner import StageRunner
+from assistant.core.stage import Stage, StageContext, StageParams
 from assistant.messages import Message, Transcript
-from assistant.pipeline import INPUT, PlannedStage, StageRunner
-from assistant.stage import Stage, StageContext, StageParams
 
 N_STAGES = 7
 N_THROUGHPUT = 2000
@@ -345,7 +346,7 @@ async def main(argv: list[str] | None = None) -> dict[str, Any]:
     print(f"\n{n_stages} pass-through stages; throughput: {args.messages} messages published back "
           f"to back; latency: {args.samples} messages one at a time; {args.repeats} repeats each, "
           f"sides alternating; warm-up before timing.")
-    print(f"ours: assistant.bus.Bus (inbox maxsize {MAXSIZE}) + StageRunner per stage + a sink "
+    print(f"ours: core.bus.Bus (inbox maxsize {MAXSIZE}) + StageRunner per stage + a sink "
           f"subscriber. Each hop also publishes a StageTiming (as the real pipeline does); no "
           f"observers are attached.")
     if pipecat_version:

@@ -29,10 +29,10 @@ from typing import Any
 
 import yaml
 
+from assistant.core.stage import StageContext
 from assistant.messages import Reply
 from assistant.safety.pii import DEFAULT_PII_ENTITIES, DEFAULT_SCORE_THRESHOLD, PiiRedactor
 from assistant.safety.toxicity import ProfanityList, ToxicityClassifier, ToxicityFilter
-from assistant.stage import StageContext
 from assistant.stages.filter.safety import SafetyFilter, SafetyFilterParams
 from benchmarks.text_turn import percentile
 

@@ -24,11 +24,11 @@ from pathlib import Path
 from typing import Any
 
 from assistant.config import BUILTIN_SKILLS_DIR
+from assistant.core.stage import StageContext
 from assistant.messages import GuardVerdict, Transcript
 from assistant.nlu.embedder import shared_encoder
 from assistant.nlu.labelled import load_labelled
 from assistant.safety.pii import shared_pii_redactor
-from assistant.stage import StageContext
 from assistant.stages.guard.constitution import ConstitutionGuard, ConstitutionParams
 from benchmarks.text_turn import percentile
 

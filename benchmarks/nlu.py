@@ -43,10 +43,11 @@ from assistant.config import (
     load_pipeline,
     resolve_pipeline_path,
     resolve_skill_dirs,
-    validate_params,
 )
+from assistant.core.config import validate_params
+from assistant.core.stage import StageContext
 from assistant.skills.loader import Example, SkillSet, load_skills, parse_example
-from assistant.stage import StageContext, registry
+from assistant.stages import registry
 from assistant.stages.nlu.classifier import OUT_OF_SCOPE, ClassifierParams, IntentClassifierStage
 from benchmarks.text_turn import percentile
 

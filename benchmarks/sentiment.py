@@ -33,18 +33,13 @@ from typing import Any
 
 import numpy as np
 
-from assistant.config import (
-    DEFAULT_MODELS,
-    ModelSpec,
-    StageRef,
-    load_models,
-    load_pipeline,
-    resolve_pipeline_path,
-)
+from assistant.config import DEFAULT_MODELS, load_models, load_pipeline, resolve_pipeline_path
+from assistant.core.config import ModelSpec, StageRef
+from assistant.core.stage import StageContext
 from assistant.nlu.embedder import shared_encoder
 from assistant.nlu.labelled import EmbeddingClassifier, load_labelled
 from assistant.pipeline import plan_pipeline
-from assistant.stage import StageContext, registry
+from assistant.stages import registry
 from assistant.stages.sentiment.base import LABELS, SentimentStage, label_and_score
 from assistant.stages.sentiment.embedding import DEFAULT_EXAMPLES
 from benchmarks.text_turn import percentile, stage_timings

@@ -20,7 +20,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from assistant.config import DEFAULT_MODELS, load_models, load_pipeline, resolve_pipeline_path
-from assistant.pipeline import Pipeline, PipelinePlan, plan_pipeline
+from assistant.core.planner import PipelinePlan
+from assistant.core.runner import Pipeline
+from assistant.pipeline import plan_pipeline
 from assistant.session import TextSession
 
 RESULTS = Path(__file__).resolve().parent / "results" / "text_turn.json"

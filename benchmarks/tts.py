@@ -22,8 +22,8 @@ from typing import Any
 
 from assistant.commands.common import single_stage
 from assistant.config import DEFAULT_MODELS, load_models
+from assistant.core.stage import Stage
 from assistant.messages import Reply, SpeechChunk
-from assistant.stage import Stage
 from assistant.stages.tts.base import TTSParams
 from benchmarks.audio_set import machine_info, summary, write_results
 

@@ -40,14 +40,11 @@ from pathlib import Path
 from typing import Any
 
 from assistant.audio.wav import write_wav
-from assistant.config import (
-    DEFAULT_MODELS,
-    load_models,
-    load_pipeline,
-    parse_overrides,
-    resolve_pipeline_path,
-)
-from assistant.pipeline import Pipeline, PipelinePlan, plan_pipeline
+from assistant.config import DEFAULT_MODELS, load_models, load_pipeline, resolve_pipeline_path
+from assistant.core.config import parse_overrides
+from assistant.core.planner import PipelinePlan
+from assistant.core.runner import Pipeline
+from assistant.pipeline import plan_pipeline
 from assistant.session import TurnRecord
 from assistant.voice import Timeline, VoiceConversation, file_blocks
 from benchmarks.audio_set import (

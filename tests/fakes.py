@@ -8,8 +8,9 @@ from collections.abc import AsyncIterator
 from dataclasses import replace
 from typing import ClassVar
 
+from assistant.core.stage import Stage, StageParams
 from assistant.messages import IntentScore, Message, Parse, Refusal, Reply, Said, Transcript
-from assistant.stage import Stage, StageParams, registry
+from assistant.stages import registry
 
 
 class WordParser(Stage):

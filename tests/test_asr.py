@@ -19,8 +19,10 @@ from piper import PiperVoice
 from pydantic import ValidationError
 
 from assistant.audio.wav import Audio, read_wav
+from assistant.core.errors import MissingModelError
+from assistant.core.stage import StageContext
 from assistant.messages import Message, Transcript, UtteranceAudio
-from assistant.stage import MissingModelError, StageContext, registry
+from assistant.stages import registry
 from assistant.stages.asr.whisper_ct2 import FasterWhisperASR, FasterWhisperParams
 
 SENTENCES = {

@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from assistant.bus import Bus
+from assistant.core.bus import Bus
 from assistant.messages import Interrupt, Message, Reply, Transcript
 
 

@@ -21,6 +21,8 @@ import pytest
 
 import assistant.stages.respond.chain as chain_module
 from assistant.config import BUILTIN_SKILLS_DIR, load_models, load_pipeline
+from assistant.core.runner import Pipeline
+from assistant.core.stage import StageContext
 from assistant.dialogue.events import ActionExecuted, BotUttered, UserUttered
 from assistant.generation import Generator
 from assistant.generation.llm import FinishReason
@@ -33,10 +35,9 @@ from assistant.messages import (
     Reply,
     SpeechChunk,
 )
-from assistant.pipeline import Pipeline, plan_pipeline
+from assistant.pipeline import plan_pipeline
 from assistant.session import TextSession, TurnRecord
 from assistant.skills.loader import load_skills
-from assistant.stage import StageContext
 from assistant.stages.respond.chain import ChainParams, ChainResponder
 from tests.conftest import ROOT
 from tests.test_generation import build_tiny_lm

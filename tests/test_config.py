@@ -3,19 +3,17 @@
 from __future__ import annotations
 
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
-from assistant.config import (
-    DEFAULT_MODELS,
-    ConfigError,
-    load_models,
-    load_pipeline,
-    parse_overrides,
-    resolve_pipeline_path,
-)
+from assistant.config import DEFAULT_MODELS, load_models, load_pipeline, resolve_pipeline_path
+from assistant.core.config import parse_overrides
+from assistant.core.errors import ConfigError, MissingModelError
+from assistant.core.registry import Backend
 from assistant.pipeline import plan_pipeline
+from assistant.stages import registry
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -31,6 +29,13 @@ def plan_text(tmp_path: Path, pipeline: str, overrides: dict[str, str] | None = 
     plan_pipeline(load_pipeline(path), path, load_models(DEFAULT_MODELS), DEFAULT_MODELS, overrides)
 
 
+def plan_model(tmp_path: Path, models: Path, kind: str, model: str) -> None:
+    """Plan a one-stage pipeline of one catalog model: where its parameters are checked."""
+    stages = f"  - {{kind: {kind}, model: {model}}}\n"
+    pipeline = write(tmp_path, "p.yaml", f"input: text\nstages:\n{stages}")
+    plan_pipeline(load_pipeline(pipeline), pipeline, load_models(models), models)
+
+
 def test_the_shipped_configuration_is_valid() -> None:
     catalog = load_models(DEFAULT_MODELS)
     assert "intent-minilm" in catalog["nlu"]
@@ -39,22 +44,63 @@ def test_the_shipped_configuration_is_valid() -> None:
 
 
 def test_a_typo_in_a_parameter_names_the_key_and_the_expected_ones(tmp_path: Path) -> None:
+    """Parameters are checked by the backend's own Params when a pipeline uses the model (reading
+    the catalog imports no backend)."""
     path = write(
         tmp_path,
         "models.yaml",
         """
+extends: default
 nlu:
   mine:
     backend: embedding
     params: {similarity_treshold: 0.5}
 """,
     )
+    load_models(path)
     with pytest.raises(ConfigError) as error:
-        load_models(path)
+        plan_model(tmp_path, path, "nlu", "mine")
     message = str(error.value)
     assert message.startswith(f"{path}: nlu.mine.params.similarity_treshold: unknown key")
     assert "similarity_threshold" in message
     assert "\n" not in message
+
+
+def test_reading_and_validating_config_imports_no_backend() -> None:
+    code = (
+        "import sys\n"
+        "from assistant.config import DEFAULT_MODELS, load_models, load_pipeline, "
+        "resolve_pipeline_path\n"
+        "load_models(DEFAULT_MODELS)\n"
+        "for name in ('text', 'voice'):\n"
+        "    load_pipeline(resolve_pipeline_path(name))\n"
+        "print(sorted(m for m in sys.modules if m.startswith('assistant.stages.')))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"
+
+
+def test_a_backend_whose_package_is_missing_fails_when_used_saying_what_to_install(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "needs_missing.py").write_text(
+        "import no_such_package_here  # noqa: F401\n"
+        "from assistant.core.stage import Stage\n"
+        "class Needy(Stage): ...\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setitem(
+        registry.backends,
+        ("nlu", "needy"),
+        Backend("nlu", "needy", "needs_missing:Needy", "tests"),
+    )
+    models = write(tmp_path, "models.yaml", "nlu:\n  needy: {backend: needy}\n")
+    load_models(models)  # listed, not imported: reading config still works
+    with pytest.raises(MissingModelError, match="pip install no-such-package-here"):
+        plan_model(tmp_path, models, "nlu", "needy")
 
 
 def test_a_typo_in_a_model_key(tmp_path: Path) -> None:
@@ -88,7 +134,7 @@ def test_a_bad_parameter_value(tmp_path: Path) -> None:
         match=r"nlu\.mine\.params\.min_confidence: .*less than or "
         r"equal to 1",
     ):
-        load_models(path)
+        plan_model(tmp_path, path, "nlu", "mine")
 
 
 def test_invalid_yaml_gives_the_line(tmp_path: Path) -> None:

@@ -18,6 +18,8 @@ import yaml
 from pydantic import ValidationError
 
 from assistant.config import BUILTIN_SKILLS_DIR
+from assistant.core.errors import MissingModelError
+from assistant.core.stage import StageContext
 from assistant.messages import Reply, TextChange
 from assistant.nlu.labelled import load_labelled
 from assistant.safety import apply_changes
@@ -29,7 +31,6 @@ from assistant.safety.toxicity import (
     sentence_spans,
 )
 from assistant.skills.loader import load_skills
-from assistant.stage import MissingModelError, StageContext
 from assistant.stages.filter.safety import SafetyFilter, SafetyFilterParams
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
+from assistant.core.errors import MissingModelError
 from assistant.generation import (
     STOP,
     Generator,
@@ -28,7 +29,6 @@ from assistant.generation import (
 )
 from assistant.generation.llm import GGUF_NAME, FinishReason, _StopScanner
 from assistant.generation.prompt import EXAMPLES
-from assistant.stage import MissingModelError
 
 # --- the shipped GGUF ------------------------------------------------------------------------
 

@@ -18,11 +18,12 @@ import pytest
 import yaml
 from pydantic import ValidationError
 
-from assistant.config import BUILTIN_SKILLS_DIR, ConfigError
+from assistant.config import BUILTIN_SKILLS_DIR
+from assistant.core.errors import ConfigError
+from assistant.core.stage import StageContext
 from assistant.messages import GuardVerdict, Message, Refusal, SessionEnd, Transcript
 from assistant.nlu.labelled import load_labelled
 from assistant.skills.loader import load_skills
-from assistant.stage import StageContext
 from assistant.stages.guard.constitution import ConstitutionGuard, ConstitutionParams
 from assistant.stages.guard.policy import (
     DEFAULT_CONSTITUTION,

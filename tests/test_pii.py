@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from assistant.core.errors import MissingModelError
 from assistant.safety import apply_changes
 from assistant.safety.pii import (
     DEFAULT_PII_ENTITIES,
@@ -22,7 +23,6 @@ from assistant.safety.pii import (
     shared_pii_redactor,
     spacy_model_dir,
 )
-from assistant.stage import MissingModelError
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -10,8 +10,11 @@ from pathlib import Path
 import pytest
 
 from assistant.config import load_models, load_pipeline
+from assistant.core.errors import StageLoadError
+from assistant.core.planner import PipelinePlan
+from assistant.core.runner import Pipeline
 from assistant.messages import Prosody, TextChange, ToneChoice
-from assistant.pipeline import Pipeline, PipelinePlan, StageLoadError, plan_pipeline
+from assistant.pipeline import plan_pipeline
 from assistant.safety import apply_changes
 from assistant.session import APOLOGY, TIMEOUT_APOLOGY, TextSession, TurnRecord
 from tests import fakes

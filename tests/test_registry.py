@@ -1,4 +1,5 @@
-"""Stage registry: built-ins register themselves, plugins arrive through entry points."""
+"""Stage registry: built-ins listed in one static table, plugins as entry points; a backend is
+imported when it is used."""
 
 from __future__ import annotations
 
@@ -9,12 +10,13 @@ from pathlib import Path
 
 import pytest
 
-from assistant.stage import KINDS, Registry, registry
+from assistant.core.registry import Registry
+from assistant.stages import BUILTIN_BACKENDS, KINDS, registry
 
 PLUGIN_CODE = '''
 from typing import ClassVar
 from assistant.messages import Parse, Reply
-from assistant.stage import Stage
+from assistant.core.stage import Stage
 
 
 class Mirror(Stage):
@@ -41,17 +43,33 @@ def plugin_dir(tmp_path: Path) -> Path:
     (dist_info / "METADATA").write_text(
         "Metadata-Version: 2.1\nName: mirror-plugin\nVersion: 1.2\n"
     )
+    (tmp_path / "lazy_plugin.py").write_text(PLUGIN_CODE.replace('"mirror"', '"lazy"'))
     (dist_info / "entry_points.txt").write_text(
         "[assistant.stages]\nmirror = mirror_plugin:Mirror\nbroken = mirror_plugin:Missing\n"
+        "respond.lazy = lazy_plugin:Mirror\n"
     )
     return tmp_path
 
 
-def test_built_in_backends_register_themselves() -> None:
-    assert registry.get("nlu", "embedding") is not None
-    assert registry.get("nlu", "tfidf") is not None
-    assert registry.get("respond", "templates") is not None
+def test_every_built_in_backend_is_listed_where_its_class_is() -> None:
     assert registry.kinds()[: len(KINDS)] == list(KINDS)
+    for (kind, name), target in BUILTIN_BACKENDS.items():
+        backend = registry.get(kind, name)
+        assert backend is not None and backend.target == target
+        assert (backend.cls.kind, backend.cls.backend) == (kind, name)  # imports it
+
+
+def test_a_kind_dot_backend_entry_point_is_imported_only_when_used(
+    plugin_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.syspath_prepend(str(plugin_dir))
+    monkeypatch.delitem(sys.modules, "lazy_plugin", raising=False)
+    fresh = Registry()
+    lazy = fresh.get("respond", "lazy")
+    assert lazy is not None and lazy.origin == "mirror-plugin 1.2"
+    assert "lazy_plugin" not in sys.modules
+    assert lazy.cls.backend == "lazy"
+    assert "lazy_plugin" in sys.modules
 
 
 def test_entry_point_plugins_are_discovered(

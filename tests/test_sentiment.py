@@ -12,9 +12,10 @@ from pathlib import Path
 
 import pytest
 
+from assistant.core.stage import StageContext
 from assistant.messages import Message, Sentiment, Transcript
 from assistant.nlu.labelled import load_labelled
-from assistant.stage import StageContext, registry
+from assistant.stages import registry
 from assistant.stages.sentiment.base import SentimentStage, label_and_score
 from assistant.stages.sentiment.embedding import (
     DEFAULT_EXAMPLES,
@@ -174,7 +175,7 @@ def test_missing_vader_is_a_clear_error(tmp_path: Path) -> None:
     blocker.mkdir()
     (blocker / "__init__.py").write_text("raise ImportError('not installed')\n")
     code = (
-        "from assistant.stage import StageContext\n"
+        "from assistant.core.stage import StageContext\n"
         "from assistant.stages.sentiment.vader import VaderParams, VaderSentiment\n"
         "VaderSentiment(name='s', params=VaderParams(), context=StageContext()).load()\n"
     )

@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 import pytest
 
 from assistant.config import BUILTIN_SKILLS_DIR
+from assistant.core.stage import StageContext
 from assistant.dialogue.actions import (
     ActionResult,
     InProcessActions,
@@ -37,7 +38,6 @@ from assistant.dialogue.tracker import Tracker
 from assistant.messages import DialogueState, DialogueUpdate, Entity, IntentScore, Parse, Reply
 from assistant.nlu.numbers import find_durations, find_numbers
 from assistant.skills.loader import load_skill, load_skills
-from assistant.stage import StageContext
 from assistant.stages.dst.tracker import entities_to_json
 from assistant.stages.respond.chain import ChainParams, ChainResponder
 

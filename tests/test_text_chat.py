@@ -15,7 +15,8 @@ import pytest
 import yaml
 
 from assistant.config import BUILTIN_SKILLS_DIR, DEFAULT_MODELS, load_models, load_pipeline
-from assistant.pipeline import Pipeline, plan_pipeline
+from assistant.core.runner import Pipeline
+from assistant.pipeline import plan_pipeline
 from assistant.session import TextSession, TurnRecord
 from assistant.skills.loader import load_skills
 

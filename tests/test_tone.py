@@ -11,10 +11,12 @@ from pathlib import Path
 
 import pytest
 
-from assistant.config import BUILTIN_SKILLS_DIR, ConfigError
+from assistant.config import BUILTIN_SKILLS_DIR
+from assistant.core.errors import ConfigError
+from assistant.core.stage import StageContext
 from assistant.messages import Message, Refusal, Reply, Said, Sentiment, SessionEnd, Transcript
 from assistant.skills.loader import load_skills
-from assistant.stage import StageContext, registry
+from assistant.stages import registry
 from assistant.stages.sentiment.vader import VaderParams, VaderSentiment
 from assistant.stages.tone.adjust import NO_SENTIMENT, PolicyTone, ToneParams, kept_sentences
 from assistant.stages.tone.history import Mood, SessionHistory

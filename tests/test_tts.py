@@ -16,10 +16,13 @@ import pytest
 from pydantic import ValidationError
 
 from assistant.config import load_models, load_pipeline
+from assistant.core.errors import MissingModelError
+from assistant.core.runner import Pipeline
+from assistant.core.stage import StageContext, StageParams
 from assistant.messages import Message, Prosody, Reply, SpeechChunk
-from assistant.pipeline import Pipeline, plan_pipeline
+from assistant.pipeline import plan_pipeline
 from assistant.session import TextSession
-from assistant.stage import MissingModelError, StageContext, StageParams, registry
+from assistant.stages import registry
 from assistant.stages.tts.base import TTSStage
 from assistant.stages.tts.espeak import EspeakParams, EspeakTTS, Library
 from assistant.stages.tts.piper import PiperParams, PiperTTS
@@ -237,7 +240,7 @@ def test_missing_package_names_what_to_install(tmp_path: Path, blocked: str, ins
     (tmp_path / f"{blocked}.py").write_text("raise ImportError('not installed')\n")
     code = (
         "import asyncio\n"
-        "from assistant.stage import StageContext\n"
+        "from assistant.core.stage import StageContext\n"
         "from assistant.stages.tts.piper import PiperParams, PiperTTS\n"
         "stage = PiperTTS(name='tts', params=PiperParams(), context=StageContext())\n"
         "asyncio.run(stage.start())\n"

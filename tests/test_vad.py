@@ -13,11 +13,16 @@ import numpy as np
 import pytest
 
 from assistant.audio.wav import Audio, frames
-from assistant.bus import Envelope
-from assistant.config import ModelSpec, PipelineSpec, StageRef
+from assistant.config import PipelineSpec
+from assistant.core.bus import Envelope
+from assistant.core.config import ModelSpec, StageRef
+from assistant.core.errors import MissingModelError
+from assistant.core.planner import INPUT, PipelinePlan
+from assistant.core.runner import Pipeline
+from assistant.core.stage import StageContext
 from assistant.messages import AudioFrame, Message, SessionEnd, Transcript, UtteranceAudio
-from assistant.pipeline import INPUT, Pipeline, PipelinePlan, plan_pipeline
-from assistant.stage import MissingModelError, StageContext, registry
+from assistant.pipeline import plan_pipeline
+from assistant.stages import registry
 from assistant.stages.asr import whisper_ct2  # noqa: F401  (registers the backend)
 from assistant.stages.vad.silero import CHUNK, Endpointer, SileroParams, SileroVAD
 from tests.test_asr import SENTENCES, overlap, spoken

@@ -10,7 +10,9 @@ import pytest
 
 from assistant.audio.wav import Audio
 from assistant.config import DEFAULT_MODELS, load_models, load_pipeline, resolve_pipeline_path
-from assistant.pipeline import Pipeline, PipelinePlan, plan_pipeline
+from assistant.core.planner import PipelinePlan
+from assistant.core.runner import Pipeline
+from assistant.pipeline import plan_pipeline
 from assistant.voice import Timeline, VoiceConversation, VoiceResult, converse_file, file_blocks
 from tests.speech import conversation, speak
 from tests.test_asr import spoken

@@ -25,8 +25,10 @@ import torch
 from pydantic import ValidationError
 
 from assistant.audio.wav import Audio, read_wav
+from assistant.core.errors import MissingModelError
+from assistant.core.stage import StageContext
 from assistant.messages import Transcript
-from assistant.stage import MissingModelError, StageContext, registry
+from assistant.stages import registry
 from assistant.stages.asr.openai_whisper import OpenAIWhisperASR, OpenAIWhisperParams
 from assistant.stages.asr.whisper_ct2 import FasterWhisperASR, FasterWhisperParams, WhisperASR
 from assistant.weights import tiny_en

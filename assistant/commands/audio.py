@@ -15,7 +15,7 @@ import numpy as np
 from assistant.audio.devices import NoAudioDevice, Speaker, check_output_device
 from assistant.audio.wav import Audio, AudioFileError, read_wav, write_wav
 from assistant.commands.common import pipeline_model, run_stage, single_stage
-from assistant.config import ConfigError
+from assistant.core.errors import ConfigError
 from assistant.messages import Reply, SpeechChunk, Transcript, UtteranceAudio
 
 

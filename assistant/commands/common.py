@@ -7,18 +7,14 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-from assistant.config import (
-    DEFAULT_MODELS,
-    ConfigError,
-    load_models,
-    load_pipeline,
-    parse_overrides,
-    resolve_pipeline_path,
-    validate_params,
-)
+from assistant.config import DEFAULT_MODELS, load_models, load_pipeline, resolve_pipeline_path
+from assistant.core.config import find_backend, parse_overrides, validate_params
+from assistant.core.errors import ConfigError, StageLoadError
+from assistant.core.planner import PipelinePlan
+from assistant.core.stage import Stage, StageContext
 from assistant.messages import Message
-from assistant.pipeline import PipelinePlan, StageLoadError, plan_pipeline
-from assistant.stage import Stage, StageContext, registry
+from assistant.pipeline import plan_pipeline
+from assistant.stages import registry
 
 
 def add_models_option(parser: argparse.ArgumentParser) -> None:
@@ -90,10 +86,9 @@ async def single_stage(models_path: Path, kind: str, name: str) -> AsyncIterator
     if spec is None:
         known = ", ".join(catalog.get(kind, {})) or "none"
         raise ConfigError(f"{models_path}: no {kind} model {name!r} (its {kind} models: {known})")
-    params = validate_params(models_path, kind, name, spec)
-    backend = registry.get(kind, spec.backend)
-    assert backend is not None  # validate_params checked it
-    stage = backend.cls(name=kind, params=params, context=StageContext())
+    params = validate_params(models_path, kind, name, spec, registry)
+    cls = find_backend(models_path, kind, name, spec, registry).cls
+    stage = cls(name=kind, params=params, context=StageContext())
     try:
         await stage.start()
     except Exception as exc:

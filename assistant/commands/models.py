@@ -9,9 +9,12 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from assistant.config import ConfigError, load_models, validate_params
+from assistant.config import load_models
+from assistant.core.config import find_backend, validate_params
+from assistant.core.errors import ConfigError
+from assistant.core.stage import Stage, StageContext, StageParams
 from assistant.progress import ProgressBar
-from assistant.stage import Stage, StageContext, StageParams, registry
+from assistant.stages import registry
 
 
 @dataclass(frozen=True)
@@ -33,10 +36,9 @@ def catalog_models(models_path: Path) -> list[CatalogModel]:
     found = []
     for kind, models in catalog.items():
         for name, spec in models.items():
-            params = validate_params(models_path, kind, name, spec)
-            backend = registry.get(kind, spec.backend)
-            assert backend is not None  # validate_params checked it
-            found.append(CatalogModel(kind, name, spec.description, backend.cls, params))
+            params = validate_params(models_path, kind, name, spec, registry)
+            cls = find_backend(models_path, kind, name, spec, registry).cls
+            found.append(CatalogModel(kind, name, spec.description, cls, params))
     return found
 
 

@@ -19,11 +19,12 @@ from assistant.audio.devices import (
 )
 from assistant.audio.wav import read_wav, write_wav
 from assistant.commands.common import build_plan
-from assistant.config import ConfigError
+from assistant.core.errors import ConfigError
+from assistant.core.planner import PipelinePlan
+from assistant.core.runner import Pipeline
+from assistant.core.stage import StageContext
 from assistant.messages import AudioFrame
-from assistant.pipeline import Pipeline, PipelinePlan
 from assistant.session import TurnRecord
-from assistant.stage import StageContext
 from assistant.voice import Playback, Timeline, VoiceConversation, VoiceResult, file_blocks
 
 log = logging.getLogger(__name__)

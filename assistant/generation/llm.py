@@ -26,7 +26,9 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol, cast, runtime_checkabl
 
 from pydantic import Field, model_validator
 
-from assistant.stage import MissingModelError, StageParams, default_cache_dir
+from assistant.core.errors import MissingModelError
+from assistant.core.paths import default_cache_dir
+from assistant.core.stage import StageParams
 from assistant.text.sentences import split_sentences
 
 if TYPE_CHECKING:

@@ -16,7 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
-from assistant.stage import MissingModelError, default_cache_dir
+from assistant.core.errors import MissingModelError
+from assistant.core.paths import default_cache_dir
 
 log = logging.getLogger(__name__)
 

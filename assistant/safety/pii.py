@@ -22,9 +22,9 @@ from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from assistant.core.errors import MissingModelError
 from assistant.messages import TextChange
 from assistant.safety import apply_changes
-from assistant.stage import MissingModelError
 
 if TYPE_CHECKING:
     from presidio_analyzer import AnalyzerEngine, EntityRecognizer, RecognizerResult

@@ -19,11 +19,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from assistant.core.errors import MissingModelError
 from assistant.messages import TextChange
 from assistant.nlu.embedder import SentenceEncoder, shared_encoder
 from assistant.nlu.labelled import EmbeddingClassifier, load_labelled
 from assistant.safety import apply_changes
-from assistant.stage import MissingModelError
 from assistant.text.sentences import split_sentences
 
 

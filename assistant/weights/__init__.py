@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Protocol
 
-from assistant.stage import MissingModelError, missing_package
+from assistant.core.errors import MissingModelError, missing_package
 from assistant.weights.whisper_base import Progress, assemble_whisper_base
 
 

@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterable
 from importlib import resources
 from pathlib import Path
 
-from assistant.stage import MissingModelError
+from assistant.core.errors import MissingModelError
 
 log = logging.getLogger(__name__)
 

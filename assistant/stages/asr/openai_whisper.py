@@ -17,14 +17,8 @@ import numpy as np
 import numpy.typing as npt
 from pydantic import Field
 
-from assistant.stage import (
-    MissingModelError,
-    Progress,
-    StageContext,
-    StageParams,
-    missing_package,
-    register,
-)
+from assistant.core.errors import MissingModelError, missing_package
+from assistant.core.stage import Progress, StageContext, StageParams
 from assistant.stages.asr.whisper_ct2 import Recognized, WhisperASR, WhisperParams, confidence
 from assistant.weights import model_packages
 from assistant.weights.ct2_to_openai import checkpoint_path, openai_checkpoint
@@ -37,7 +31,6 @@ class OpenAIWhisperParams(WhisperParams):
     )
 
 
-@register
 class OpenAIWhisperASR(WhisperASR):
     backend: ClassVar[str] = "openai-whisper"
     description: ClassVar[str] = "Whisper on PyTorch (openai-whisper), CPU float32, offline"

@@ -20,16 +20,9 @@ import numpy.typing as npt
 from pydantic import Field, field_validator
 
 from assistant.audio.wav import SAMPLE_RATE, Audio, resample
+from assistant.core.errors import MissingModelError, missing_package
+from assistant.core.stage import Progress, Stage, StageContext, StageParams
 from assistant.messages import Message, Transcript, UtteranceAudio
-from assistant.stage import (
-    MissingModelError,
-    Progress,
-    Stage,
-    StageContext,
-    StageParams,
-    missing_package,
-    register,
-)
 from assistant.weights import WHISPER_CT2, WhisperSource, model_packages, whisper_base
 
 MODELS: dict[str, WhisperSource] = WHISPER_CT2
@@ -122,7 +115,6 @@ class WhisperASR(Stage):
         )
 
 
-@register
 class FasterWhisperASR(WhisperASR):
     backend: ClassVar[str] = "faster-whisper"
     description: ClassVar[str] = "Whisper on CTranslate2 (faster-whisper), CPU, offline"

@@ -1,5 +1,1 @@
 """Dialogue state tracking backends."""
-
-from assistant.stages.dst import tracker
-
-__all__ = ["tracker"]

@@ -20,6 +20,7 @@ from typing import ClassVar, Literal
 
 from pydantic import Field
 
+from assistant.core.stage import Stage, StageParams
 from assistant.dialogue.events import (
     BotUttered,
     Event,
@@ -49,7 +50,6 @@ from assistant.safety.pii import (
     shared_pii_redactor,
 )
 from assistant.skills.loader import Slot, load_skills
-from assistant.stage import Stage, StageParams, register
 
 log = logging.getLogger(__name__)
 
@@ -99,7 +99,6 @@ def entities_to_json(entities: Sequence[Entity]) -> tuple[dict[str, object], ...
     )
 
 
-@register
 class TrackerStage(Stage):
     kind: ClassVar[str] = "dst"
     backend: ClassVar[str] = "tracker"

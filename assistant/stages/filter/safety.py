@@ -22,6 +22,7 @@ from typing import ClassVar
 
 from pydantic import Field, field_validator
 
+from assistant.core.stage import Stage, StageParams
 from assistant.messages import Message, Refusal, Reply, Said, TextChange
 from assistant.safety import apply_changes, without_overlaps
 from assistant.safety.pii import (
@@ -38,7 +39,6 @@ from assistant.safety.toxicity import (
     ToxicityClassifier,
     ToxicityFilter,
 )
-from assistant.stage import Stage, StageParams, register
 
 
 class SafetyFilterParams(StageParams):
@@ -90,7 +90,6 @@ class SafetyFilterParams(StageParams):
         return replacements
 
 
-@register
 class SafetyFilter(Stage):
     kind: ClassVar[str] = "filter"
     backend: ClassVar[str] = "safety"

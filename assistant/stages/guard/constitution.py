@@ -24,6 +24,8 @@ from typing import ClassVar
 import numpy as np
 from pydantic import Field, field_validator
 
+from assistant.core.errors import missing_package
+from assistant.core.stage import Stage, StageContext, StageParams
 from assistant.messages import (
     GuardVerdict,
     Message,
@@ -44,7 +46,6 @@ from assistant.safety.pii import (
     shared_pii_redactor,
 )
 from assistant.skills.loader import load_skills
-from assistant.stage import Stage, StageContext, StageParams, missing_package, register
 from assistant.stages.guard.policy import (
     ALLOWED_LABEL,
     DEFAULT_CONSTITUTION,
@@ -122,7 +123,6 @@ class NearestLabelClassifier(EmbeddingClassifier):
         )
 
 
-@register
 class ConstitutionGuard(Stage):
     kind: ClassVar[str] = "guard"
     backend: ClassVar[str] = "constitution"

@@ -14,7 +14,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from assistant.config import ConfigError, load_yaml_model
+from assistant.core.config import load_yaml_model
+from assistant.core.errors import ConfigError
 
 PACKAGE_DIR = Path(__file__).resolve().parents[2]
 DEFAULT_CONSTITUTION = PACKAGE_DIR / "policies" / "constitution.yaml"

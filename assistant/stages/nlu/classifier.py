@@ -19,10 +19,10 @@ from typing import Any, ClassVar
 import numpy as np
 from pydantic import Field
 
+from assistant.core.stage import Stage, StageParams
 from assistant.messages import Entity, IntentScore, Message, Parse, Transcript
 from assistant.nlu.entities import EntityExtractor
 from assistant.skills.loader import Example, SkillSet, load_skills
-from assistant.stage import Stage, StageParams
 
 log = logging.getLogger(__name__)
 

@@ -15,8 +15,8 @@ from typing import Any, ClassVar
 
 from pydantic import Field
 
+from assistant.core.stage import StageParams
 from assistant.nlu.embedder import SentenceEncoder, shared_encoder
-from assistant.stage import StageParams, register
 from assistant.stages.nlu.classifier import ClassifierParams, IntentClassifierStage
 from assistant.stages.nlu.tfidf import LexicalFeatures
 
@@ -32,7 +32,6 @@ class EmbeddingParams(ClassifierParams):
     )
 
 
-@register
 class EmbeddingIntentClassifier(IntentClassifierStage):
     backend: ClassVar[str] = "embedding"
     description: ClassVar[str] = (

@@ -9,7 +9,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
-from assistant.stage import register
 from assistant.stages.nlu.classifier import IntentClassifierStage
 
 
@@ -45,7 +44,6 @@ class LexicalFeatures:
         return normalize(hstack(blocks).tocsr())
 
 
-@register
 class TfidfIntentClassifier(IntentClassifierStage):
     backend: ClassVar[str] = "tfidf"
     description: ClassVar[str] = "character and word n-gram TF-IDF + logistic regression"

@@ -25,6 +25,8 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import Field
 
+from assistant.core.errors import missing_package
+from assistant.core.stage import Stage, StageContext, StageParams
 from assistant.dialogue.actions import (
     ActionError,
     ActionRunner,
@@ -58,7 +60,6 @@ from assistant.messages import DialogueState, DialogueUpdate, Message, Reply
 from assistant.nlu.embedder import shared_encoder
 from assistant.progress import ProgressBar
 from assistant.skills.loader import Form, SkillSet, load_skills
-from assistant.stage import Stage, StageContext, StageParams, missing_package, register
 
 log = logging.getLogger(__name__)
 
@@ -131,7 +132,6 @@ class Answer:
         self.source = self.source or source
 
 
-@register
 class ChainResponder(Stage):
     kind: ClassVar[str] = "respond"
     backend: ClassVar[str] = "chain"

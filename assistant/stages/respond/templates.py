@@ -11,10 +11,10 @@ from typing import ClassVar
 
 from pydantic import Field
 
+from assistant.core.stage import Stage, StageParams
 from assistant.dialogue.responses import ResponsePicker
 from assistant.messages import DialogueState, Message, Parse, Reply, SessionStart
 from assistant.skills.loader import load_skills
-from assistant.stage import Stage, StageParams, register
 
 
 class TemplateParams(StageParams):
@@ -25,7 +25,6 @@ class TemplateParams(StageParams):
     seed: int | None = Field(None, description="fix the choice of variations (tests, demos)")
 
 
-@register
 class TemplateResponder(Stage):
     kind: ClassVar[str] = "respond"
     backend: ClassVar[str] = "templates"

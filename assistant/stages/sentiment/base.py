@@ -21,8 +21,8 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import Field
 
+from assistant.core.stage import Stage, StageParams
 from assistant.messages import Message, Sentiment, Transcript
-from assistant.stage import Stage, StageParams
 
 Label = Literal["negative", "neutral", "positive"]
 LABELS: tuple[Label, ...] = ("negative", "neutral", "positive")

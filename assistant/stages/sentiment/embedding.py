@@ -13,9 +13,9 @@ from typing import ClassVar
 
 from pydantic import Field
 
+from assistant.core.stage import StageParams
 from assistant.nlu.embedder import shared_encoder
 from assistant.nlu.labelled import EmbeddingClassifier, load_labelled
-from assistant.stage import StageParams, register
 from assistant.stages.sentiment.base import (
     LABELS,
     SentimentParams,
@@ -40,7 +40,6 @@ class EmbeddingSentimentParams(SentimentParams):
     )
 
 
-@register
 class EmbeddingSentiment(SentimentStage):
     backend: ClassVar[str] = "embedding"
     description: ClassVar[str] = "MiniLM sentence embeddings + logistic regression on examples"

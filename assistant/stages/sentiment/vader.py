@@ -11,7 +11,8 @@ from __future__ import annotations
 import importlib
 from typing import Any, ClassVar
 
-from assistant.stage import MissingModelError, StageParams, register
+from assistant.core.errors import MissingModelError
+from assistant.core.stage import StageParams
 from assistant.stages.sentiment.base import (
     SentimentParams,
     SentimentStage,
@@ -25,7 +26,6 @@ class VaderParams(SentimentParams):
     positive_above: float = positive_above(0.45)
 
 
-@register
 class VaderSentiment(SentimentStage):
     backend: ClassVar[str] = "vader"
     description: ClassVar[str] = "VADER lexicon and rules (vaderSentiment), calibrated neutral band"

@@ -27,6 +27,7 @@ from typing import ClassVar
 
 from pydantic import Field
 
+from assistant.core.stage import Stage, StageParams
 from assistant.messages import (
     Interrupt,
     Message,
@@ -38,7 +39,6 @@ from assistant.messages import (
     SessionEnd,
     ToneChoice,
 )
-from assistant.stage import Stage, StageParams, register
 from assistant.stages.tone.history import Histories, Mood, SessionHistory
 from assistant.stages.tone.policy import DEFAULT_POLICY, Shorten, Style, When, load_policy
 from assistant.text.sentences import split_sentences
@@ -84,7 +84,6 @@ class ToneParams(StageParams):
     )
 
 
-@register
 class PolicyTone(Stage):
     kind: ClassVar[str] = "tone"
     backend: ClassVar[str] = "policy"

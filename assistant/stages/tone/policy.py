@@ -19,7 +19,7 @@ from pydantic import (
     model_validator,
 )
 
-from assistant.config import load_yaml_model
+from assistant.core.config import load_yaml_model
 
 DEFAULT_POLICY = Path(__file__).resolve().parents[2] / "policies" / "tone.yaml"
 

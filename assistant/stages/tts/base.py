@@ -23,8 +23,8 @@ from typing import ClassVar
 
 from pydantic import Field
 
+from assistant.core.stage import Stage, StageParams
 from assistant.messages import Message, Refusal, Reply, Said, SpeechChunk
-from assistant.stage import Stage, StageParams
 from assistant.text.sentences import split_sentences
 from assistant.text.spoken import speakable
 

@@ -21,13 +21,8 @@ from typing import ClassVar, Literal
 
 from pydantic import Field
 
-from assistant.stage import (
-    MissingModelError,
-    StageContext,
-    StageParams,
-    missing_package,
-    register,
-)
+from assistant.core.errors import MissingModelError, missing_package
+from assistant.core.stage import StageContext, StageParams
 from assistant.stages.tts.base import Delivery, TTSParams, TTSStage
 
 LOADER_PACKAGE = "espeakng-loader"
@@ -56,7 +51,6 @@ class EspeakParams(TTSParams):
     )
 
 
-@register
 class EspeakTTS(TTSStage):
     backend: ClassVar[str] = "espeak"
     description: ClassVar[str] = "eSpeak NG formant synthesis (light, fast, robotic)"

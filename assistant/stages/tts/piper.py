@@ -14,13 +14,8 @@ from typing import TYPE_CHECKING, ClassVar
 
 from pydantic import Field, model_validator
 
-from assistant.stage import (
-    MissingModelError,
-    StageContext,
-    StageParams,
-    missing_package,
-    register,
-)
+from assistant.core.errors import MissingModelError, missing_package
+from assistant.core.stage import StageContext, StageParams
 from assistant.stages.tts.base import Delivery, TTSParams, TTSStage
 
 if TYPE_CHECKING:
@@ -47,7 +42,6 @@ class PiperParams(TTSParams):
         return self
 
 
-@register
 class PiperTTS(TTSStage):
     backend: ClassVar[str] = "piper"
     description: ClassVar[str] = "Piper neural voices (default en_US joe, 22.05 kHz)"

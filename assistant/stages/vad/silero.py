@@ -27,6 +27,8 @@ import numpy as np
 import numpy.typing as npt
 from pydantic import Field
 
+from assistant.core.errors import MissingModelError
+from assistant.core.stage import Stage, StageParams
 from assistant.messages import (
     AudioFrame,
     Message,
@@ -35,7 +37,6 @@ from assistant.messages import (
     SpeechStarted,
     UtteranceAudio,
 )
-from assistant.stage import MissingModelError, Stage, StageParams, register
 
 SAMPLE_RATE = 16_000
 CHUNK = 512  # samples per model call: the only window Silero v6 takes at 16 kHz
@@ -204,7 +205,6 @@ class _Session:
     turns: int = 0
 
 
-@register
 class SileroVAD(Stage):
     kind: ClassVar[str] = "vad"
     backend: ClassVar[str] = "silero"

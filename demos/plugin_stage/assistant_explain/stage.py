@@ -12,8 +12,8 @@ from typing import ClassVar
 
 from pydantic import Field
 
+from assistant.core.stage import Stage, StageParams
 from assistant.messages import DialogueState, Entity, IntentScore, Message, Parse, Reply
-from assistant.stage import Stage, StageParams
 
 # The name the classifier gives an utterance it rejects (assistant.stages.nlu.classifier); kept
 # as a literal so the plugin depends only on the stable message types, not on NLU internals.

@@ -16,7 +16,7 @@ from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from typing import TypeAlias
 
-from assistant.messages import Interrupt, Message
+from assistant.core.message import Interrupt, Message
 
 log = logging.getLogger(__name__)
 

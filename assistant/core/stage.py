@@ -1,0 +1,113 @@
+"""The Stage base class: one step of a pipeline.
+
+A stage's class declares which message types it consumes and produces, so a pipeline can be
+checked before any model loads. Which classes exist is the registry's business
+(`assistant.core.registry`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from abc import ABC, abstractmethod
+from collections.abc import AsyncIterator, Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar, TypeVar
+
+from pydantic import BaseModel, ConfigDict
+
+from assistant.core.message import Message
+from assistant.core.paths import default_cache_dir
+
+Progress = Callable[[str, int, int], None]
+"""Progress of a long preparation: (what, done, total) in any unit, e.g. bytes."""
+R = TypeVar("R")
+
+
+class StageParams(BaseModel):
+    """Base of a backend's parameters (the `params:` of a model in models.yaml).
+    Unknown keys are errors, so a typo is reported instead of silently ignored."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+@dataclass(frozen=True)
+class StageContext:
+    """What every stage may read: this run's skill folders and documents (`--knowledge`), and
+    the cache directory for things built once (indexes, assembled models)."""
+
+    skill_dirs: tuple[Path, ...] = ()
+    knowledge_paths: tuple[Path, ...] = ()
+    cache_dir: Path = field(default_factory=default_cache_dir)
+
+
+class Stage(ABC):
+    """One pipeline step. Subclasses set the class variables and implement `process`.
+
+    Heavy imports and model loading belong in `load`, which runs once in a worker thread before
+    the first message; `process` runs model inference through `run_blocking` so the event loop
+    (audio capture, barge-in) never stalls.
+    """
+
+    kind: ClassVar[str]
+    backend: ClassVar[str]
+    consumes: ClassVar[tuple[type[Message], ...]]
+    produces: ClassVar[tuple[type[Message], ...]]
+    # Types taken from any sender, outside the pipeline's order: results that flow back, such as
+    # the responder's DialogueUpdate to the dialogue tracker. Not part of the type-graph check.
+    feedback: ClassVar[tuple[type[Message], ...]] = ()
+    Params: ClassVar[type[StageParams]] = StageParams
+    description: ClassVar[str] = ""
+
+    def __init__(self, *, name: str, params: StageParams, context: StageContext) -> None:
+        self.name = name
+        self.params = params
+        self.context = context
+        # One thread per stage: its model is never used from two threads, and order is kept.
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"stage-{name}")
+        self._emit: Callable[[Message], Awaitable[None]] | None = None
+
+    def attach(self, emit: Callable[[Message], Awaitable[None]]) -> None:
+        """Called by the pipeline: how this stage publishes outside `process`."""
+        self._emit = emit
+
+    async def emit(self, message: Message) -> None:
+        """Publish a message that is not the answer to a consumed one (a timer that ends, a
+        microphone that hears speech)."""
+        if self._emit is None:
+            raise RuntimeError(f"stage {self.name} is not attached to a running pipeline")
+        await self._emit(message)
+
+    @classmethod
+    def readiness(cls, params: StageParams, context: StageContext) -> str | None:
+        """Why this model cannot load right now (a missing package, a one-time preparation not
+        done yet), or None when it is ready. Cheap: `assistant models` calls it for every model
+        without loading any."""
+        return None
+
+    @classmethod
+    def prepare(cls, params: StageParams, context: StageContext, progress: Progress) -> bool:
+        """Do the one-time work the model needs before it can load (assemble, convert) and
+        return True, or return False when there is nothing to do. Blocking; may take minutes."""
+        return False
+
+    def load(self) -> None:
+        """Load models and data (blocking; called once, in the stage's worker thread)."""
+
+    async def start(self) -> None:
+        await self.run_blocking(self.load)
+
+    async def stop(self) -> None:
+        self._executor.shutdown(wait=False, cancel_futures=True)
+
+    async def control(self, message: Message) -> None:
+        """React to a system message (session start/end, interrupt). Default: nothing to do."""
+
+    @abstractmethod
+    def process(self, message: Message) -> AsyncIterator[Message]:
+        """Handle one consumed message, yielding output messages as soon as each exists."""
+
+    async def run_blocking(self, fn: Callable[..., R], *args: Any) -> R:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, fn, *args)
