@@ -12,20 +12,26 @@ from typing import ClassVar, Literal
 
 from assistant.core.message import (
     RESET,
+    EndOfStream,
     Interrupt,
+    Marker,
     Message,
     SessionEnd,
     SessionStart,
     StageError,
     StageTiming,
+    TurnEnd,
+    TurnStart,
 )
 from assistant.dialogue.events import Event
 
 __all__ = [
-    "RESET", "AudioFrame", "DialogueState", "DialogueUpdate", "Entity", "GuardVerdict",
-    "IntentScore", "Interrupt", "Message", "Parse", "Prosody", "Refusal", "Reply", "Said",
+    "RESET", "AudioFrame", "DialogueState", "DialogueUpdate", "EndOfStream", "Entity",
+    "GuardVerdict", "IntentScore", "Interrupt", "Marker", "Message", "Parse", "Prosody", "Refusal",
+    "Reply", "Said",
     "Sentiment", "SessionEnd", "SessionStart", "SpeechChunk", "SpeechStarted", "StageError",
-    "StageTiming", "TextChange", "ToneChoice", "Transcript", "UtteranceAudio",
+    "StageTiming", "TextChange", "ToneChoice", "Transcript", "TurnEnd", "TurnStart",
+    "UtteranceAudio",
 ]  # fmt: skip
 
 

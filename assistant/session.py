@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from assistant.core.conversation import Conversation
 from assistant.core.planner import INPUT, PipelinePlan
 from assistant.core.runner import Pipeline
 from assistant.dialogue.events import Event, ReminderScheduled
@@ -341,16 +342,21 @@ class TextSession:
         self.pipeline = pipeline
         self.bus = pipeline.bus
         self.session_id = session_id or new_session_id()
+        self.conversation = Conversation(self.bus, pipeline.plan, self.session_id)
         self.turn_timeout = turn_timeout
-        self.turn_id = 0
         self.recorder = TurnRecorder(pipeline.plan)
         final_senders = self.recorder.final_senders
-        self._removers = [self.bus.observe(self.recorder)]
+        self._removers = [self.bus.observe(self.recorder), self.conversation.close]
         if on_proactive is not None:
             callback = on_proactive
 
             def proactive(message: Message, sender: str) -> None:
-                if isinstance(message, Reply) and message.proactive and sender in final_senders:
+                if (
+                    isinstance(message, Reply)
+                    and message.proactive
+                    and message.session_id == self.session_id
+                    and sender in final_senders
+                ):
                     callback(message)
 
             self._removers.append(self.bus.observe(proactive))
@@ -358,6 +364,10 @@ class TextSession:
         # turn's responder added (the timer it set is only in the latter).
         self._dialogue: list[Event] = []
         self._removers.append(self.bus.observe(self._follow_dialogue))
+
+    @property
+    def turn_id(self) -> int:
+        return self.conversation.turn_id
 
     def _follow_dialogue(self, message: Message, sender: str) -> None:
         if message.session_id != self.session_id:
@@ -376,10 +386,12 @@ class TextSession:
         await self.bus.publish(SessionStart(session_id=self.session_id, turn_id=0), INPUT)
 
     async def end(self, reason: str = "user") -> None:
+        """End the conversation and wait until every stage has taken note (nothing of it is
+        still being handled), without waiting on other conversations."""
         await self.bus.publish(
             SessionEnd(session_id=self.session_id, turn_id=self.turn_id, reason=reason), INPUT
         )
-        await self.bus.join()
+        await self.conversation.end_stream()
 
     async def reset(self) -> None:
         """Forget the conversation and start it over under the same session id (turn ids go
@@ -390,15 +402,16 @@ class TextSession:
 
     async def say(self, text: str) -> TurnRecord:
         """One user turn. Empty text is the caller's to reject (see `cli`)."""
-        self.turn_id += 1
-        turn = self.turn_id
-        await self.bus.publish(
-            Transcript(session_id=self.session_id, turn_id=turn, text=text), INPUT
-        )
+        conversation = self.conversation
+        turn = conversation.next_turn()
+        done = conversation.expect(turn)
+        transcript = Transcript(session_id=self.session_id, turn_id=turn, text=text)
+        await conversation.publish_turn(turn, transcript)
         try:
-            await asyncio.wait_for(self.bus.join(), self.turn_timeout)
+            await asyncio.wait_for(done, self.turn_timeout)
         except TimeoutError:
             log.warning("turn %d took longer than %.0f s; cancelled", turn, self.turn_timeout)
+            conversation.forget(turn)
             self.recorder.record(self.session_id, turn).timed_out = True
             await self.bus.publish(
                 Interrupt(session_id=self.session_id, turn_id=turn, reason="timeout"), INPUT

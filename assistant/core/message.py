@@ -82,3 +82,36 @@ class SessionEnd(Message):
 
 
 RESET = "reset"  # SessionEnd.reason of `/reset`
+
+
+# --- turn markers --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Marker(Message):
+    """An in-order boundary in one conversation's stream. Markers queue with data (so they stay
+    behind the messages they follow), are never dropped by an interrupt, and each stage's runner
+    passes one on once every stage it reads from has passed it (see `assistant.core.runner`):
+    when a conversation sees a `TurnEnd` leave the pipeline, everything of that turn is done."""
+
+    INTERRUPTIBLE: ClassVar[bool] = False
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TurnStart(Marker):
+    """Turn `turn_id` of the session begins: what follows belongs to it. `origin` is where it
+    began (the input, or a stage such as the dialogue tracker when a timer fires): only the
+    stages after it take part in the turn."""
+
+    origin: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TurnEnd(Marker):
+    """Everything of turn `turn_id` has been sent: a stage that reads it may finish the turn."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class EndOfStream(Marker):
+    """The session's input ends (a file's last frame): stages let go of what they still hold,
+    the VAD the speech in progress."""

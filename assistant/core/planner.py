@@ -73,6 +73,23 @@ class PipelinePlan:
         found = (self.last_producer(kind) for kind in kinds)
         return tuple(dict.fromkeys(name for name in found if name is not None))
 
+    def origins(self) -> dict[str, frozenset[str]]:
+        """For each stage (and the input), where a turn that reaches it may have begun: itself
+        and every stage before it on the way from the input."""
+        found: dict[str, frozenset[str]] = {INPUT: frozenset({INPUT})}
+        for stage in self.stages:
+            found[stage.name] = frozenset({stage.name}).union(
+                *(found[sender] for sender in stage.senders)
+            )
+        return found
+
+    @property
+    def sinks(self) -> tuple[str, ...]:
+        """The stages no other stage reads from: where a turn's `TurnEnd` leaves the pipeline
+        (the input itself, for a pipeline of no stages)."""
+        read = {sender for stage in self.stages for sender in stage.senders}
+        return tuple(s.name for s in self.stages if s.name not in read) or (INPUT,)
+
     @property
     def kinds(self) -> tuple[str, ...]:
         return tuple(stage.kind for stage in self.stages)

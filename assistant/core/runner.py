@@ -1,8 +1,14 @@
-"""Running a planned pipeline: stages loaded, one `StageRunner` task per stage, one bus.
+"""Running a planned pipeline: stages loaded, one `StageRunner` per stage, one bus.
 
-Each runner subscribes its stage to the types the plan wired it to, feeds it from its inbox,
-publishes what it yields, and turns failures into `StageError` messages so that one broken stage
-never ends the session.
+Each runner subscribes its stage to the types the plan wired it to and feeds it, publishing what
+it yields and turning failures into `StageError` messages, so that one broken stage never ends
+the session. Messages of one conversation are handled in order, on their own `Lane` task:
+a stage busy with one conversation (waiting on a model, a slow answer) does not hold up another.
+
+Markers (`TurnStart`, `TurnEnd`, `EndOfStream`) are passed on by every runner once every stage
+it reads from has passed them, after the stage's `end_turn` / `end_stream` hook: since a marker
+queues behind the messages before it, a `TurnEnd` leaving the last stage means the whole turn
+is done there, for this conversation only.
 """
 
 from __future__ import annotations
@@ -10,16 +16,23 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import deque
+from collections.abc import AsyncIterator
+from dataclasses import replace
 
-from assistant.core.bus import Bus, Senders, Subscription
+from assistant.core.bus import Bus, Envelope, Senders, Subscription
 from assistant.core.errors import StageLoadError
 from assistant.core.message import (
+    EndOfStream,
     Interrupt,
+    Marker,
     Message,
     SessionEnd,
     SessionStart,
     StageError,
     StageTiming,
+    TurnEnd,
+    TurnStart,
 )
 from assistant.core.planner import PipelinePlan, PlannedStage
 from assistant.core.stage import Stage, StageContext
@@ -30,94 +43,207 @@ CONTROL_TYPES: tuple[type[Message], ...] = (SessionStart, SessionEnd, Interrupt)
 
 
 class StageRunner:
-    """Feeds one stage from its inbox, publishes what it yields, and turns failures into
-    `StageError` messages so that one broken stage never ends the session."""
+    """Feeds one stage from its inbox: each conversation's messages go to that conversation's
+    lane; interrupts are handled at once."""
 
-    def __init__(self, stage: Stage, bus: Bus, planned: PlannedStage, maxsize: int) -> None:
+    def __init__(
+        self,
+        stage: Stage,
+        bus: Bus,
+        planned: PlannedStage,
+        maxsize: int,
+        origins: dict[str, frozenset[str]] | None = None,
+    ) -> None:
         self.stage = stage
         self.bus = bus
+        self.maxsize = maxsize
+        self.senders = frozenset(planned.senders)
+        # Where a turn that reaches each sender may have begun (see `PipelinePlan.origins`).
+        self.origins = origins or {}
         routes: dict[type[Message], Senders] = {t: s for t, s in planned.sources}
+        routes[Marker] = planned.senders
         routes.update({t: None for t in (*stage.feedback, *CONTROL_TYPES)})
         self.subscription: Subscription = bus.subscribe(
             stage.name, routes, maxsize=maxsize, on_interrupt=self._interrupt
         )
-        self._task: asyncio.Task[None] | None = None
-        self._current_message: Message | None = None
-        self._interrupting = False
+        self.lanes: dict[str, Lane] = {}
         stage.attach(lambda message: bus.publish(message, stage.name))
 
     def _interrupt(self, interrupt: Interrupt) -> None:
-        """Cancel the work in flight if it belongs to an interrupted turn. The stage runs inside
-        the runner's own task (a task per message would cost more than the work of a light
-        stage), so the runner's task is cancelled and `run` takes the cancellation back."""
-        message = self._current_message
-        if (
-            self._task is not None
-            and not self._interrupting
-            and message is not None
-            and message.session_id == interrupt.session_id
-            and message.turn_id <= interrupt.turn_id
-        ):
-            self._interrupting = True
-            self._task.cancel()
+        lane = self.lanes.get(interrupt.session_id)
+        if lane is not None:
+            lane.interrupt(interrupt.turn_id)
 
     async def run(self) -> None:
-        self._task = asyncio.current_task()
         inbox = self.subscription.inbox
-        while True:
-            envelope = await inbox.get()
-            message = envelope.message
-            try:
-                if isinstance(message, CONTROL_TYPES):
-                    await self.stage.control(message)
-                else:
-                    self._current_message = message
-                    await self._process(message)
-            except asyncio.CancelledError:
-                if not self._interrupting:
-                    raise
-                log.debug("stage %s: turn %s interrupted", self.stage.name, message.turn_id)
-            except Exception:
-                log.exception("stage %s failed on a control message", self.stage.name)
-            finally:
-                self._current_message = None
-                inbox.task_done()
-            if self._interrupting:
-                self._interrupting = False
-                assert self._task is not None
-                if self._task.uncancel() > 0:  # a stop() came too: end the runner
-                    raise asyncio.CancelledError
-
-    async def _process(self, message: Message) -> None:
-        name = self.stage.name
-        started = time.monotonic()
         try:
-            async for output in self.stage.process(message):
-                await self.bus.publish(output, name)
-        except Exception as exc:
-            log.debug("stage %s failed", name, exc_info=True)
-            await self.bus.publish(
-                StageError(
-                    session_id=message.session_id,
-                    turn_id=message.turn_id,
-                    stage=name,
-                    consumed=type(message).__name__,
-                    error_type=type(exc).__name__,
-                    detail=str(exc) or type(exc).__name__,
-                ),
-                name,
-            )
-        await self.bus.publish(
+            while True:
+                envelope = await inbox.get()
+                message = envelope.message
+                if isinstance(message, Interrupt):
+                    await self.control(message)
+                    inbox.task_done()
+                    continue
+                lane = self.lanes.get(message.session_id)
+                if lane is None:
+                    lane = self.lanes[message.session_id] = Lane(self, message.session_id)
+                await lane.put(envelope)
+        finally:
+            tasks = [lane.task for lane in self.lanes.values()]
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def control(self, message: Message) -> None:
+        try:
+            await self.stage.control(message)
+        except Exception:
+            log.exception("stage %s failed on a control message", self.stage.name)
+
+    def senders_of(self, origin: str) -> frozenset[str]:
+        """The senders a turn begun at `origin` comes through."""
+        return frozenset(s for s in self.senders if origin in self.origins.get(s, (origin,)))
+
+    async def publish(self, message: Message) -> None:
+        await self.bus.publish(message, self.stage.name)
+
+    async def process(self, message: Message) -> None:
+        started = time.monotonic()
+        await self.publish_outputs(self.stage.process(message), message)
+        await self.publish(
             StageTiming(
                 session_id=message.session_id,
                 turn_id=message.turn_id,
-                stage=name,
+                stage=self.stage.name,
                 consumed=type(message).__name__,
                 started=started,
                 finished=time.monotonic(),
-            ),
-            name,
+            )
         )
+
+    async def publish_outputs(self, outputs: AsyncIterator[Message], cause: Message) -> None:
+        """Publish what the stage yields for `cause`; a failure becomes a `StageError`."""
+        try:
+            async for output in outputs:
+                await self.publish(output)
+        except Exception as exc:
+            log.debug("stage %s failed", self.stage.name, exc_info=True)
+            await self.publish(
+                StageError(
+                    session_id=cause.session_id,
+                    turn_id=cause.turn_id,
+                    stage=self.stage.name,
+                    consumed=type(cause).__name__,
+                    error_type=type(exc).__name__,
+                    detail=str(exc) or type(exc).__name__,
+                )
+            )
+
+
+class Lane:
+    """One conversation's messages at one stage, handled in order by their own task. It also
+    counts the markers of the conversation: which senders began each turn, which ended it."""
+
+    def __init__(self, runner: StageRunner, session_id: str) -> None:
+        self.runner = runner
+        self.session_id = session_id
+        self.queue: deque[Envelope] = deque()
+        self._readable = asyncio.Event()
+        self._writable = asyncio.Event()
+        self._writable.set()
+        self.current: Message | None = None
+        self._interrupting = False
+        self.taking_part: dict[int, frozenset[str]] = {}  # turn -> senders it comes through
+        self.ended: dict[int, set[str]] = {}  # turn -> senders whose TurnEnd came
+        self.streams_ended: set[str] = set()
+        self.task = asyncio.get_running_loop().create_task(
+            self.run(), name=f"stage-{runner.stage.name}-{session_id}"
+        )
+
+    async def put(self, envelope: Envelope) -> None:
+        while len(self.queue) >= self.runner.maxsize:
+            self._writable.clear()
+            await self._writable.wait()
+        self.queue.append(envelope)
+        self._readable.set()
+
+    def interrupt(self, up_to_turn: int) -> None:
+        """Drop queued work of the interrupted turns and cancel the message in flight if it is
+        one of theirs. The stage runs inside the lane's own task (a task per message would cost
+        more than the work of a light stage), so that task is cancelled and `run` takes the
+        cancellation back."""
+        kept = deque(
+            e for e in self.queue if not e.message.INTERRUPTIBLE or e.message.turn_id > up_to_turn
+        )
+        for _ in range(len(self.queue) - len(kept)):
+            self.runner.subscription.inbox.task_done()
+        self.queue = kept
+        self._writable.set()
+        current = self.current
+        if current is not None and not self._interrupting and current.turn_id <= up_to_turn:
+            self._interrupting = True
+            self.task.cancel()
+
+    async def run(self) -> None:
+        inbox = self.runner.subscription.inbox
+        while True:
+            while not self.queue:
+                self._readable.clear()
+                await self._readable.wait()
+            envelope = self.queue.popleft()
+            self._writable.set()
+            try:
+                await self._handle(envelope)
+            except asyncio.CancelledError:
+                if not self._interrupting:
+                    raise
+                log.debug("stage %s: turn interrupted", self.runner.stage.name)
+            finally:
+                self.current = None
+                inbox.task_done()
+            if self._interrupting:
+                self._interrupting = False
+                if self.task.uncancel() > 0:  # a stop() came too: end the lane
+                    raise asyncio.CancelledError
+            if isinstance(envelope.message, SessionEnd) and not self.queue:
+                self.runner.lanes.pop(self.session_id, None)  # the conversation is over here
+                return
+
+    async def _handle(self, envelope: Envelope) -> None:
+        message = envelope.message
+        if isinstance(message, Marker):
+            await self._marker(message, envelope.sender)
+        elif isinstance(message, CONTROL_TYPES):
+            await self.runner.control(message)
+        else:
+            self.current = message
+            await self.runner.process(message)
+
+    async def _marker(self, marker: Marker, sender: str) -> None:
+        """Pass a marker on once every sender that takes part has passed it: a turn comes
+        through the senders after where it began (a timer's turn begins at the dialogue tracker,
+        not at the input); the stream's end through all of them. A TurnStart is passed on as
+        soon as the first sender passes it."""
+        stage, turn = self.runner.stage, marker.turn_id
+        if isinstance(marker, TurnStart):
+            if turn in self.taking_part:
+                return
+            self.taking_part[turn] = self.runner.senders_of(marker.origin)
+        elif isinstance(marker, TurnEnd):
+            ended = self.ended.setdefault(turn, set())
+            ended.add(sender)
+            if not ended >= self.taking_part.get(turn, self.runner.senders):
+                return
+            self.taking_part.pop(turn, None)
+            self.ended.pop(turn, None)
+            await self.runner.publish_outputs(stage.end_turn(self.session_id, turn), marker)
+        elif isinstance(marker, EndOfStream):
+            self.streams_ended.add(sender)
+            if not self.streams_ended >= self.runner.senders:
+                return
+            self.streams_ended.clear()
+            await self.runner.publish_outputs(stage.end_stream(self.session_id), marker)
+        await self.runner.publish(replace(marker, timestamp=time.monotonic()))
 
 
 class Pipeline:
@@ -137,8 +263,9 @@ class Pipeline:
         self.stages = [
             p.cls(name=p.name, params=p.params, context=self.context) for p in plan.stages
         ]
+        origins = plan.origins()
         self.runners = [
-            StageRunner(stage, self.bus, planned, maxsize)
+            StageRunner(stage, self.bus, planned, maxsize, origins)
             for stage, planned in zip(self.stages, plan.stages, strict=True)
         ]
         self._tasks: list[asyncio.Task[None]] = []

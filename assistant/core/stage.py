@@ -108,6 +108,19 @@ class Stage(ABC):
     def process(self, message: Message) -> AsyncIterator[Message]:
         """Handle one consumed message, yielding output messages as soon as each exists."""
 
+    async def end_turn(self, session_id: str, turn_id: int) -> AsyncIterator[Message]:
+        """Everything of the turn has reached this stage: yield what is left of it (a stage
+        that holds pieces back) and forget the turn. Called before the turn's `TurnEnd` is passed
+        on. Default: nothing."""
+        return
+        yield  # an async generator that yields nothing
+
+    async def end_stream(self, session_id: str) -> AsyncIterator[Message]:
+        """The session's input has ended: yield what is still held (the VAD's last speech).
+        Called before the `EndOfStream` is passed on. Default: nothing."""
+        return
+        yield  # an async generator that yields nothing
+
     async def run_blocking(self, fn: Callable[..., R], *args: Any) -> R:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._executor, fn, *args)

@@ -43,6 +43,8 @@ from assistant.messages import (
     Parse,
     SessionEnd,
     SessionStart,
+    TurnEnd,
+    TurnStart,
 )
 from assistant.safety.pii import (
     DEFAULT_PII_ENTITIES,
@@ -240,7 +242,10 @@ class TrackerStage(Stage):
         ]
         try:
             tracker = await self.run_blocking(self.record, session_id, events)
+            # The timer's announcement is a turn of its own, begun here rather than at the input.
+            await self.emit(TurnStart(session_id=session_id, turn_id=turn, origin=self.name))
             await self.emit(self.state_message(tracker, parse, proactive=True))
+            await self.emit(TurnEnd(session_id=session_id, turn_id=turn))
         except Exception:
             log.exception("reminder %s of session %s could not fire", reminder.name, session_id)
 
