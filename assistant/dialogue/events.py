@@ -52,6 +52,20 @@ class Event:
             data[f.name] = getattr(self, f.name)
         return data
 
+    # The wire form (core.wire) of an event inside a message: Rasa's JSON shape, which names
+    # its own type, so that a field declared as `Event` can carry any event.
+    def to_wire(self) -> JSON:
+        return self.to_json()
+
+    @classmethod
+    def from_wire(cls, data: JSON) -> Event:
+        if not isinstance(data, dict):
+            raise UnknownEventError(f"an event is a JSON object, not {type(data).__name__}")
+        event = event_from_json(data)
+        if not isinstance(event, cls):
+            raise UnknownEventError(f"event {data.get('event')!r} is not a {cls.__name__}")
+        return event
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class UserUttered(Event):
@@ -82,7 +96,7 @@ class UserUttered(Event):
         parse = data.get("parse_data") or {}
         intent = parse.get("intent") or {}
         return cls(
-            timestamp=data.get("timestamp", time.time()),
+            timestamp=_timestamp(data),
             text=data.get("text") or "",
             intent=intent.get("name") or "",
             confidence=float(intent.get("confidence") or 0.0),
@@ -222,11 +236,20 @@ def event_from_json(data: JSON) -> Event:
     if cls is ReminderScheduled:
         return _reminder_from_json(data)
     if cls is ReminderCancelled:
+        intent = data.get("intent")
         return ReminderCancelled(
-            name=data.get("name"), intent=data.get("intent") or data.get("intent_name")
+            timestamp=_timestamp(data),
+            name=data.get("name"),
+            intent=data.get("intent_name") if intent is None else intent,
         )
     known = {f.name for f in fields(cls)}
     return cls(**{k: v for k, v in data.items() if k in known and v is not None})
+
+
+def _timestamp(data: JSON) -> float:
+    """rasa-sdk sends `"timestamp": None` for "now"; 0.0 is a time like any other."""
+    value = data.get("timestamp")
+    return time.time() if value is None else float(value)
 
 
 def _entity_list(entities: Any) -> tuple[JSON, ...]:
@@ -241,9 +264,10 @@ def _reminder_from_json(data: JSON) -> ReminderScheduled:
     trigger_at = data.get("trigger_at")
     if trigger_at is None:
         trigger_at = datetime.fromisoformat(data["date_time"]).timestamp()
+    name = data.get("name")
     return ReminderScheduled(
-        timestamp=data.get("timestamp") or time.time(),
-        name=data.get("name") or f"reminder-{trigger_at}",
+        timestamp=_timestamp(data),
+        name=f"reminder-{trigger_at}" if name is None else name,
         intent=data.get("intent") or "",
         trigger_at=float(trigger_at),
         entities=_entity_list(data.get("entities")),
