@@ -1,8 +1,10 @@
 """A conversation over a running pipeline: turns in, replies and per-turn records out.
 
-The session publishes what the user said, waits until the bus is quiet (every stage has handled
-everything of the turn), and returns a `TurnRecord` assembled by an observer from the messages it
-saw. It never raises because a stage failed: a failed or stuck turn ends in a short apology.
+The session publishes what the user said between its turn's markers, waits for its own
+`TurnEnd` to leave the pipeline (`assistant.core.conversation`), and returns a `TurnRecord`
+assembled by an observer from the messages it saw; each stage contributes its part of the
+record's JSON (`Stage.turn_record`). It never raises because a stage failed: a failed or stuck
+turn ends in a short apology.
 """
 
 from __future__ import annotations
@@ -10,9 +12,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
-from typing import Any
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
 
 from assistant.core.conversation import Conversation
 from assistant.core.planner import INPUT, PipelinePlan
@@ -21,10 +23,12 @@ from assistant.dialogue.events import Event, ReminderScheduled
 from assistant.dialogue.tracker import Tracker
 from assistant.messages import (
     RESET,
+    AudioFrame,
     DialogueState,
     DialogueUpdate,
     GuardVerdict,
     Interrupt,
+    Marker,
     Message,
     Parse,
     Refusal,
@@ -36,56 +40,93 @@ from assistant.messages import (
     SpeechChunk,
     StageError,
     StageTiming,
-    TextChange,
     Transcript,
     UtteranceAudio,
 )
+from assistant.records import last_of, merge_into, said_of
 
 log = logging.getLogger(__name__)
+M = TypeVar("M", bound=Message)
 
 APOLOGY = "Sorry, something went wrong on my side. Please try that again."
 TIMEOUT_APOLOGY = "Sorry, that took me too long. Please try again."
 NO_REPLY = "Sorry, I have no answer for that."
 
 
+DOCUMENTED_KEYS = (
+    "intent", "ranking", "entities", "slots", "sentiment", "guard", "tone", "filter",
+    "transcript",
+)  # fmt: skip
+"""Keys of `--json` that stages fill (`Stage.turn_record`): null when no stage in the pipeline
+does. A plugin's stage may add keys of its own."""
+
+
 @dataclass
 class TurnRecord:
-    """Everything observed on the bus for one turn."""
+    """Everything observed on the bus for one turn: each sender's messages, in order."""
 
     session_id: str
     turn_id: int
-    transcript: Transcript | None = None
-    verdict: GuardVerdict | None = None
-    sentiment: Sentiment | None = None
-    parse: Parse | None = None
-    state: DialogueState | None = None
-    replies: list[tuple[str, Said]] = field(default_factory=list)  # (sender, reply or refusal)
-    errors: list[StageError] = field(default_factory=list)
-    timings: list[StageTiming] = field(default_factory=list)
+    messages: list[tuple[str, Message]] = field(default_factory=list)  # (sender, message)
     timed_out: bool = False
     interrupted: bool = False  # the user barged in before the reply was over
-    utterance: UtteranceAudio | None = None  # voice: the endpointed speech of this turn
-    first_audio: float | None = None  # voice: when the reply's first audio existed (monotonic)
     stream_start: float | None = None  # voice, real-time input: monotonic time of stream 0 s
-    final_senders: tuple[str, ...] = ()  # the stages whose Reply or Refusal leaves the pipeline
-    filtered: bool = False  # the pipeline has a filter stage (so `filter` is a list, not null)
+    plan: PipelinePlan | None = None
+
+    def of(self, kind: type[M], sender: str | None = None) -> list[M]:
+        return [
+            m for s, m in self.messages if isinstance(m, kind) and sender in (None, s)
+        ]
+
+    def latest(self, kind: type[M]) -> M | None:
+        return last_of(kind, (m for _, m in self.messages))
 
     @property
-    def reply_pieces(self) -> list[Said]:
-        """The pieces of the reply (or refusal) that left the pipeline, in part order: one for
-        a reply that was not split. A part 0 begins a new reply (an apology after a failure)."""
-        final = next((s for s, _ in reversed(self.replies) if s in self.final_senders), None)
-        pieces: list[Said] = []
-        for sender, reply in self.replies:
-            if sender == final:
-                pieces = [reply] if reply.part == 0 else [*pieces, reply]
-        return sorted(pieces, key=lambda r: r.part)
+    def transcript(self) -> Transcript | None:
+        return self.latest(Transcript)
+
+    @property
+    def verdict(self) -> GuardVerdict | None:
+        return self.latest(GuardVerdict)
+
+    @property
+    def parse(self) -> Parse | None:
+        return self.latest(Parse)
+
+    @property
+    def state(self) -> DialogueState | None:
+        return self.latest(DialogueState)
+
+    @property
+    def sentiment(self) -> Sentiment | None:
+        return self.latest(Sentiment)
+
+    @property
+    def utterance(self) -> UtteranceAudio | None:
+        return self.latest(UtteranceAudio)
+
+    @property
+    def errors(self) -> list[StageError]:
+        return self.of(StageError)
+
+    @property
+    def timings(self) -> list[StageTiming]:
+        return self.of(StageTiming)
+
+    @property
+    def first_audio(self) -> float | None:
+        """Voice: when the reply's first audio existed (monotonic)."""
+        speaker = self.plan.last_producer(SpeechChunk) if self.plan else None
+        chunks = self.of(SpeechChunk, speaker) if speaker else []
+        return chunks[0].timestamp if chunks else None
 
     @property
     def reply(self) -> Said | None:
-        """The reply that left the pipeline, its pieces merged into one (see `merge_pieces`)."""
-        pieces = self.reply_pieces
-        return merge_pieces(pieces) if pieces else None
+        """The reply (or refusal) that left the pipeline, its pieces merged: what the last of
+        the final producers to say anything said."""
+        final = self.plan.final_producers(Reply, Refusal) if self.plan else ()
+        senders = [s for s, m in self.messages if isinstance(m, Said) and s in final]
+        return said_of(self.of(Said, senders[-1])) if senders else None
 
     @property
     def text(self) -> str:
@@ -98,17 +139,17 @@ class TurnRecord:
 
     def audio_json(self) -> dict[str, Any] | None:
         """Voice turns: where the speech was, and how long the user waited for the answer."""
-        if self.utterance is None:
+        utterance, first_audio = self.utterance, self.first_audio
+        if utterance is None:
             return None
-        utterance = self.utterance
         after_endpoint = (
-            round((self.first_audio - utterance.timestamp) * 1000, 1)
-            if self.first_audio is not None
+            round((first_audio - utterance.timestamp) * 1000, 1)
+            if first_audio is not None
             else None
         )
         voice_to_voice = (
-            round((self.first_audio - self.stream_start - utterance.speech_end_s) * 1000, 1)
-            if self.first_audio is not None and self.stream_start is not None
+            round((first_audio - self.stream_start - utterance.speech_end_s) * 1000, 1)
+            if first_audio is not None and self.stream_start is not None
             else None
         )
         return {
@@ -121,19 +162,6 @@ class TurnRecord:
             # the audio came in real time (a microphone, or a file fed at its own pace).
             "voice_to_voice_ms": voice_to_voice,
         }
-
-    def filter_json(self) -> list[dict[str, Any]] | None:
-        """Every change made to the user's words (guard) and to the reply (filter); null when
-        neither stage ran."""
-        reply = self.reply
-        if self.verdict is None and not self.filtered:
-            return None
-        changes = [("input", c) for c in (self.verdict.changes if self.verdict else ())]
-        changes += [("reply", c) for c in (reply.changes if reply else ())]
-        return [
-            {"on": on, "rule": c.rule, "start": c.start, "end": c.end, "replacement": c.replacement}
-            for on, c in changes
-        ]
 
     def timings_ms(self) -> dict[str, float]:
         spent: dict[str, float] = {}
@@ -148,178 +176,65 @@ class TurnRecord:
     @property
     def input_text(self) -> str | None:
         """What the user said, as it may be stored: the guard's redacted text if a guard ran."""
-        if self.verdict is not None:
-            return self.verdict.text
-        return self.transcript.text if self.transcript else None
+        return self.to_json()["input"]
+
+    def stage_parts(self) -> dict[str, Any]:
+        """The stages' parts of the record, merged in pipeline order (see `assistant.records`)."""
+        parts: dict[str, Any] = dict.fromkeys(DOCUMENTED_KEYS)
+        for planned in self.plan.stages if self.plan else ():
+            produced = [m for s, m in self.messages if s == planned.name]
+            if produced:
+                merge_into(parts, planned.cls.turn_record(produced))
+        return parts
 
     def to_json(self) -> dict[str, Any]:
         """The per-turn JSON of `--json`. Fields of stages not in the pipeline are null."""
-        parse = self.state.parse if self.state is not None else self.parse
         reply = self.reply
+        transcript = self.transcript
+        parts = self.stage_parts()
         return {
             "session": self.session_id,
             "turn": self.turn_id,
-            "input": self.input_text,
+            "input": parts.pop("input", transcript.text if transcript else None),
             "text": self.text,
-            "intent": (
-                {"name": parse.intent.name, "confidence": parse.intent.confidence}
-                if parse
-                else None
-            ),
-            "ranking": (
-                [{"name": i.name, "confidence": i.confidence} for i in parse.ranking]
-                if parse
-                else None
-            ),
-            "entities": (
-                [
-                    {
-                        "entity": e.entity,
-                        "value": e.value,
-                        "text": e.text,
-                        "start": e.start,
-                        "end": e.end,
-                    }
-                    for e in parse.entities
-                ]
-                if parse
-                else None
-            ),
-            "slots": dict(self.state.slots) if self.state is not None else None,
-            "sentiment": (
-                {"label": self.sentiment.label, "score": round(self.sentiment.score, 3)}
-                if self.sentiment
-                else None
-            ),
-            "guard": (
-                {
-                    "rule": self.verdict.rule,
-                    "score": round(self.verdict.score, 3),
-                    "refused": self.verdict.refused,
-                }
-                if self.verdict
-                else None
-            ),
-            "tone": _tone_json(reply) if reply and reply.tone else None,
-            "filter": self.filter_json(),
+            **{key: parts.pop(key) for key in DOCUMENTED_KEYS[:8]},
             "source": reply.source if reply else None,
             "errors": [
                 {"stage": e.stage, "error": e.error_type, "detail": e.detail} for e in self.errors
             ],
-            "transcript": (
-                {
-                    "text": self.transcript.text,
-                    "language": self.transcript.language,
-                    "confidence": round(self.transcript.confidence, 3),
-                }
-                if self.transcript is not None and self.utterance is not None
-                else None
-            ),
+            "transcript": parts.pop("transcript"),
             "audio": self.audio_json(),
             "timed_out": self.timed_out,
             "interrupted": self.interrupted,
             "timings_ms": self.timings_ms(),
+            **parts,  # keys of plugin stages
         }
 
 
 class TurnRecorder:
     """Bus observer that sorts messages into per-turn records."""
 
-    RECORDED = (
-        UtteranceAudio, Transcript, GuardVerdict, Sentiment, Parse, DialogueState, Said,
-        SpeechChunk, StageError, StageTiming,
-    )  # fmt: skip
-
     def __init__(self, plan: PipelinePlan) -> None:
+        self.plan = plan
         self.final_senders = plan.final_producers(Reply, Refusal)
-        self.speech_sender = plan.last_producer(SpeechChunk)
-        self.filtered = "filter" in plan.kinds
         self.turns: dict[tuple[str, int], TurnRecord] = {}
 
     def record(self, session_id: str, turn_id: int) -> TurnRecord:
         key = (session_id, turn_id)
         if key not in self.turns:
-            self.turns[key] = TurnRecord(
-                session_id, turn_id, final_senders=self.final_senders, filtered=self.filtered
-            )
+            self.turns[key] = TurnRecord(session_id, turn_id, plan=self.plan)
         return self.turns[key]
 
     def __call__(self, message: Message, sender: str) -> None:
         # Proactive turns (negative ids: a timer announcing itself) belong to no user turn.
-        if not isinstance(message, self.RECORDED) or message.turn_id < 0:
+        if isinstance(message, Marker) or message.turn_id < 0:
             return
-        record = self.record(message.session_id, message.turn_id)
-        match message:
-            case UtteranceAudio():
-                record.utterance = message
-            case SpeechChunk():
-                if record.first_audio is None and sender == self.speech_sender:
-                    record.first_audio = message.timestamp
-            case Transcript():
-                record.transcript = message
-            case GuardVerdict():
-                record.verdict = message
-            case Sentiment():
-                record.sentiment = message
-            case Parse():
-                record.parse = message
-            case DialogueState():
-                record.state = message
-            case Said():
-                record.replies.append((sender, message))
-            case StageError():
-                record.errors.append(message)
-            case StageTiming():
-                record.timings.append(message)
+        if isinstance(message, SessionStart | SessionEnd | Interrupt | AudioFrame):
+            return  # not part of a turn (input audio is the stream the turns are cut from)
+        self.record(message.session_id, message.turn_id).messages.append((sender, message))
 
     def pop(self, session_id: str, turn_id: int) -> TurnRecord:
         return self.turns.pop((session_id, turn_id), None) or self.record(session_id, turn_id)
-
-
-def merge_pieces(pieces: Sequence[Said]) -> Said:
-    """One reply made of the pieces of a reply, as if it had come whole: the texts joined with
-    single spaces (empty pieces skipped), each piece's changes moved to where the piece's text
-    (as the filter was given it) begins in the joined text, the tone of the first piece with the
-    adjustments of all pieces in order, everything else from the first piece."""
-    first = pieces[0]
-    if len(pieces) == 1:
-        return first
-    texts: list[str] = []
-    changes: list[TextChange] = []
-    given = 0  # length of the joined text the changes refer to
-    adjustments: list[str] = []
-    for piece in pieces:
-        if piece.tone is not None:
-            adjustments += [a for a in piece.tone.adjustments if a not in adjustments]
-        if not piece.text.strip() and not piece.changes:
-            continue
-        offset = given + (1 if texts else 0)
-        changes += [replace(c, start=c.start + offset, end=c.end + offset) for c in piece.changes]
-        given = (
-            offset
-            + len(piece.text)
-            - sum(len(c.replacement) - (c.end - c.start) for c in piece.changes)
-        )
-        texts.append(piece.text)
-    tone = replace(first.tone, adjustments=tuple(adjustments)) if first.tone else None
-    return replace(
-        first, text=" ".join(texts), changes=tuple(changes), tone=tone, part=0, more=False
-    )
-
-
-def _tone_json(reply: Said) -> dict[str, Any]:
-    assert reply.tone is not None
-    prosody = reply.prosody
-    return {
-        "style": reply.tone.style,
-        "reason": reply.tone.reason,
-        "adjustments": list(reply.tone.adjustments),
-        "prosody": (
-            {"rate": prosody.rate, "sentence_pause_ms": prosody.sentence_pause_ms}
-            if prosody
-            else None
-        ),
-    }
 
 
 def new_session_id() -> str:

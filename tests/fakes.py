@@ -4,12 +4,13 @@ works (that is what the real-model tests are for)."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import replace
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from assistant.core.stage import Stage, StageParams
 from assistant.messages import IntentScore, Message, Parse, Refusal, Reply, Said, Transcript
+from assistant.records import last_of, parse_json
 from assistant.stages import registry
 
 
@@ -20,6 +21,11 @@ class WordParser(Stage):
     backend: ClassVar[str] = "first-word"
     consumes = (Transcript,)
     produces = (Parse,)
+
+    @classmethod
+    def turn_record(cls, produced: Sequence[Message]) -> dict[str, Any]:
+        parse = last_of(Parse, produced)
+        return parse_json(parse) if parse else {}
 
     async def process(self, message: Message) -> AsyncIterator[Message]:
         assert isinstance(message, Transcript)

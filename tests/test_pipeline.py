@@ -199,11 +199,12 @@ def test_the_record_merges_the_pieces_of_a_reply() -> None:
         piece(2, apply_changes(given[2], [phone]), tone=calm, changes=(phone,)),
         piece(3, "", more=False, tone=replace(calm, adjustments=("shortened to 3 sentences",))),
     ]  # fmt: skip
-    record = TurnRecord("s", 1, final_senders=("filter",), filtered=True)
-    # The responder's pieces are recorded too, in between; the filter's leave the pipeline.
-    record.replies = [("respond", piece(0, given[0])), ("filter", filtered[0])]
-    record.replies += [("respond", piece(1, given[1])), *[("filter", p) for p in filtered[1:]]]
-    assert record.reply_pieces == filtered
+    record = TurnRecord("s", 1, plan=text_plan())
+    # The responder's and tone's pieces are recorded too, in between; the filter's leave the
+    # pipeline. (Tone's pieces carry the tone the filter passes on.)
+    record.messages = [("respond", piece(0, given[0])), ("tone", filtered[0])]
+    record.messages += [("filter", filtered[0]), ("respond", piece(1, given[1]))]
+    record.messages += [(sender, p) for p in filtered[1:] for sender in ("tone", "filter")]
     reply = record.reply
     assert reply is not None
     assert reply.text == record.text == " ".join(p.text for p in filtered[:3])
@@ -222,10 +223,15 @@ def test_the_record_merges_the_pieces_of_a_reply() -> None:
     assert data["source"] == "generation"
 
 
+def text_plan() -> PipelinePlan:
+    path, models = Path("pipelines/text.yaml"), Path("models.yaml")
+    return plan_pipeline(load_pipeline(path), path, load_models(models), models)
+
+
 def test_a_reply_after_pieces_replaces_them() -> None:
-    record = TurnRecord("s", 1, final_senders=("filter",))
+    record = TurnRecord("s", 1, plan=text_plan())
     apology = fakes.Reply(session_id="s", turn_id=1, text=APOLOGY)
-    record.replies = [("filter", piece(0, "Hello there.")), ("filter", apology)]
-    assert record.reply_pieces == [apology] and record.reply is apology
-    record.replies = [("filter", piece(0, "Hello there.")), ("filter", piece(1, "Bye."))]
+    record.messages = [("filter", piece(0, "Hello there.")), ("filter", apology)]
+    assert record.reply is apology
+    record.messages = [("filter", piece(0, "Hello there.")), ("filter", piece(1, "Bye."))]
     assert record.text == "Hello there. Bye."  # a reply cut short keeps what was said

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -107,6 +107,12 @@ class Stage(ABC):
     @abstractmethod
     def process(self, message: Message) -> AsyncIterator[Message]:
         """Handle one consumed message, yielding output messages as soon as each exists."""
+
+    @classmethod
+    def turn_record(cls, produced: Sequence[Message]) -> dict[str, Any]:
+        """This stage's part of a turn's record (keys of `--json`), from the messages it
+        published in the turn, in order. Default: nothing; see `assistant.records`."""
+        return {}
 
     async def end_turn(self, session_id: str, turn_id: int) -> AsyncIterator[Message]:
         """Everything of the turn has reached this stage: yield what is left of it (a stage

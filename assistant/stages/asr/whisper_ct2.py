@@ -23,6 +23,7 @@ from assistant.audio.wav import SAMPLE_RATE, Audio, resample
 from assistant.core.errors import MissingModelError, missing_package
 from assistant.core.stage import Progress, Stage, StageContext, StageParams
 from assistant.messages import Message, Transcript, UtteranceAudio
+from assistant.records import last_of
 from assistant.weights import WHISPER_CT2, WhisperSource, model_packages, whisper_base
 
 MODELS: dict[str, WhisperSource] = WHISPER_CT2
@@ -85,6 +86,20 @@ class WhisperASR(Stage):
     consumes = (UtteranceAudio,)
     produces = (Transcript,)
     params: WhisperParams
+
+    @classmethod
+    def turn_record(cls, produced: Sequence[Message]) -> dict[str, Any]:
+        heard = last_of(Transcript, produced)
+        if heard is None:
+            return {}
+        return {
+            "input": heard.text,
+            "transcript": {
+                "text": heard.text,
+                "language": heard.language,
+                "confidence": round(heard.confidence, 3),
+            },
+        }
 
     @abstractmethod
     def decode(self, samples: npt.NDArray[np.float32]) -> Recognized:

@@ -16,7 +16,7 @@ import time
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import ClassVar, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import Field
 
@@ -46,6 +46,7 @@ from assistant.messages import (
     TurnEnd,
     TurnStart,
 )
+from assistant.records import last_of, parse_json
 from assistant.safety.pii import (
     DEFAULT_PII_ENTITIES,
     DEFAULT_SCORE_THRESHOLD,
@@ -110,6 +111,15 @@ class TrackerStage(Stage):
     feedback = (DialogueUpdate,)
     Params: ClassVar[type[StageParams]] = TrackerParams
     params: TrackerParams
+
+    @classmethod
+    def turn_record(cls, produced: Sequence[Message]) -> dict[str, Any]:
+        """The slots after the turn, and the parse the dialogue went on (it may have been
+        corrected, as a form's slot is)."""
+        state = last_of(DialogueState, produced)
+        if state is None:
+            return {}
+        return {**parse_json(state.parse), "slots": dict(state.slots)}
 
     def load(self) -> None:
         self.slots: tuple[Slot, ...] = tuple(load_skills(self.context.skill_dirs).slots.values())

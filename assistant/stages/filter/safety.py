@@ -16,14 +16,15 @@ missed at a piece boundary.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import replace
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from pydantic import Field, field_validator
 
 from assistant.core.stage import Stage, StageParams
 from assistant.messages import Message, Refusal, Reply, Said, TextChange
+from assistant.records import changes_json, said_of
 from assistant.safety import apply_changes, without_overlaps
 from assistant.safety.pii import (
     DEFAULT_PII_ENTITIES,
@@ -101,6 +102,11 @@ class SafetyFilter(Stage):
     produces = (Reply, Refusal)
     Params: ClassVar[type[StageParams]] = SafetyFilterParams
     params: SafetyFilterParams
+
+    @classmethod
+    def turn_record(cls, produced: Sequence[Message]) -> dict[str, Any]:
+        said = said_of(produced)
+        return {"filter": changes_json("reply", said.changes if said else ())}
 
     def load(self) -> None:
         params = self.params

@@ -19,7 +19,7 @@ import random
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 from pydantic import Field, field_validator
@@ -36,6 +36,7 @@ from assistant.messages import (
 )
 from assistant.nlu.embedder import EMBEDDING_PACKAGE, SentenceEncoder, shared_encoder
 from assistant.nlu.labelled import EmbeddingClassifier, load_labelled
+from assistant.records import changes_json, last_of
 from assistant.safety.pii import (
     DEFAULT_PII_ENTITIES,
     DEFAULT_SCORE_THRESHOLD,
@@ -131,6 +132,22 @@ class ConstitutionGuard(Stage):
     produces = (GuardVerdict, Transcript, Refusal)
     Params: ClassVar[type[StageParams]] = ConstitutionParams
     params: ConstitutionParams
+
+    @classmethod
+    def turn_record(cls, produced: Sequence[Message]) -> dict[str, Any]:
+        """The verdict, the words as they may be stored (redacted), and what was redacted."""
+        verdict = last_of(GuardVerdict, produced)
+        if verdict is None:
+            return {}
+        return {
+            "input": verdict.text,
+            "guard": {
+                "rule": verdict.rule,
+                "score": round(verdict.score, 3),
+                "refused": verdict.refused,
+            },
+            "filter": changes_json("input", verdict.changes),
+        }
 
     @classmethod
     def readiness(cls, params: StageParams, context: StageContext) -> str | None:

@@ -22,6 +22,7 @@ from pydantic import Field
 from assistant.core.stage import Stage, StageParams
 from assistant.messages import Entity, IntentScore, Message, Parse, Transcript
 from assistant.nlu.entities import EntityExtractor
+from assistant.records import last_of, parse_json
 from assistant.skills.loader import Example, SkillSet, load_skills
 
 log = logging.getLogger(__name__)
@@ -53,6 +54,11 @@ class IntentClassifierStage(Stage):
     produces = (Parse,)
     Params: ClassVar[type[StageParams]] = ClassifierParams
     params: ClassifierParams
+
+    @classmethod
+    def turn_record(cls, produced: Sequence[Message]) -> dict[str, Any]:
+        parse = last_of(Parse, produced)
+        return parse_json(parse) if parse is not None else {}
 
     @abstractmethod
     def fit_features(self, texts: Sequence[str]) -> Any:

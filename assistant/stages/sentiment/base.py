@@ -16,13 +16,14 @@ sentiment of a turn is on the bus before anything later in the pipeline sees the
 from __future__ import annotations
 
 from abc import abstractmethod
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from typing import Any, ClassVar, Literal
 
 from pydantic import Field
 
 from assistant.core.stage import Stage, StageParams
 from assistant.messages import Message, Sentiment, Transcript
+from assistant.records import last_of
 
 Label = Literal["negative", "neutral", "positive"]
 LABELS: tuple[Label, ...] = ("negative", "neutral", "positive")
@@ -69,6 +70,13 @@ class SentimentStage(Stage):
     produces = (Sentiment, Transcript)
     Params: ClassVar[type[StageParams]] = SentimentParams
     params: SentimentParams
+
+    @classmethod
+    def turn_record(cls, produced: Sequence[Message]) -> dict[str, Any]:
+        found = last_of(Sentiment, produced)
+        if found is None:
+            return {}
+        return {"sentiment": {"label": found.label, "score": round(found.score, 3)}}
 
     @abstractmethod
     def polarity(self, text: str) -> float:

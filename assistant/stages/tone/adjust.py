@@ -23,7 +23,7 @@ import random
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from pydantic import Field
 
@@ -39,6 +39,7 @@ from assistant.messages import (
     SessionEnd,
     ToneChoice,
 )
+from assistant.records import said_of, tone_json
 from assistant.stages.tone.history import Histories, Mood, SessionHistory
 from assistant.stages.tone.policy import DEFAULT_POLICY, Shorten, Style, When, load_policy
 from assistant.text.sentences import split_sentences
@@ -93,6 +94,11 @@ class PolicyTone(Stage):
     feedback = (Sentiment,)
     Params: ClassVar[type[StageParams]] = ToneParams
     params: ToneParams
+
+    @classmethod
+    def turn_record(cls, produced: Sequence[Message]) -> dict[str, Any]:
+        said = said_of(produced)
+        return {"tone": tone_json(said)} if said is not None else {}
 
     def load(self) -> None:
         self.policy = load_policy(self.params.policy)
