@@ -24,6 +24,8 @@ from assistant.core.message import (
     TurnStart,
 )
 from assistant.dialogue.events import Event
+from assistant.nlu.results import Entity, IntentScore
+from assistant.text.changes import TextChange
 
 __all__ = [
     "RESET", "AudioFrame", "DialogueState", "DialogueUpdate", "EndOfStream", "Entity",
@@ -94,24 +96,6 @@ class Transcript(Message):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class IntentScore:
-    name: str
-    confidence: float
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Entity:
-    """A value found in the user's text; `start`/`end` are character offsets into that text."""
-
-    entity: str
-    value: object
-    text: str
-    start: int
-    end: int
-    extractor: str = ""
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
 class Parse(Message):
     """The understood utterance: the winning intent, the ranking behind it and the entities."""
 
@@ -152,17 +136,6 @@ class Sentiment(Message):
     label: Literal["negative", "neutral", "positive"]
     score: float
     backend: str = ""
-
-
-@dataclass(frozen=True, slots=True)
-class TextChange:
-    """One change a guard or filter made to a text, by character span of the text it was given.
-    The original words are deliberately not kept: they may be a card number or a slur."""
-
-    rule: str  # e.g. "pii:CREDIT_CARD", "profanity", "insult"
-    start: int
-    end: int
-    replacement: str
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

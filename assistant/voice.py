@@ -23,6 +23,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from assistant.audio.wav import SAMPLE_RATE, Audio, frames, resample
+from assistant.core.conversation import Conversation
 from assistant.core.planner import INPUT
 from assistant.core.runner import Pipeline
 from assistant.messages import (
@@ -30,11 +31,13 @@ from assistant.messages import (
     Interrupt,
     Message,
     Reply,
+    Said,
     SessionEnd,
     SessionStart,
     SpeechChunk,
     SpeechStarted,
-    StageError,
+    TurnEnd,
+    TurnStart,
 )
 from assistant.session import APOLOGY, TurnRecord, TurnRecorder, new_session_id
 
@@ -146,7 +149,13 @@ class VoiceResult:
 
 
 class VoiceConversation:
-    """One spoken session over a started pipeline whose input is audio."""
+    """One spoken session over a started pipeline whose input is audio.
+
+    Its turns begin where the VAD hears speech: each frame carries the id the conversation would
+    give its next turn, the VAD begins the turn with it (`TurnStart`) and ends it after the
+    utterance, and the turn is over when its `TurnEnd` has left the pipeline. A turn that failed
+    before anything was said gets an apology, spoken as a short turn of its own under the same
+    id, so the user is never left waiting in silence."""
 
     def __init__(
         self,
@@ -161,6 +170,7 @@ class VoiceConversation:
         self.bus = pipeline.bus
         self.playback = playback
         self.session_id = session_id or new_session_id()
+        self.conversation = Conversation(self.bus, pipeline.plan, self.session_id)
         self.barge_in = barge_in
         self.on_turn = on_turn
         plan = pipeline.plan
@@ -170,6 +180,8 @@ class VoiceConversation:
         self.chunks: list[SpeechChunk] = []
         self.records: dict[int, TurnRecord] = {}
         self.interrupted: set[int] = set()
+        self.apologized: set[int] = set()
+        self.open_turns: dict[int, asyncio.Future[None]] = {}
         self.stream_start: float | None = None  # set when the input is real time
         self._tasks: set[asyncio.Task[None]] = set()
 
@@ -185,45 +197,75 @@ class VoiceConversation:
                     self.stream_start = time.monotonic() - len(pcm) / (2 * SAMPLE_RATE)
                     if isinstance(self.playback, Timeline):
                         self.playback.start = self.stream_start  # the input's 0 s is its 0 s
-                await self.bus.publish(AudioFrame(session_id=session, turn_id=0, pcm=pcm), INPUT)
-            # An empty frame ends the stream: the VAD lets go of speech still pending.
-            await self.bus.publish(AudioFrame(session_id=session, turn_id=0, pcm=b""), INPUT)
+                next_turn = self.conversation.turn_id + 1
+                frame = AudioFrame(session_id=session, turn_id=next_turn, pcm=pcm)
+                await self.bus.publish(frame, INPUT)
+            await self.conversation.end_stream()  # the VAD lets go of speech still pending
             await self._settle()
             if self.playback is not None:
                 await self.playback.drain()
             await self.bus.publish(SessionEnd(session_id=session, turn_id=0, reason="end"), INPUT)
-            await self.bus.join()
         finally:
             for remove in removers:
                 remove()
-        for key in sorted(k for k in self.recorder.turns if k[0] == session and k[1] > 0):
-            self._finish(key[1])
+            self.conversation.close()
+        for turn, record in self.records.items():
+            # Playback went on after the turn was done: a barge-in may have cut it since.
+            record.interrupted = turn in self.interrupted
         return VoiceResult([self.records[t] for t in sorted(self.records)], self.chunks)
 
     async def _settle(self) -> None:
-        """Until the bus is quiet and no apology or interrupt this class started is pending."""
-        while True:
-            await self.bus.join()
-            if not self._tasks:
-                return
-            await asyncio.gather(*self._tasks)
+        """Until every turn begun is over (apologies included) and no interrupt is pending."""
+        while self.open_turns or self._tasks:
+            await asyncio.gather(*self.open_turns.values(), *self._tasks)
 
     def _observe(self, message: Message, sender: str) -> None:
         if message.session_id != self.session_id:
             return
         match message:
+            case TurnStart() if sender != INPUT and message.turn_id > 0:
+                self._begun(message.turn_id)
             case SpeechChunk() if sender == self.speech_sender:
                 self._speak(message)
             case SpeechStarted():
                 self._maybe_barge_in(message)
-            case StageError() if (
-                message.turn_id > 0
-                and message.stage != self.speech_sender
-                and message.turn_id not in self.interrupted
-            ):
-                # The turn will have no reply: say sorry rather than leave the user waiting.
-                apology = Reply(session_id=self.session_id, turn_id=message.turn_id, text=APOLOGY)
-                self._spawn(self._publish(apology, self.reply_sender or INPUT))
+
+    def _begun(self, turn: int) -> None:
+        """A stage began turn `turn` (the VAD heard speech): wait for its end."""
+        if turn in self.open_turns or turn in self.records:
+            return
+        self.conversation.turn_id = max(self.conversation.turn_id, turn)
+        done = self.conversation.expect(turn)
+        self.open_turns[turn] = done
+        done.add_done_callback(lambda _: self._turn_over(turn))
+
+    def _turn_over(self, turn: int) -> None:
+        self.open_turns.pop(turn, None)
+        record = self.recorder.turns.get((self.session_id, turn))
+        if record is not None and self._needs_apology(record):
+            self.apologized.add(turn)
+            done = self.conversation.expect(turn)
+            self.open_turns[turn] = done
+            done.add_done_callback(lambda _: self._turn_over(turn))
+            self._spawn(self._apologize(turn))
+            return
+        self._finish(turn)
+
+    def _needs_apology(self, record: TurnRecord) -> bool:
+        """A stage failed and nothing was said: the turn would end in silence."""
+        turn = record.turn_id
+        if turn in self.apologized or turn in self.interrupted or self.reply_sender is None:
+            return False
+        failed = any(e.stage != self.speech_sender for e in record.errors)
+        return failed and not record.of(Said, self.reply_sender)
+
+    async def _apologize(self, turn: int) -> None:
+        """Say sorry in the reply stage's place, as a short turn of its own under the same id."""
+        sender = self.reply_sender or INPUT
+        session = self.session_id
+        await self.bus.publish(TurnStart(session_id=session, turn_id=turn, origin=sender), sender)
+        await self.bus.publish(Reply(session_id=session, turn_id=turn, text=APOLOGY), sender)
+        await self.bus.publish(TurnEnd(session_id=session, turn_id=turn), sender)
 
     def _speak(self, chunk: SpeechChunk) -> None:
         if chunk.turn_id in self.interrupted:
@@ -231,9 +273,6 @@ class VoiceConversation:
         self.chunks.append(chunk)
         if self.playback is not None and chunk.pcm:
             self.playback.play(chunk.pcm, chunk.sample_rate)
-        if chunk.final and chunk.turn_id > 0 and self.on_turn is not None:
-            # Let the tts stage's timing of this chunk land in the record first.
-            asyncio.get_running_loop().call_soon(self._finish, chunk.turn_id)
 
     def _maybe_barge_in(self, started: SpeechStarted) -> None:
         if not (self.barge_in and self.playback is not None and self.playback.playing):
@@ -243,15 +282,12 @@ class VoiceConversation:
         self.interrupted.update(range(1, started.turn_id))
         log.debug("barge-in at %.2f s: turns up to %d interrupted", started.at_s, earlier)
         interrupt = Interrupt(session_id=self.session_id, turn_id=earlier, reason="barge-in")
-        self._spawn(self._publish(interrupt, INPUT))
+        self._spawn(self.bus.publish(interrupt, INPUT))
 
     def _spawn(self, coroutine: Coroutine[Any, Any, None]) -> None:
         task = asyncio.get_running_loop().create_task(coroutine)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
-
-    async def _publish(self, message: Message, sender: str) -> None:
-        await self.bus.publish(message, sender)
 
     def _finish(self, turn: int) -> None:
         """Move a turn's record out of the recorder (once) and report it."""

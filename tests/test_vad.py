@@ -20,7 +20,17 @@ from assistant.core.errors import MissingModelError
 from assistant.core.planner import INPUT, PipelinePlan
 from assistant.core.runner import Pipeline
 from assistant.core.stage import StageContext
-from assistant.messages import AudioFrame, Message, SessionEnd, Transcript, UtteranceAudio
+from assistant.messages import (
+    AudioFrame,
+    EndOfStream,
+    Message,
+    SessionEnd,
+    SpeechStarted,
+    Transcript,
+    TurnEnd,
+    TurnStart,
+    UtteranceAudio,
+)
 from assistant.pipeline import plan_pipeline
 from assistant.stages import registry
 from assistant.stages.asr import whisper_ct2  # noqa: F401  (registers the backend)
@@ -46,10 +56,16 @@ class RunningVAD:
         self.loop.run_until_complete(self.stage.start())
 
     def feed(self, session: str, pcm: bytes) -> list[UtteranceAudio]:
-        async def collect(outputs: AsyncIterator[Message]) -> list[UtteranceAudio]:
-            return [m async for m in outputs if isinstance(m, UtteranceAudio)]
+        """One frame; empty bytes stand for the end of the stream."""
+        return [m for m in self.feed_all(session, pcm) if isinstance(m, UtteranceAudio)]
 
-        frame = AudioFrame(session_id=session, turn_id=0, pcm=pcm)
+    def feed_all(self, session: str, pcm: bytes, turn_id: int = 0) -> list[Message]:
+        async def collect(outputs: AsyncIterator[Message]) -> list[Message]:
+            return [m async for m in outputs]
+
+        if not pcm:
+            return self.loop.run_until_complete(collect(self.stage.end_stream(session)))
+        frame = AudioFrame(session_id=session, turn_id=turn_id, pcm=pcm)
         return self.loop.run_until_complete(collect(self.stage.process(frame)))
 
     def stream(self, audio: Audio, *, end: bool = True) -> list[tuple[int, UtteranceAudio]]:
@@ -93,6 +109,21 @@ def test_two_utterances_in_a_stream(vad: RunningVAD, speech: dict[str, Audio]) -
     for u in utterances:
         assert len(u.pcm) == 2 * round((u.end_s - u.start_s) * RATE)
         assert u.sample_rate == RATE
+
+
+def test_each_utterance_is_a_turn_between_markers_numbered_by_the_conversation(
+    vad: RunningVAD, speech: dict[str, Audio]
+) -> None:
+    """The frames carry the id the conversation would give its next turn: the VAD begins the
+    turn with it when speech starts and ends the turn after the utterance."""
+    stream = join(silence(0.5), speech["timer"], silence(1.5))
+    out = [m for pcm in [*frames(stream), b""] for m in vad.feed_all("numbered", pcm, 7)]
+    kinds = [type(m).__name__ for m in out]
+    assert kinds == ["TurnStart", "SpeechStarted", "UtteranceAudio", "TurnEnd"]
+    assert {m.turn_id for m in out} == {7}
+    start = out[0]
+    assert isinstance(start, TurnStart) and start.origin == "vad"
+    assert isinstance(out[1], SpeechStarted) and isinstance(out[3], TurnEnd)
 
 
 def test_pure_silence_yields_nothing(vad: RunningVAD) -> None:
@@ -240,7 +271,8 @@ async def run_audio(plan: PipelinePlan, audio: Audio) -> list[Transcript]:
     seen: list[Envelope] = []
     async with Pipeline(plan) as pipeline:
         pipeline.bus.observe(lambda message, sender: seen.append(Envelope(message, sender)))
-        for block in [*frames(audio), b""]:  # the empty frame ends the stream
+        for block in frames(audio):
             await pipeline.bus.publish(AudioFrame(session_id="p", turn_id=0, pcm=block), INPUT)
+        await pipeline.bus.publish(EndOfStream(session_id="p", turn_id=0), INPUT)
         await pipeline.bus.join()
     return [e.message for e in seen if isinstance(e.message, Transcript)]

@@ -24,11 +24,10 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Protocol, cast, runtime_checkable
 
-from pydantic import Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from assistant.core.errors import MissingModelError
 from assistant.core.paths import default_cache_dir
-from assistant.core.stage import StageParams
 from assistant.text.sentences import split_sentences
 
 if TYPE_CHECKING:
@@ -466,8 +465,11 @@ class TransformersGenerator:
 # --- configuration ---------------------------------------------------------------------------
 
 
-class GeneratorSpec(StageParams):
-    """Which generator to run and how it samples (the `params:` of a generation model)."""
+class GeneratorSpec(BaseModel):
+    """Which generator to run and how it samples (the `params:` of a generation model).
+    Unknown keys are errors, as in every stage's parameters."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
     runtime: Literal["llama", "transformers"] = Field(
         "llama", description="llama: llama.cpp on a GGUF file; transformers: a local HF folder"

@@ -23,7 +23,6 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from assistant.messages import Entity
 from assistant.nlu.numbers import (
     NUMBER_WORDS,
     TIME_UNIT_WORDS,
@@ -35,6 +34,7 @@ from assistant.nlu.numbers import (
     parse_number,
     tokenize,
 )
+from assistant.nlu.results import Entity
 from assistant.skills.loader import Example
 
 log = logging.getLogger(__name__)

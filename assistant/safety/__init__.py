@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from assistant.messages import TextChange
+from assistant.text.changes import TextChange
 
 
 def apply_changes(text: str, changes: Iterable[TextChange]) -> str:

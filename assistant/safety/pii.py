@@ -23,8 +23,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from assistant.core.errors import MissingModelError
-from assistant.messages import TextChange
 from assistant.safety import apply_changes
+from assistant.text.changes import TextChange
 
 if TYPE_CHECKING:
     from presidio_analyzer import AnalyzerEngine, EntityRecognizer, RecognizerResult

@@ -20,10 +20,10 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from assistant.core.errors import MissingModelError
-from assistant.messages import TextChange
 from assistant.nlu.embedder import SentenceEncoder, shared_encoder
 from assistant.nlu.labelled import EmbeddingClassifier, load_labelled
 from assistant.safety import apply_changes
+from assistant.text.changes import TextChange
 from assistant.text.sentences import split_sentences
 
 

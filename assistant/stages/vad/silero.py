@@ -35,6 +35,8 @@ from assistant.messages import (
     SessionEnd,
     SessionStart,
     SpeechStarted,
+    TurnEnd,
+    TurnStart,
     UtteranceAudio,
 )
 
@@ -196,13 +198,14 @@ class Endpointer:
 @dataclass
 class _Session:
     """One session's stream: model state, endpointer, bytes short of a chunk, finished
-    utterances not yet yielded, and the turn counter."""
+    utterances and turn markers not yet yielded, the last turn id used and the turn in speech."""
 
     stream: SileroStream
     endpointer: Endpointer
     pending: bytearray = field(default_factory=bytearray)
-    ready: deque[SpeechStarted | UtteranceAudio] = field(default_factory=deque)
+    ready: deque[Message] = field(default_factory=deque)
     turns: int = 0
+    open_turn: int | None = None  # the turn begun (its speech announced) and not yet ended
 
 
 class SileroVAD(Stage):
@@ -210,7 +213,7 @@ class SileroVAD(Stage):
     backend: ClassVar[str] = "silero"
     description: ClassVar[str] = "Silero VAD v6 (ONNX, shipped with faster-whisper): endpointing"
     consumes = (AudioFrame,)
-    produces = (SpeechStarted, UtteranceAudio)
+    produces = (TurnStart, SpeechStarted, UtteranceAudio, TurnEnd)
     Params: ClassVar[type[StageParams]] = SileroParams
     params: SileroParams
 
@@ -251,6 +254,15 @@ class SileroVAD(Stage):
         while session.ready:
             yield session.ready.popleft()
 
+    async def end_stream(self, session_id: str) -> AsyncIterator[Message]:
+        """The input ended: the speech still in progress is the last utterance."""
+        session = self._sessions.get(session_id)
+        if session is None:
+            return
+        await self.run_blocking(self._finish, session, session_id)
+        while session.ready:
+            yield session.ready.popleft()
+
     def _new_session(self) -> _Session:
         return _Session(SileroStream(self._model_session), Endpointer(self.params))
 
@@ -261,46 +273,60 @@ class SileroVAD(Stage):
                 f"the silero VAD needs 16 kHz mono frames, got {frame.sample_rate} Hz with "
                 f"{frame.channels} channel(s); the input adapter must convert (read_wav does)"
             )
-        if not frame.pcm:  # end of stream
-            self._finish(session, frame)
-            return
         session.pending.extend(frame.pcm)
         endpointer = session.endpointer
         while len(session.pending) >= 2 * CHUNK:
             chunk = np.frombuffer(bytes(session.pending[: 2 * CHUNK]), dtype="<i2")
             del session.pending[: 2 * CHUNK]
             probability = session.stream.probability(chunk.astype(np.float32) / 32768.0)
-            for span in endpointer.push(chunk.astype(np.int16), probability):
-                self._add_utterance(session, span, frame)
+            self._ended(session, endpointer.push(chunk.astype(np.int16), probability), frame)
             start = endpointer.new_speech()
             if start is not None:
+                turn = self._begin_turn(session, frame.session_id, frame.turn_id)
                 session.ready.append(
                     SpeechStarted(
-                        session_id=frame.session_id,
-                        turn_id=session.turns + 1,
-                        at_s=start / SAMPLE_RATE,
+                        session_id=frame.session_id, turn_id=turn, at_s=start / SAMPLE_RATE
                     )
                 )
 
-    def _finish(self, session: _Session, frame: AudioFrame) -> None:
+    def _begin_turn(self, session: _Session, session_id: str, offered: int) -> int:
+        """Speech begins a turn. Its id is the one the conversation stamped on the frame (the
+        id of its next turn), unless this stream already used that one."""
+        turn = session.open_turn = max(offered, session.turns + 1)
+        session.turns = turn
+        session.ready.append(TurnStart(session_id=session_id, turn_id=turn, origin=self.name))
+        return turn
+
+    def _ended(self, session: _Session, spans: list[Span], frame: AudioFrame | None) -> None:
+        """Each finished utterance ends its turn; so does speech that came to nothing."""
+        session_id = frame.session_id if frame is not None else ""
+        offered = frame.turn_id if frame is not None else 0
+        for span in spans:
+            self._add_utterance(session, span, session_id, offered)
+        if session.open_turn is not None and session.endpointer.speech_start is None:
+            turn, session.open_turn = session.open_turn, None
+            session.ready.append(TurnEnd(session_id=session_id, turn_id=turn))
+
+    def _finish(self, session: _Session, session_id: str) -> None:
         usable = len(session.pending) - len(session.pending) % 2
         tail = np.frombuffer(bytes(session.pending[:usable]), dtype="<i2").astype(np.int16)
-        for span in session.endpointer.finish(tail):
-            self._add_utterance(session, span, frame)
+        frame = AudioFrame(session_id=session_id, turn_id=session.turns + 1, pcm=b"")
+        self._ended(session, session.endpointer.finish(tail), frame)
         # A new stream starts at 0 s with fresh model state; turn ids keep counting.
         session.stream = SileroStream(self._model_session)
         session.endpointer = Endpointer(self.params)
         session.pending.clear()
 
-    def _add_utterance(self, session: _Session, span: Span, frame: AudioFrame) -> None:
-        # The VAD decides where turns begin: the turn id of the frame that happened to end an
-        # utterance means nothing, so turns are numbered per session from 1.
-        session.turns += 1
+    def _add_utterance(self, session: _Session, span: Span, session_id: str, offered: int) -> None:
+        turn = session.open_turn
+        if turn is None:  # too short to have been announced, but long enough to be speech
+            turn = self._begin_turn(session, session_id, offered)
+        session.open_turn = None
         # start_s/end_s bound the audio carried (padding included), from the stream's start.
         session.ready.append(
             UtteranceAudio(
-                session_id=frame.session_id,
-                turn_id=session.turns,
+                session_id=session_id,
+                turn_id=turn,
                 pcm=span.samples.astype("<i2", copy=False).tobytes(),
                 sample_rate=SAMPLE_RATE,
                 start_s=span.start / SAMPLE_RATE,
@@ -308,3 +334,4 @@ class SileroVAD(Stage):
                 speech_end_s=span.speech_end / SAMPLE_RATE,
             )
         )
+        session.ready.append(TurnEnd(session_id=session_id, turn_id=turn))
