@@ -29,6 +29,7 @@ from assistant.generation import (
 )
 from assistant.generation.llm import GGUF_NAME, FinishReason, _StopScanner
 from assistant.generation.prompt import EXAMPLES
+from assistant.text.spoken import CUT_MARK, SPOKEN, SpokenLength
 
 # --- the shipped GGUF ------------------------------------------------------------------------
 
@@ -292,8 +293,8 @@ class Scripted:
         self.finish_reason = self.finish
 
 
-def sentences_of(generator: Generator, **caps: int) -> list[str]:
-    stream = SentenceStream(generator, "", max_tokens=48, stop=(), temperature=0.0, **caps)
+def sentences_of(generator: Generator, length: SpokenLength = SPOKEN) -> list[str]:
+    stream = SentenceStream(generator, "", max_tokens=48, stop=(), temperature=0.0, length=length)
     said = []
     while (sentence := stream.next_sentence()) is not None:
         said.append(sentence)
@@ -316,13 +317,15 @@ MORE_RAW = [
 
 @pytest.mark.parametrize("size", [1, 3, 1000])
 @pytest.mark.parametrize("finish", ["stop", "length"])
-@pytest.mark.parametrize("caps", [{}, {"max_sentences": 1}, {"max_sentences": 3, "max_chars": 50}])
+@pytest.mark.parametrize(
+    "length", [SPOKEN, SpokenLength(1, SPOKEN.max_chars), SpokenLength(3, 50)], ids=repr
+)
 def test_sentence_stream_says_what_cap_for_speech_would(
-    size: int, finish: FinishReason, caps: dict[str, int]
+    size: int, finish: FinishReason, length: SpokenLength
 ) -> None:
     for raw in [*(case[0] for case in CAP_CASES), *MORE_RAW]:
-        said = sentences_of(Scripted(raw, size, finish), **caps)
-        assert " ".join(said) == cap_for_speech(raw, complete=finish == "stop", **caps), raw
+        said = sentences_of(Scripted(raw, size, finish), length)
+        assert " ".join(said) == cap_for_speech(raw, length, complete=finish == "stop"), raw
 
 
 def test_sentence_stream_hands_out_each_sentence_once_it_is_written() -> None:
@@ -340,11 +343,12 @@ def test_sentence_stream_hands_out_each_sentence_once_it_is_written() -> None:
 
 def test_cap_for_speech_limits_characters() -> None:
     long_first = "word " * 80 + "end."
-    capped = cap_for_speech(long_first, max_chars=60)
-    assert len(capped) <= 60 and capped.endswith(".")
+    capped = cap_for_speech(long_first, SpokenLength(2, 60))
+    assert len(capped) <= 60 and capped.endswith(CUT_MARK)  # a cut sentence trails off
     two = "This first sentence is fairly long, really. This second one is long too."
-    assert cap_for_speech(two, max_chars=50) == "This first sentence is fairly long, really."
-    assert cap_for_speech("One. Two. Three.", max_sentences=3) == "One. Two. Three."
+    assert cap_for_speech(two, SpokenLength(2, 50)) == "This first sentence is fairly long, really."
+    three = SpokenLength(3, SPOKEN.max_chars)
+    assert cap_for_speech("One. Two. Three.", three) == "One. Two. Three."
 
 
 # --- the few-shot prompt ---------------------------------------------------------------------

@@ -17,16 +17,15 @@ from assistant.knowledge import KnowledgeError, KnowledgeIndex
 from assistant.knowledge.index import (
     CACHE_SUBDIR,
     DEFAULT_THRESHOLD,
-    SPOKEN_CHARS,
     Vectors,
     best_window,
     iter_sections,
     pack_sentences,
     strip_inline_markdown,
-    truncate_sentence,
 )
 from assistant.nlu.embedder import SentenceEncoder, shared_encoder
 from assistant.text.sentences import split_sentences
+from assistant.text.spoken import SPOKEN
 
 DOCS = Path(__file__).resolve().parent / "data" / "knowledge"
 
@@ -122,8 +121,7 @@ def test_spoken_answers_are_short_and_markdown_free(index: KnowledgeIndex) -> No
     for question in ANSWERABLE:
         answer = index.answer(question)
         assert answer is not None
-        assert len(answer.text) <= SPOKEN_CHARS, answer.text
-        assert len(split_sentences(answer.text)) <= 2, answer.text
+        assert SPOKEN.fits(split_sentences(answer.text)), answer.text
         assert answer.text[-1] in ".!?…", answer.text
         leftovers = [mark for mark in MARKDOWN_LEFTOVERS if mark in answer.text]
         assert not leftovers, f"{answer.text!r} keeps {leftovers}"
@@ -350,17 +348,7 @@ def test_best_window_keeps_the_best_sentence_and_its_closest_neighbour() -> None
     assert best_window(sentences, [0.1, 0.9, 0.5, 0.2]) == (1, 3)
     assert best_window(sentences, [0.6, 0.9, 0.5, 0.2]) == (0, 2)
     long = ["x" * 245 + ".", "The answer.", "y" * 245 + "."]
-    assert best_window(long, [0.5, 0.9, 0.5]) == (1, 2)  # no neighbour fits in 250 chars
-
-
-def test_truncate_sentence_cuts_at_a_clause_or_word() -> None:
-    clause = "Hold the button, " * 20
-    cut = truncate_sentence(clause, 100)
-    assert len(cut) <= 100
-    assert cut.endswith("Hold the button…")
-    words = truncate_sentence("word " * 80, 50)
-    assert len(words) <= 50
-    assert words.endswith("word…")
+    assert best_window(long, [0.5, 0.9, 0.5]) == (1, 2)  # no neighbour fits with it
 
 
 def test_indexing_a_large_folder_shows_a_progress_bar(capsys: pytest.CaptureFixture[str]) -> None:

@@ -18,7 +18,7 @@ from assistant.messages import Message, Refusal, Reply, Said, Sentiment, Session
 from assistant.skills.loader import load_skills
 from assistant.stages import registry
 from assistant.stages.sentiment.vader import VaderParams, VaderSentiment
-from assistant.stages.tone.adjust import NO_SENTIMENT, PolicyTone, ToneParams, kept_sentences
+from assistant.stages.tone.adjust import NO_SENTIMENT, PolicyTone, ToneParams, TurnTone
 from assistant.stages.tone.history import Mood, SessionHistory
 from assistant.stages.tone.policy import DEFAULT_POLICY, Shorten, load_policy
 from assistant.text.sentences import split_sentences
@@ -270,11 +270,13 @@ def test_sessions_are_separate_and_forgotten_at_their_end(
         ("Sure. I need a length. How long should the timer be?", 1,
          "Sure. How long should the timer be?"),
         ("Hi there. What can I do for you?", 1, "Hi there. What can I do for you?"),
+        # However long: tone counts sentences, it never cuts one.
+        ("It goes on " * 40 + "and ends. Then more.", 1, "It goes on " * 40 + "and ends."),
     ],
 )  # fmt: skip
 def test_shortening_keeps_whole_sentences(text: str, max_sentences: int, expected: str) -> None:
-    kept = kept_sentences(split_sentences(text), Shorten(max_sentences=max_sentences))
-    assert " ".join(kept) == expected
+    turn = TurnTone("calm", POLICY.styles["calm"], None, "", keep_text=False)
+    assert turn.shorten(text, Shorten(max_sentences=max_sentences), last=True) == expected
 
 
 def test_stage_is_registered_and_takes_sentiment_as_feedback() -> None:

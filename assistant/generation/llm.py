@@ -29,6 +29,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from assistant.core.errors import MissingModelError
 from assistant.core.paths import default_cache_dir
 from assistant.text.sentences import split_sentences
+from assistant.text.spoken import SPOKEN, SpokenLength
 
 if TYPE_CHECKING:
     import torch
@@ -571,20 +572,9 @@ _EMOJI = re.compile(
 _SENTENCE_END = re.compile(r"[.!?…][\"'”’)\]]*$")
 
 
-# A spoken reply is short: two sentences, about one breath of text.
-MAX_SPOKEN_SENTENCES = 2
-MAX_SPOKEN_CHARS = 220
-
-
-def cap_for_speech(
-    text: str,
-    max_sentences: int = MAX_SPOKEN_SENTENCES,
-    max_chars: int = MAX_SPOKEN_CHARS,
-    *,
-    complete: bool = False,
-) -> str:
-    """At most `max_sentences` whole sentences of `text` (and about `max_chars` characters),
-    as plain speakable text: no markup, emoji, line breaks, or the transcript's next turn.
+def cap_for_speech(text: str, length: SpokenLength = SPOKEN, *, complete: bool = False) -> str:
+    """The whole sentences of `text` that fit `length` (a lone overlong one is cut), as plain
+    speakable text: no markup, emoji, line breaks, or the transcript's next turn.
 
     A trailing fragment without end punctuation was probably cut by the token limit and is
     dropped, unless `complete` says the generation ended on its own (end of text or a stop
@@ -594,7 +584,7 @@ def cap_for_speech(
     """
     text, ended = clean_for_speech(text)
     sentences = close_fragment(split_sentences(text), complete=complete or ended)
-    cap = SpeechCap(max_sentences, max_chars)
+    cap = SpeechCap(length)
     for sentence in sentences:
         cap.offer(sentence)
         if cap.full:
@@ -632,14 +622,11 @@ def close_fragment(sentences: list[str], *, complete: bool) -> list[str]:
 
 
 class SpeechCap:
-    """The sentences of a reply kept for speech, offered one at a time: at most
-    `max_sentences`, about `max_chars` characters, a sentence repeated at once said once."""
+    """The sentences of a reply kept for speech, offered one at a time: as many as fit
+    `length` (see `SpokenLength.cap`), a sentence repeated at once said once."""
 
-    def __init__(
-        self, max_sentences: int = MAX_SPOKEN_SENTENCES, max_chars: int = MAX_SPOKEN_CHARS
-    ) -> None:
-        self.max_sentences = max_sentences
-        self.max_chars = max_chars
+    def __init__(self, length: SpokenLength = SPOKEN) -> None:
+        self.length = length
         self.kept: list[str] = []  # as offered
         self.spoken: list[str] = []  # as said: an overlong first sentence is cut
         self.full = False  # nothing more will be kept
@@ -651,28 +638,17 @@ class SpeechCap:
             return None
         if self.kept and sentence.lower() == self.kept[-1].lower():
             return None  # base models repeat themselves; say it once
-        if len(self.kept) >= self.max_sentences or self.overflows(sentence):
+        said = self.length.cap([sentence], after=self.kept)
+        if not said:
             self.full = True
             return None
         self.kept.append(sentence)
-        if len(self.kept) == 1 and len(sentence) > self.max_chars:
-            sentence, self.full = _cut_long(sentence, self.max_chars), True
-        if len(self.kept) >= self.max_sentences:
-            self.full = True
-        self.spoken.append(sentence)
-        return sentence
+        self.spoken.append(said[0])
+        # A cut sentence trails off: nothing is said after it.
+        self.full = said[0] != sentence or len(self.kept) >= self.length.max_sentences
+        return said[0]
 
     def overflows(self, sentence: str) -> bool:
-        """Whether `sentence` (or anything it grows into) would go past `max_chars`; a first
-        sentence never does: it is cut instead."""
-        return bool(self.kept) and len(" ".join([*self.kept, sentence])) > self.max_chars
-
-
-def _cut_long(sentence: str, max_chars: int) -> str:
-    """Shorten one overlong sentence at a clause or word boundary and close it with a period."""
-    head = sentence[: max_chars - 1]
-    comma = max(head.rfind(", "), head.rfind("; "))
-    cut = comma if comma >= max_chars // 2 else head.rfind(" ")
-    if cut <= 0:
-        cut = len(head)
-    return head[:cut].rstrip(" ,;:-–—") + "."
+        """Whether `sentence` (or anything it grows into) would not fit after the sentences
+        kept; a first sentence never overflows: it is cut instead."""
+        return bool(self.kept) and not self.length.fits([*self.kept, sentence])

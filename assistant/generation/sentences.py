@@ -2,8 +2,8 @@
 
 `SentenceStream` drives a `Generator`'s stream of text pieces and gives out each sentence as
 soon as it is certainly finished, capped for speech exactly like `cap_for_speech` would cap the
-whole text: the same cleaning, at most `max_sentences` (and about `max_chars`), a trailing
-fragment dropped when the token limit cut it. Once the cap is reached the model is stopped
+whole text: the same cleaning, as much as fits the `SpokenLength`, a trailing fragment dropped
+when the token limit cut it. Once the cap is reached the model is stopped
 (its stream is closed), so no time goes into words nobody will hear.
 
 A sentence counts as finished once its end is certain: the model has written a space after it
@@ -21,15 +21,9 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Iterator, Sequence
 
-from assistant.generation.llm import (
-    MAX_SPOKEN_CHARS,
-    MAX_SPOKEN_SENTENCES,
-    Generator,
-    SpeechCap,
-    clean_for_speech,
-    close_fragment,
-)
+from assistant.generation.llm import Generator, SpeechCap, clean_for_speech, close_fragment
 from assistant.text.sentences import split_sentences
+from assistant.text.spoken import SPOKEN, SpokenLength
 
 _OPENERS = {"(": ")", "[": "]"}
 
@@ -49,8 +43,7 @@ class SentenceStream:
         max_tokens: int,
         stop: Sequence[str],
         temperature: float,
-        max_sentences: int = MAX_SPOKEN_SENTENCES,
-        max_chars: int = MAX_SPOKEN_CHARS,
+        length: SpokenLength = SPOKEN,
     ) -> None:
         self.generator = generator
         self.prompt = prompt
@@ -58,7 +51,7 @@ class SentenceStream:
         self.stop = tuple(stop)
         self.temperature = temperature
         self.sentences: list[str] = []
-        self._cap = SpeechCap(max_sentences, max_chars)
+        self._cap = SpeechCap(length)
         self._pieces: Iterator[str] | None = None
         self._raw = ""  # everything the model wrote so far
         self._offered = 0  # sentences of the cleaned text already offered to the cap

@@ -34,6 +34,7 @@ import numpy as np
 import numpy.typing as npt
 
 from assistant.text.sentences import split_sentences
+from assistant.text.spoken import SPOKEN, SpokenLength
 
 log = logging.getLogger(__name__)
 
@@ -55,8 +56,6 @@ DOCUMENT_SUFFIXES = frozenset({".md", ".markdown", ".txt"})
 MAX_FILE_BYTES = 5_000_000  # larger "documents" are almost always logs or dumps, not notes
 PASSAGE_SENTENCES = 3
 PASSAGE_CHARS = 300
-SPOKEN_SENTENCES = 2
-SPOKEN_CHARS = 250
 TITLE_CHARS = 60  # a lone line up to this long, without a full stop, titles a text file's section
 CACHE_SUBDIR = "knowledge"
 
@@ -101,7 +100,7 @@ class Passage:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class KnowledgeAnswer:
-    text: str  # at most SPOKEN_SENTENCES sentences / about SPOKEN_CHARS characters
+    text: str  # fits `SPOKEN` (assistant.text.spoken), like every spoken reply
     source_path: Path
     score: float  # cosine similarity of the question and the passage
     heading: str  # the passage's section heading, "" if it has none
@@ -304,40 +303,22 @@ def _title_from_stem(path: Path) -> str:
 # --- the spoken answer ---------------------------------------------------------------------------
 
 
-def truncate_sentence(sentence: str, max_chars: int) -> str:
-    """One over-long sentence cut for speech: at a clause boundary if one is near the end,
-    else between words."""
-    if len(sentence) <= max_chars:
-        return sentence
-    head = sentence[: max_chars - 1]
-    clause = max(head.rfind(mark) for mark in (", ", "; ", ": ", " - ", " – "))
-    cut = clause if clause >= max_chars // 2 else head.rfind(" ")
-    return head[: cut if cut > 0 else len(head)].rstrip(" ,;:-–") + "…"
-
-
 def best_window(
-    sentences: Sequence[str],
-    scores: Sequence[float],
-    max_sentences: int = SPOKEN_SENTENCES,
-    max_chars: int = SPOKEN_CHARS,
+    sentences: Sequence[str], scores: Sequence[float], length: SpokenLength = SPOKEN
 ) -> tuple[int, int]:
-    """[start, end) of the consecutive sentences to speak: the run that fits the limits and
+    """[start, end) of the consecutive sentences to speak: the run that fits `length` and
     holds the sentence most similar to the question (then the most similar run overall)."""
     best: tuple[int, int] = (0, 1)
     best_key = (float("-inf"), float("-inf"))
     for start in range(len(sentences)):
-        for end in range(start + 1, min(start + max_sentences, len(sentences)) + 1):
-            if end - start > 1 and len(" ".join(sentences[start:end])) > max_chars:
+        for end in range(start + 1, min(start + length.max_sentences, len(sentences)) + 1):
+            if end - start > 1 and not length.fits(sentences[start:end]):
                 break
             window = scores[start:end]
             key = (max(window), sum(window))
             if key > best_key:
                 best, best_key = (start, end), key
     return best
-
-
-def fits_for_speech(sentences: Sequence[str]) -> bool:
-    return len(sentences) <= SPOKEN_SENTENCES and len(" ".join(sentences)) <= SPOKEN_CHARS
 
 
 # --- the on-disk cache ---------------------------------------------------------------------------
@@ -592,15 +573,13 @@ class KnowledgeIndex:
 
     def _spoken(self, index: int, unit_scores: Vectors) -> str:
         sentences = self.passages[index].sentences
-        if fits_for_speech(sentences):
-            return " ".join(sentences)
-        if len(sentences) == 1:
-            return truncate_sentence(sentences[0], SPOKEN_CHARS)
-        # Too long to speak whole: the sentences closest to the question, by their own vectors.
-        first = self._first[index] + 1
-        scores = [float(s) for s in unit_scores[first : first + len(sentences)]]
-        start, end = best_window(sentences, scores)
-        return truncate_sentence(" ".join(sentences[start:end]), SPOKEN_CHARS)
+        if len(sentences) > 1 and not SPOKEN.fits(sentences):
+            # Too long to speak whole: the sentences closest to the question, by their vectors.
+            first = self._first[index] + 1
+            scores = [float(s) for s in unit_scores[first : first + len(sentences)]]
+            start, end = best_window(sentences, scores)
+            sentences = sentences[start:end]
+        return " ".join(SPOKEN.cap(sentences))  # a lone sentence too long for it is cut
 
 
 def _embed_passages(encoder: Encoder, passages: Sequence[Passage]) -> Vectors:

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import AsyncIterator, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -57,17 +57,24 @@ class TurnTone:
     reason: str
     keep_text: bool
     sentences: int = 0  # of the answer so far (shortening counts over the pieces)
-    kept: int = 0  # of those, kept
+    said: list[str] = field(default_factory=list)  # of those, the ones kept
     first: bool = True  # the next piece is the reply's first
 
     def shorten(self, text: str, rule: Shorten, *, last: bool) -> str:
         """This piece's part of the first `max_sentences` sentences of the reply (plus a final
         question, when this is the last piece). Sentences are kept whole, never cut."""
         sentences = split_sentences(text)
-        kept = kept_sentences(sentences, rule, earlier=self.sentences, last=last)
+        kept = rule.length.cap(sentences, after=self.said)
+        final = sentences[-1] if sentences else ""
+        if last and rule.keep_final_question and final not in kept and _is_question(final):
+            kept.append(final)
         self.sentences += len(sentences)
-        self.kept += len(kept)
+        self.said += kept
         return text if len(kept) >= len(sentences) else " ".join(kept)
+
+    @property
+    def kept(self) -> int:
+        return len(self.said)
 
     @property
     def shortened(self) -> bool:
@@ -241,18 +248,6 @@ def applies(when: When, mood: Mood | None) -> bool:
         and (when.max_score is None or score <= when.max_score)
         and streak >= when.min_turns_in_a_row
     )
-
-
-def kept_sentences(
-    sentences: list[str], rule: Shorten, *, earlier: int = 0, last: bool = True
-) -> list[str]:
-    """Which of these sentences (after `earlier` ones of the same reply) are within the first
-    `max_sentences`, plus the final one if it is a question and these end the reply."""
-    kept = sentences[: max(rule.max_sentences - earlier, 0)]
-    final = sentences[-1] if sentences else ""
-    if last and rule.keep_final_question and final not in kept and _is_question(final):
-        kept.append(final)
-    return kept
 
 
 def describe(mood: Mood | None, *, latest: bool = False) -> str:

@@ -20,6 +20,7 @@ from pydantic import (
 )
 
 from assistant.core.config import load_yaml_model
+from assistant.text.spoken import SpokenLength
 
 DEFAULT_POLICY = Path(__file__).resolve().parents[2] / "policies" / "tone.yaml"
 
@@ -63,6 +64,11 @@ class Shorten(_Strict):
     max_sentences: int = Field(ge=1)
     # A question at the end is what the user must answer next (a form asking "For how long?").
     keep_final_question: bool = True
+
+    @property
+    def length(self) -> SpokenLength:
+        """The spoken length this rule allows: sentences only, kept whole however long."""
+        return SpokenLength(self.max_sentences)
 
 
 class ProsodyHints(_Strict):
