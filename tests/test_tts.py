@@ -190,7 +190,9 @@ def test_a_masked_word_is_bleeped_not_spelled_out(piper: TTSStage, whisper: Any)
     chunks = speak(piper, "I added s*** to your shopping list.")
     assert chunks[0].text == "I added s*** to your shopping list."  # the text is shown as is
     heard = transcribe(whisper, chunks).lower()
-    assert "asterisk" not in heard and "bleep" in heard, heard
+    assert "asterisk" not in heard, heard
+    # Piper's speech varies from run to run; Whisper has heard the bleep as "belief" once.
+    assert re.search(r"\bbe?l(ee|ie|ea)", heard), heard
 
 
 @pytest.mark.parametrize(
