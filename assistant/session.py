@@ -176,7 +176,9 @@ class TurnRecord:
     @property
     def input_text(self) -> str | None:
         """What the user said, as it may be stored: the guard's redacted text if a guard ran."""
-        return self.to_json()["input"]
+        transcript = self.transcript
+        heard = transcript.text if transcript else None
+        return self.stage_parts().get("input", heard)
 
     def stage_parts(self) -> dict[str, Any]:
         """The stages' parts of the record, merged in pipeline order (see `assistant.records`)."""
@@ -190,12 +192,12 @@ class TurnRecord:
     def to_json(self) -> dict[str, Any]:
         """The per-turn JSON of `--json`. Fields of stages not in the pipeline are null."""
         reply = self.reply
-        transcript = self.transcript
         parts = self.stage_parts()
+        parts.pop("input", None)
         return {
             "session": self.session_id,
             "turn": self.turn_id,
-            "input": parts.pop("input", transcript.text if transcript else None),
+            "input": self.input_text,
             "text": self.text,
             **{key: parts.pop(key) for key in DOCUMENTED_KEYS[:8]},
             "source": reply.source if reply else None,
