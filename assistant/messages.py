@@ -175,8 +175,9 @@ class Said(Message):
     It may arrive in pieces (the language model's sentences as it writes them), so that speech
     starts on the first sentence: `part` numbers the pieces of one turn's words from 0 and
     `more` says that further pieces follow. Stages that rewrite them treat the pieces of one
-    (session, turn) as one whole. The last piece has `more=False` and may be empty; words that
-    are not split are one piece, part 0 without more."""
+    (session, turn) as one whole, by the rule of `assistant.stages.said`. The last piece has
+    `more=False` and may be empty; words that are not split are one piece, part 0 without
+    more."""
 
     text: str
     intent: str | None = None

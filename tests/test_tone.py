@@ -391,7 +391,7 @@ def test_pieces_of_a_neutral_reply_pass_unchanged(chat: Conversation, tone: Poli
     assert [p.text for p in pieces] == ["I like fall.", "It is lovely.", ""]
     assert {style(p) for p in pieces} == {"neutral"} and adjustments(pieces) == [()] * 3
     assert all(p.prosody is not None and p.prosody.rate == 1.0 for p in pieces)
-    assert not tone.turns  # what was kept for the turn goes with its last piece
+    assert not tone.unfinished  # what was kept for the turn goes with its last piece
 
 
 def test_pieces_are_adjusted_as_one_reply(
@@ -426,7 +426,7 @@ def test_pieces_are_adjusted_as_one_reply(
     assert [p.text for p in supportive] == ["I like tea.", "", HELP_OFFER]
     assert adjustments(supportive) == [(), (), ("shortened to 1 sentence", "offered help")]
     assert asked == [(2, "acknowledge"), (2, "offer_help")]
-    assert not tone.turns
+    assert not tone.unfinished
 
 
 def test_a_final_question_in_the_last_piece_is_kept(chat: Conversation) -> None:
@@ -452,6 +452,6 @@ def test_a_replaced_reply_in_pieces_is_said_once(chat: Conversation) -> None:
 def test_a_session_that_ends_mid_reply_is_forgotten(chat: Conversation, tone: PolicyTone) -> None:
     chat.hear("what do you like")
     piece = Reply(session_id="s1", turn_id=chat.turn, text="I like fall.", part=0, more=True)
-    assert len(chat.run(tone, piece)) == 1 and tone.turns
+    assert len(chat.run(tone, piece)) == 1 and tone.unfinished
     asyncio.run(tone.control(SessionEnd(session_id="s1", turn_id=chat.turn)))
-    assert not tone.turns
+    assert not tone.unfinished

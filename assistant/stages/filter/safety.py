@@ -9,7 +9,7 @@ Spans: each `TextChange`'s start/end refer to the reply text as this stage recei
 checks look at that same text and their changes are applied once, together; personal data
 inside a replaced sentence goes with the sentence, so changes never overlap.
 
-A reply that comes in pieces (`Reply.part`/`more`, sentence by sentence) is checked piece by
+A reply that comes in pieces (sentence by sentence; see `assistant.stages.said`) is checked piece by
 piece, each change spanning the piece it was found in; a piece is whole sentences, so nothing is
 missed at a piece boundary.
 """
@@ -22,7 +22,7 @@ from typing import Any, ClassVar
 
 from pydantic import Field, field_validator
 
-from assistant.core.stage import Stage, StageParams
+from assistant.core.stage import StageParams
 from assistant.messages import Message, Refusal, Reply, Said, TextChange
 from assistant.records import changes_json, said_of
 from assistant.safety import apply_changes, without_overlaps
@@ -40,6 +40,7 @@ from assistant.safety.toxicity import (
     ToxicityClassifier,
     ToxicityFilter,
 )
+from assistant.stages.said import Piece, SaidStage
 
 
 class SafetyFilterParams(StageParams):
@@ -91,14 +92,13 @@ class SafetyFilterParams(StageParams):
         return replacements
 
 
-class SafetyFilter(Stage):
+class SafetyFilter(SaidStage[None]):
     kind: ClassVar[str] = "filter"
     backend: ClassVar[str] = "safety"
     description: ClassVar[str] = (
         "masks profanity, replaces insults and hate (MiniLM classifier), redacts personal data "
         "(Presidio + spaCy)"
     )
-    consumes = (Reply, Refusal)
     produces = (Reply, Refusal)
     Params: ClassVar[type[StageParams]] = SafetyFilterParams
     params: SafetyFilterParams
@@ -139,8 +139,8 @@ class SafetyFilter(Stage):
             changes = without_overlaps(found, changes) + found
         return tuple(sorted(changes, key=lambda c: c.start))
 
-    async def process(self, message: Message) -> AsyncIterator[Message]:
-        assert isinstance(message, Said)
+    async def say(self, message: Said, state: None, piece: Piece) -> AsyncIterator[Message]:
+        # Each piece is whole sentences: checked on its own, nothing is missed at a boundary.
         if not message.text.strip():
             yield message  # the empty last piece of a reply: nothing to check
             return

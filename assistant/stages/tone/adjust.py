@@ -10,11 +10,12 @@ Refusals of the input guard (`Refusal`) and proactive replies keep their words; 
 a style and prosody. Without a sentiment for the turn (no sentiment stage in the pipeline) the
 turn counts as neutral, and the reason says so.
 
-A reply that comes in pieces (`Reply.part`/`more`: the language model's sentences as it writes
-them) is adjusted as one reply: the style is chosen on its first piece and kept for the others,
-the acknowledgement goes before the first piece, shortening counts sentences over all pieces
-(pieces past the limit become empty), the help offer goes after the last piece. Each piece
-carries the style and prosody, and in `tone.adjustments` what was done to that piece.
+A reply that comes in pieces (the language model's sentences as it writes them; see
+`assistant.stages.said`) is adjusted as one reply: the style is chosen on its first piece and
+kept for the others, the acknowledgement goes before the first piece, shortening counts
+sentences over all pieces (pieces past the limit become empty), the help offer goes after the
+last piece. Each piece carries the style and prosody, and in `tone.adjustments` what was done
+to that piece.
 """
 
 from __future__ import annotations
@@ -27,9 +28,8 @@ from typing import Any, ClassVar
 
 from pydantic import Field
 
-from assistant.core.stage import Stage, StageParams
+from assistant.core.stage import StageParams
 from assistant.messages import (
-    Interrupt,
     Message,
     Prosody,
     Refusal,
@@ -40,7 +40,8 @@ from assistant.messages import (
     ToneChoice,
 )
 from assistant.records import said_of, tone_json
-from assistant.stages.tone.history import Histories, Mood, SessionHistory
+from assistant.stages.said import Piece, SaidStage
+from assistant.stages.tone.history import Histories, Mood
 from assistant.stages.tone.policy import DEFAULT_POLICY, Shorten, Style, When, load_policy
 from assistant.text.sentences import split_sentences
 
@@ -58,7 +59,6 @@ class TurnTone:
     keep_text: bool
     sentences: int = 0  # of the answer so far (shortening counts over the pieces)
     said: list[str] = field(default_factory=list)  # of those, the ones kept
-    first: bool = True  # the next piece is the reply's first
 
     def shorten(self, text: str, rule: Shorten, *, last: bool) -> str:
         """This piece's part of the first `max_sentences` sentences of the reply (plus a final
@@ -92,11 +92,10 @@ class ToneParams(StageParams):
     )
 
 
-class PolicyTone(Stage):
+class PolicyTone(SaidStage[TurnTone]):
     kind: ClassVar[str] = "tone"
     backend: ClassVar[str] = "policy"
     description: ClassVar[str] = "styles, acknowledgements and prosody from a tone policy file"
-    consumes = (Reply, Refusal)
     produces = (Reply, Refusal)
     feedback = (Sentiment,)
     Params: ClassVar[type[StageParams]] = ToneParams
@@ -111,46 +110,26 @@ class PolicyTone(Stage):
         self.policy = load_policy(self.params.policy)
         self.histories = Histories(self.params.history_turns)
         self.random = random.Random()
-        # Replies whose last piece has not passed yet, by (session, turn).
-        self.turns: dict[tuple[str, int], TurnTone] = {}
 
     async def control(self, message: Message) -> None:
+        await super().control(message)
         if isinstance(message, SessionEnd):
             self.histories.forget(message.session_id)
-            self._forget_turns(message.session_id, None)
-        elif isinstance(message, Interrupt):
-            # The rest of an interrupted reply never comes.
-            self._forget_turns(message.session_id, message.turn_id)
 
-    def _forget_turns(self, session_id: str, up_to: int | None) -> None:
-        for key in [k for k in self.turns if k[0] == session_id]:
-            if up_to is None or key[1] <= up_to:
-                del self.turns[key]
-
-    async def process(self, message: Message) -> AsyncIterator[Message]:
-        # Choosing and rewriting take microseconds: done on the loop, not the worker thread.
+    def take(self, message: Message) -> None:
         if isinstance(message, Sentiment):
             self.histories[message.session_id].add(message)
-            return
-        assert isinstance(message, Said)
-        yield self.adjust(message)
 
-    def adjust(self, reply: Said) -> Said:
-        history = self.histories[reply.session_id]
-        key = (reply.session_id, reply.turn_id)
-        turn = self.turns.get(key)
-        if turn is None or reply.part == 0:
-            turn = self.begin(reply, history)
-        if reply.more:
-            self.turns[key] = turn
-        else:
-            self.turns.pop(key, None)
+    async def say(self, said: Said, state: TurnTone, piece: Piece) -> AsyncIterator[Message]:
+        # Choosing and rewriting take microseconds: done on the loop, not the worker thread.
+        yield self.adjust(said, state, piece)
+
+    def adjust(self, reply: Said, turn: TurnTone, piece: Piece) -> Said:
         adjustments: tuple[str, ...] = ()
         if turn.keep_text:
             text = reply.text
         else:
-            text, adjustments = self.rewrite(reply, turn, history)
-        turn.first = False
+            text, adjustments = self.rewrite(reply, turn, piece)
         style = turn.style
         return replace(
             reply,
@@ -161,13 +140,14 @@ class PolicyTone(Stage):
             ),
         )
 
-    def begin(self, reply: Said, history: SessionHistory) -> TurnTone:
+    def begin(self, said: Said, piece: Piece) -> TurnTone:
         """The style of a reply, chosen on its first piece."""
+        history = self.histories[said.session_id]
         # A proactive reply answers no turn: the user's latest mood is the one that counts.
-        mood = history.latest() if reply.proactive else history.mood_of(reply.turn_id)
+        mood = history.latest() if said.proactive else history.mood_of(said.turn_id)
         name, style = self.choose(mood)
-        reason = describe(mood, latest=reply.proactive)
-        kept_because = self.keeps_text(reply)
+        reason = describe(mood, latest=said.proactive)
+        kept_because = self.keeps_text(said, whole=piece.last)
         if kept_because is not None:
             reason += f"; {kept_because}: text kept"
         return TurnTone(name, style, mood, reason, keep_text=kept_because is not None)
@@ -179,23 +159,21 @@ class PolicyTone(Stage):
         name = self.policy.default_style
         return name, self.policy.styles[name]
 
-    def keeps_text(self, reply: Said) -> str | None:
+    def keeps_text(self, reply: Said, *, whole: bool) -> str | None:
         """Why the reply's words must stay as they are (None: they may change)."""
         keep = self.policy.keep_text
         if reply.proactive and keep.proactive:
             return "proactive reply"
         if isinstance(reply, Refusal) and keep.refusals:
             return f"{reply.source} reply"
-        if not reply.text.strip() and not reply.more:
+        if whole and not reply.text.strip():
             return "empty reply"
         return None
 
-    def rewrite(
-        self, reply: Said, turn: TurnTone, history: SessionHistory
-    ) -> tuple[str, tuple[str, ...]]:
-        """One piece of a reply rewritten (a whole reply is one piece, both first and last), and
-        what was done to it."""
-        style, mood, first, last = turn.style, turn.mood, turn.first, not reply.more
+    def rewrite(self, reply: Said, turn: TurnTone, piece: Piece) -> tuple[str, tuple[str, ...]]:
+        """One piece of a reply rewritten, and what was done to it."""
+        history = self.histories[reply.session_id]
+        style, mood, first, last = turn.style, turn.mood, piece.first, piece.last
         body, intent = reply.text, reply.intent or ""
         adjustments: list[str] = []
         if intent in style.replace_intents:

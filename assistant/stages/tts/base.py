@@ -5,9 +5,10 @@ it is synthesized, so playback of the first sentence overlaps synthesis of the n
 implements only `load()` (once, in the worker thread) and `synthesize(text, prosody)` for one
 sentence; adding an engine is one module.
 
-A reply that comes in pieces (`Reply.more`: the language model's sentences as it writes them) is
-spoken piece by piece as the pieces come; only the last sentence of the last piece is the
-`final` chunk, and the sentence pause goes before each later piece's first sentence.
+A reply that comes in pieces (the language model's sentences as it writes them; see
+`assistant.stages.said`) is spoken piece by piece as the pieces come; only the last sentence of
+the last piece is the `final` chunk, and the sentence pause goes before each later piece's first
+sentence.
 
 How a reply is delivered reaches the backend as an argument (`Delivery`) rather than being read
 from `self.params`: the tone stage's per-reply `Reply.prosody` hints (a calmer, slower voice for an
@@ -23,8 +24,9 @@ from typing import ClassVar
 
 from pydantic import Field
 
-from assistant.core.stage import Stage, StageParams
-from assistant.messages import Message, Refusal, Reply, Said, SpeechChunk
+from assistant.core.stage import StageParams
+from assistant.messages import Message, Said, SpeechChunk
+from assistant.stages.said import Piece, SaidStage
 from assistant.text.sentences import split_sentences
 from assistant.text.spoken import speakable
 
@@ -50,11 +52,10 @@ class Delivery:
     sentence_pause_ms: int = 250
 
 
-class TTSStage(Stage):
+class TTSStage(SaidStage[None]):
     """Abstract speech synthesis: `Reply` in, one `SpeechChunk` per sentence out."""
 
     kind: ClassVar[str] = "tts"
-    consumes = (Reply, Refusal)
     produces = (SpeechChunk,)
     Params: ClassVar[type[StageParams]] = TTSParams
     params: TTSParams
@@ -79,11 +80,10 @@ class TTSStage(Stage):
             sentence_pause_ms=self.params.sentence_pause_ms if pause is None else pause,
         )
 
-    async def process(self, message: Message) -> AsyncIterator[Message]:
-        assert isinstance(message, Said)
+    async def say(self, message: Said, state: None, piece: Piece) -> AsyncIterator[Message]:
         sentences = split_sentences(message.text)
         if not sentences:
-            if message.more:
+            if not piece.last:
                 return  # a piece with nothing to say; the rest of the reply follows
             # An empty reply (or last piece) still ends with one empty final chunk, so that
             # downstream (the speaker, turn bookkeeping) learns the reply is over instead of
@@ -95,7 +95,7 @@ class TTSStage(Stage):
         for index, sentence in enumerate(sentences):
             pcm, rate = await self.run_blocking(self.synthesize, speakable(sentence), delivery)
             self.sample_rate = rate
-            if index == 0 and message.part > 0:
+            if index == 0 and not piece.first:
                 # Earlier pieces were spoken: the pause goes before this one rather than after
                 # theirs, since a piece does not know whether another with words will follow.
                 pcm = silence(rate, delivery.sentence_pause_ms) + pcm
@@ -103,7 +103,7 @@ class TTSStage(Stage):
                 # The pause separates sentences; after the last one it would only delay the
                 # moment the turn is known to be fully spoken.
                 pcm += silence(rate, delivery.sentence_pause_ms)
-            final = index == last and not message.more
+            final = index == last and piece.last
             yield self._chunk(message, pcm, rate, sentence, final=final)
 
     @staticmethod
