@@ -77,15 +77,9 @@ class Inbox:
             self._unfinished = 0
             self._idle.set()
 
-    def drop_turns(self, session_id: str, up_to_turn: int) -> int:
+    def drop_turns(self, interrupt: Interrupt) -> int:
         """Forget queued data messages of turns that were interrupted; returns how many."""
-        kept = deque(
-            e
-            for e in self._data
-            if not e.message.INTERRUPTIBLE
-            or e.message.session_id != session_id
-            or e.message.turn_id > up_to_turn
-        )
+        kept = deque(e for e in self._data if not interrupt.cancels(e.message))
         dropped = len(self._data) - len(kept)
         self._data = kept
         for _ in range(dropped):
@@ -178,7 +172,7 @@ class Bus:
 
     def _interrupt(self, interrupt: Interrupt) -> None:
         for subscription in self._subscriptions:
-            subscription.inbox.drop_turns(interrupt.session_id, interrupt.turn_id)
+            subscription.inbox.drop_turns(interrupt)
             if subscription.on_interrupt is not None:
                 subscription.on_interrupt(interrupt)
 

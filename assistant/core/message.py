@@ -41,6 +41,15 @@ class Interrupt(Message):
 
     reason: str = "barge-in"
 
+    def cancels(self, message: Message) -> bool:
+        """Whether this interrupt drops `message`: data of the interrupted turns, never a
+        marker (turns still end in order)."""
+        return (
+            message.INTERRUPTIBLE
+            and message.session_id == self.session_id
+            and message.turn_id <= self.turn_id
+        )
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class StageError(Message):

@@ -72,7 +72,7 @@ class StageRunner:
     def _interrupt(self, interrupt: Interrupt) -> None:
         lane = self.lanes.get(interrupt.session_id)
         if lane is not None:
-            lane.interrupt(interrupt.turn_id)
+            lane.interrupt(interrupt)
 
     async def run(self) -> None:
         inbox = self.subscription.inbox
@@ -167,20 +167,18 @@ class Lane:
         self.queue.append(envelope)
         self._readable.set()
 
-    def interrupt(self, up_to_turn: int) -> None:
+    def interrupt(self, interrupt: Interrupt) -> None:
         """Drop queued work of the interrupted turns and cancel the message in flight if it is
         one of theirs. The stage runs inside the lane's own task (a task per message would cost
         more than the work of a light stage), so that task is cancelled and `run` takes the
         cancellation back."""
-        kept = deque(
-            e for e in self.queue if not e.message.INTERRUPTIBLE or e.message.turn_id > up_to_turn
-        )
+        kept = deque(e for e in self.queue if not interrupt.cancels(e.message))
         for _ in range(len(self.queue) - len(kept)):
             self.runner.subscription.inbox.task_done()
         self.queue = kept
         self._writable.set()
         current = self.current
-        if current is not None and not self._interrupting and current.turn_id <= up_to_turn:
+        if current is not None and not self._interrupting and interrupt.cancels(current):
             self._interrupting = True
             self.task.cancel()
 
