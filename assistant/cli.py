@@ -253,7 +253,17 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     parser.add_argument("--debug", action="store_true", help="log details, with tracebacks")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    add_chat_command(commands)
+    add_voice_command(commands)
+    add_speech_commands(commands)
+    add_catalog_commands(commands)
+    return parser
 
+
+Commands = argparse._SubParsersAction  # what add_subparsers returns
+
+
+def add_chat_command(commands: Commands) -> None:
     chat = commands.add_parser("chat", help="talk to the assistant in the terminal")
     add_pipeline_options(chat, "text")
     chat.add_argument("--once", metavar="TEXT", help="answer TEXT, print the reply and exit")
@@ -266,6 +276,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     chat.set_defaults(func=cmd_chat)
 
+
+def add_voice_command(commands: Commands) -> None:
     voice = commands.add_parser(
         "voice", help="talk to the assistant: microphone and speaker, or WAV files"
     )
@@ -294,6 +306,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     voice.set_defaults(func=cmd_voice)
 
+
+def add_speech_commands(commands: Commands) -> None:
+    """One stage on its own: `transcribe` (asr) and `say` (tts)."""
     transcribe = commands.add_parser("transcribe", help="speech recognition of audio files")
     transcribe.add_argument("files", nargs="+", type=Path, metavar="FILE")
     transcribe.add_argument(
@@ -312,6 +327,9 @@ def build_parser() -> argparse.ArgumentParser:
     add_models_option(say)
     say.set_defaults(func=cmd_say)
 
+
+def add_catalog_commands(commands: Commands) -> None:
+    """What is installed: `models` (and `models prepare`), `stages`."""
     models = commands.add_parser("models", help="list the catalog's models and their state")
     add_models_option(models)
     models.set_defaults(func=cmd_models)
@@ -325,7 +343,6 @@ def build_parser() -> argparse.ArgumentParser:
 
     stages = commands.add_parser("stages", help="list stage kinds and their backends")
     stages.set_defaults(func=cmd_stages)
-    return parser
 
 
 def main(argv: list[str] | None = None) -> int:
