@@ -176,9 +176,11 @@ class TurnRecord:
     @property
     def input_text(self) -> str | None:
         """What the user said, as it may be stored: the guard's redacted text if a guard ran."""
+        return self._input_of(self.stage_parts())
+
+    def _input_of(self, parts: dict[str, Any]) -> str | None:
         transcript = self.transcript
-        heard = transcript.text if transcript else None
-        return self.stage_parts().get("input", heard)
+        return parts.get("input", transcript.text if transcript else None)
 
     def stage_parts(self) -> dict[str, Any]:
         """The stages' parts of the record, merged in pipeline order (see `assistant.records`)."""
@@ -193,11 +195,12 @@ class TurnRecord:
         """The per-turn JSON of `--json`. Fields of stages not in the pipeline are null."""
         reply = self.reply
         parts = self.stage_parts()
+        said = self._input_of(parts)
         parts.pop("input", None)
         return {
             "session": self.session_id,
             "turn": self.turn_id,
-            "input": self.input_text,
+            "input": said,
             "text": self.text,
             **{key: parts.pop(key) for key in DOCUMENTED_KEYS[:8]},
             "source": reply.source if reply else None,
