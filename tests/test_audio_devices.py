@@ -290,7 +290,7 @@ def test_this_machine_without_a_sound_card() -> None:
 
 
 def test_block_is_one_vad_window() -> None:
-    from assistant.stages.vad.silero import CHUNK
+    from assistant.speech.vad import CHUNK
 
     assert BLOCK_SAMPLES == CHUNK
 

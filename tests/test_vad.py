@@ -32,9 +32,10 @@ from assistant.messages import (
     UtteranceAudio,
 )
 from assistant.pipeline import plan_pipeline
+from assistant.speech.vad import CHUNK, Endpointer
 from assistant.stages import registry
 from assistant.stages.asr import whisper_ct2  # noqa: F401  (registers the backend)
-from assistant.stages.vad.silero import CHUNK, Endpointer, SileroParams, SileroVAD
+from assistant.stages.vad.silero import SileroParams, SileroVAD
 from tests.test_asr import SENTENCES, overlap, spoken
 
 RATE = 16_000
@@ -211,7 +212,7 @@ def test_rules_padding_and_silence() -> None:
     params = SileroParams(min_silence_ms=600, speech_pad_ms=200)
     probabilities = [0.0] * chunks(1.0) + [0.9] * chunks(1.0) + [0.0] * chunks(1.0)
 
-    ((start, end),) = script(Endpointer(params), probabilities)
+    ((start, end),) = script(Endpointer(params.rules()), probabilities)
 
     speech_start, speech_end = chunks(1.0) * CHUNK_S, chunks(2.0) * CHUNK_S
     assert start == pytest.approx(speech_start - 0.2)
@@ -220,24 +221,24 @@ def test_rules_padding_and_silence() -> None:
 
 def test_rules_short_pause_does_not_split() -> None:
     probabilities = [0.9] * chunks(0.5) + [0.0] * chunks(0.4) + [0.9] * chunks(0.5)
-    assert len(script(Endpointer(SileroParams(min_silence_ms=600)), probabilities)) == 1
+    assert len(script(Endpointer(SileroParams(min_silence_ms=600).rules()), probabilities)) == 1
 
 
 def test_rules_hysteresis_keeps_speech_going() -> None:
     # 0.4 is below the start threshold (0.5) but above the end threshold (0.35).
     probabilities = [0.9] * chunks(0.5) + [0.4] * chunks(2.0) + [0.0] * chunks(1.0)
-    ((start, end),) = script(Endpointer(SileroParams(speech_pad_ms=0)), probabilities)
+    ((start, end),) = script(Endpointer(SileroParams(speech_pad_ms=0).rules()), probabilities)
     assert end - start == pytest.approx(chunks(0.5) * CHUNK_S + chunks(2.0) * CHUNK_S)
 
 
 def test_rules_too_short_is_noise() -> None:
     probabilities = [0.9] * chunks(0.15) + [0.0] * chunks(1.0)
-    assert script(Endpointer(SileroParams(min_speech_ms=250)), probabilities) == []
+    assert script(Endpointer(SileroParams(min_speech_ms=250).rules()), probabilities) == []
 
 
 def test_rules_long_speech_is_cut() -> None:
     params = SileroParams(max_utterance_s=2.0, speech_pad_ms=0)
-    spans = script(Endpointer(params), [0.9] * chunks(5.0))
+    spans = script(Endpointer(params.rules()), [0.9] * chunks(5.0))
     assert len(spans) == 3
     assert all(end - start <= 2.0 for start, end in spans)
     assert spans[0][1] == spans[1][0]  # back to back: nothing lost, nothing repeated

@@ -47,7 +47,8 @@ from assistant.weights.whisper_base import (
     is_ready,
     join_verified,
 )
-from tests.test_asr import SENTENCES, overlap, piper_voice, spoken, utterance, words
+from tests.speech import write_speech
+from tests.test_asr import SENTENCES, overlap, spoken, utterance, words
 
 MORE_SENTENCES = {"reminder": "remind me to call my mother tomorrow at noon"}
 EXPECTED = {**SENTENCES, **MORE_SENTENCES}
@@ -89,7 +90,7 @@ def speech(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Audio]:
     for name, text in MORE_SENTENCES.items():
         path = folder / f"{name}.wav"
         with wave.open(str(path), "wb") as out:
-            piper_voice().synthesize_wav(text, out)
+            write_speech(text, out)
         audio[name] = read_wav(path)
     return audio
 

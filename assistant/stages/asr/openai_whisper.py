@@ -5,21 +5,20 @@ once (`assistant.weights.ct2_to_openai`) into the cache directory. Loading never
 own unless `prepare_on_load` is set: writing 75-145 MB into the user's cache is an explicit step
 (`assistant models prepare`), not a side effect of starting a pipeline. It decodes with the same
 options and scores confidence the same way as the faster-whisper backend, at float32 on the CPU,
-several times slower: it is a reference and a second opinion, not the default.
+several times slower: it is a reference and a second opinion, not the default. The stage finds
+the checkpoint; decoding is `assistant.speech.asr_openai`'s.
 """
 
 from __future__ import annotations
 
-from types import SimpleNamespace
-from typing import Any, ClassVar
+from typing import ClassVar
 
-import numpy as np
-import numpy.typing as npt
 from pydantic import Field
 
 from assistant.core.errors import MissingModelError, missing_package
 from assistant.core.stage import Progress, StageContext, StageParams
-from assistant.stages.asr.whisper_ct2 import Recognized, WhisperASR, WhisperParams, confidence
+from assistant.speech.asr_openai import OpenAIWhisperEngine, require_openai_whisper
+from assistant.stages.asr.whisper_ct2 import WhisperASR, WhisperParams
 from assistant.weights import model_packages
 from assistant.weights.ct2_to_openai import checkpoint_path, openai_checkpoint
 
@@ -59,13 +58,7 @@ class OpenAIWhisperASR(WhisperASR):
         return True
 
     def load(self) -> None:
-        try:
-            import torch
-            import whisper
-        except ImportError as exc:
-            raise MissingModelError(
-                f"this backend needs openai-whisper ({exc}): pip install --no-deps openai-whisper"
-            ) from exc
+        require_openai_whisper()  # first: converting a checkpoint it cannot run is no help
         name, cache_dir = self.params.model, self.context.cache_dir
         if self.params.prepare_on_load:
             path = openai_checkpoint(name, cache_dir)
@@ -76,22 +69,9 @@ class OpenAIWhisperASR(WhisperASR):
                     f"Whisper {name} for openai-whisper is not prepared yet (no {path}): run "
                     "`assistant models prepare` once (or set prepare_on_load: true)"
                 )
-        torch.set_num_threads(self.params.threads)
-        # float32 on the CPU: load_model builds the model in float32 and copies the (float16)
-        # checkpoint into it; decoding is told fp16=False so it stays there.
-        self._model: Any = whisper.load_model(str(path), device="cpu")
-
-    def decode(self, samples: npt.NDArray[np.float32]) -> Recognized:
-        result = self._model.transcribe(
-            samples,  # an array, not a path: loading a file needs the ffmpeg binary
+        self.engine = OpenAIWhisperEngine(
+            path,
             language=self.params.language,
             beam_size=self.params.beam_size,
-            fp16=False,
-            # As in the faster-whisper backend: one short utterance, no timestamps, no context.
-            without_timestamps=True,
-            condition_on_previous_text=False,
+            threads=self.params.threads,
         )
-        text = " ".join(result["text"].split())
-        segments = [SimpleNamespace(**s) for s in result["segments"]]
-        score = confidence(segments) if text else 0.0
-        return Recognized(text, result["language"] or self.params.language or "en", score)

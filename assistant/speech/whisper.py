@@ -1,0 +1,61 @@
+"""What every Whisper engine shares: the result record, the confidence score, and turning PCM
+bytes at any rate into the 16 kHz float samples Whisper hears.
+
+An engine implements `decode`; `transcribe(pcm, sample_rate)` and `recognize(audio)` are the
+calls a user makes (blocking: run them in a worker thread under an event loop).
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass
+from math import exp
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from assistant.audio.wav import SAMPLE_RATE, Audio, resample
+
+
+@dataclass(frozen=True, slots=True)
+class Recognized:
+    text: str
+    language: str
+    confidence: float
+
+
+def confidence(segments: Sequence[Any]) -> float:
+    """exp of the token-weighted mean log-probability of the decoded tokens, in [0, 1]: about
+    0.85-0.95 for clear speech, lower for mumbling or noise. 0 when nothing was decoded."""
+    weights = [max(len(s.tokens), 1) for s in segments]
+    if not weights:
+        return 0.0
+    mean = sum(s.avg_logprob * w for s, w in zip(segments, weights, strict=True)) / sum(weights)
+    return min(max(exp(mean), 0.0), 1.0)
+
+
+class WhisperEngine(ABC):
+    """A loaded Whisper model with its decoding options. One utterance per call: no
+    timestamps, no conditioning on earlier text."""
+
+    def __init__(self, *, language: str | None = "en", beam_size: int = 5) -> None:
+        self.language = language  # None: detect it
+        self.beam_size = beam_size
+
+    @abstractmethod
+    def decode(self, samples: npt.NDArray[np.float32]) -> Recognized:
+        """Blocking: transcribe 16 kHz mono float samples in [-1, 1) (never empty)."""
+
+    def recognize(self, audio: Audio) -> Recognized:
+        """Blocking: 16-bit audio at any rate; an empty one gives an empty text."""
+        samples = audio.samples.astype(np.float32) / 32768.0
+        samples = resample(samples, audio.sample_rate, SAMPLE_RATE)
+        if samples.size == 0:
+            return Recognized("", self.language or "en", 0.0)
+        return self.decode(samples)
+
+    def transcribe(self, pcm: bytes, sample_rate: int = SAMPLE_RATE) -> Recognized:
+        """Blocking: mono 16-bit little-endian PCM bytes at `sample_rate`."""
+        return self.recognize(Audio.from_pcm(pcm, sample_rate))
