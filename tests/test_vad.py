@@ -32,7 +32,7 @@ from assistant.messages import (
     UtteranceAudio,
 )
 from assistant.pipeline import plan_pipeline
-from assistant.speech.vad import CHUNK, Endpointer
+from assistant.speech.vad import CHUNK, Endpointer, EndpointRules, SileroEndpointer
 from assistant.stages import registry
 from assistant.stages.asr import whisper_ct2  # noqa: F401  (registers the backend)
 from assistant.stages.vad.silero import SileroParams, SileroVAD
@@ -277,3 +277,39 @@ async def run_audio(plan: PipelinePlan, audio: Audio) -> list[Transcript]:
         await pipeline.bus.publish(EndOfStream(session_id="p", turn_id=0), INPUT)
         await pipeline.bus.join()
     return [e.message for e in seen if isinstance(e.message, Transcript)]
+
+
+class ScriptedModel:
+    """Stands in for the ONNX session: returns the next scripted probability per chunk, so the
+    endpointer's events can be checked on exact timings."""
+
+    def __init__(self, probabilities: list[float]) -> None:
+        self.probabilities = iter(probabilities)
+
+    def run(self, _outputs: object, inputs: dict[str, np.ndarray]) -> tuple[object, ...]:
+        return np.array([[next(self.probabilities)]]), inputs["h"], inputs["c"]
+
+
+def events_of(probabilities: list[float]) -> list[str]:
+    endpointer = SileroEndpointer(ScriptedModel(probabilities), EndpointRules())
+    silence = bytes(2 * CHUNK * len(probabilities))
+    return [type(e).__name__ for e in [*endpointer.feed(silence), *endpointer.finish()]]
+
+
+def test_events_speech_then_utterance() -> None:
+    assert events_of([0.9] * chunks(1.0) + [0.0] * chunks(1.0)) == ["SpeechStart", "Utterance"]
+
+
+@pytest.mark.parametrize("speech_s", [0.064, 0.16])
+def test_events_a_click_is_not_announced_as_speech(speech_s: float) -> None:
+    # Time since it began is no measure: the speech itself must last min_speech_ms (250 ms)
+    # before a barge-in may stop a reply.
+    assert events_of([0.9] * chunks(speech_s) + [0.0] * chunks(1.0)) == []
+
+
+def test_events_speech_is_announced_once_it_has_lasted_min_speech() -> None:
+    endpointer = SileroEndpointer(ScriptedModel([0.9] * 20), EndpointRules(min_speech_ms=250))
+    announced = [
+        bool(endpointer.feed(bytes(2 * CHUNK))) for _ in range(20)
+    ]  # one chunk (32 ms) at a time
+    assert announced.index(True) == chunks(0.25) - 1 and announced.count(True) == 1

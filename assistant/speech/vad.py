@@ -12,8 +12,9 @@ has stayed below a lower threshold (`threshold - 0.15`, hysteresis) for `min_sil
 utterances shorter than `min_speech_ms` are noise; `speech_pad_ms` of audio is kept on each side.
 
 `SileroEndpointer` puts both together for one stream of 16 kHz mono 16-bit PCM bytes: `feed`
-returns `SpeechStart`s, `Utterance`s and `SpeechDropped`s as they are decided, `finish` ends the
-stream.
+returns `SpeechStart`s and `Utterance`s as they are decided, `finish` ends the stream. Speech is
+announced only once it has lasted `min_speech_ms`, so every `SpeechStart` is followed by its
+`Utterance`; an utterance may come without one (speech too short to announce before it ended).
 """
 
 from __future__ import annotations
@@ -51,11 +52,6 @@ class SpeechStart:
 
 
 @dataclass(frozen=True, slots=True)
-class SpeechDropped:
-    """The speech of the last `SpeechStart` ended too short to be an utterance (a cough)."""
-
-
-@dataclass(frozen=True, slots=True)
 class Utterance:
     """One utterance: 16 kHz mono 16-bit PCM, padding included. `start_s`/`end_s` bound that
     audio from the stream's start; `speech_end_s` is where the speech itself ended."""
@@ -66,7 +62,7 @@ class Utterance:
     speech_end_s: float
 
 
-Event = SpeechStart | Utterance | SpeechDropped
+Event = SpeechStart | Utterance
 
 
 def load_silero() -> Any:
@@ -143,10 +139,11 @@ class Endpointer:
     def new_speech(self) -> int | None:
         """Where the current speech began, reported once, as soon as it is long enough not to
         be noise (`min_speech_ms`): the moment a barge-in becomes credible."""
+        # Speech so far, not time since it began: a click followed by silence is no speech.
         if (
             self.speech_start is None
             or self.announced
-            or self.position - self.speech_start < self.min_speech
+            or self._speech_end() - self.speech_start < self.min_speech
         ):
             return None
         self.announced = True
@@ -239,14 +236,12 @@ class SileroEndpointer:
         self._session = load_silero() if session is None else session
         self.rules = rules or EndpointRules()
         self._pending = bytearray()  # bytes short of a whole chunk
-        self._announced = False  # a SpeechStart was returned and its speech has not ended
         self._restart()
 
     def _restart(self) -> None:
         self._stream = SileroStream(self._session)
         self._endpointer = Endpointer(self.rules)
         self._pending.clear()
-        self._announced = False
 
     def feed(self, pcm: bytes) -> list[Event]:
         """Run the model on every complete chunk `pcm` completes; what it decided."""
@@ -256,10 +251,10 @@ class SileroEndpointer:
             chunk = np.frombuffer(bytes(self._pending[: 2 * CHUNK]), dtype="<i2")
             del self._pending[: 2 * CHUNK]
             probability = self._stream.probability(chunk.astype(np.float32) / 32768.0)
-            events += self._ended(self._endpointer.push(chunk.astype(np.int16), probability))
+            spans = self._endpointer.push(chunk.astype(np.int16), probability)
+            events += map(_utterance, spans)
             start = self._endpointer.new_speech()
             if start is not None:
-                self._announced = True
                 events.append(SpeechStart(start / SAMPLE_RATE))
         return events
 
@@ -268,17 +263,8 @@ class SileroEndpointer:
         at 0 s with fresh model state."""
         usable = len(self._pending) - len(self._pending) % 2
         tail = np.frombuffer(bytes(self._pending[:usable]), dtype="<i2").astype(np.int16)
-        events = self._ended(self._endpointer.finish(tail))
+        events: list[Event] = [_utterance(span) for span in self._endpointer.finish(tail)]
         self._restart()
-        return events
-
-    def _ended(self, spans: list[Span]) -> list[Event]:
-        """The utterances that ended; or, when announced speech ended as noise, that it did."""
-        events: list[Event] = [_utterance(span) for span in spans]
-        if self._announced and (events or self._endpointer.speech_start is None):
-            self._announced = False
-            if not events:
-                events.append(SpeechDropped())
         return events
 
 

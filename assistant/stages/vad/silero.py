@@ -1,8 +1,8 @@
 """The vad stage: `AudioFrame`s in; `TurnStart`, `SpeechStarted`, `UtteranceAudio` and `TurnEnd`
 out, endpointed by the Silero engine of `assistant.speech.vad` (one endpointer per session).
 
-Speech begins a turn, with the id the conversation stamped on the frames; the utterance, or
-speech that came to nothing, ends it. At the end of the input (`EndOfStream`) the speech still
+Speech begins a turn, with the id the conversation stamped on the frames; its utterance ends
+it. At the end of the input (`EndOfStream`) the speech still
 in progress is the last utterance.
 """
 
@@ -31,7 +31,6 @@ from assistant.speech.vad import (
     EndpointRules,
     Event,
     SileroEndpointer,
-    SpeechDropped,
     SpeechStart,
     Utterance,
     load_silero,
@@ -128,19 +127,16 @@ class SileroVAD(Stage):
     def _add(self, session: _Session, event: Event, session_id: str, offered: int) -> None:
         """The messages of one engine event: speech begins a turn, its end ends it."""
         if isinstance(event, SpeechStart):
-            turn = self._begin_turn(session, session_id, offered)
+            began = self._begin_turn(session, session_id, offered)
             session.ready.append(
-                SpeechStarted(session_id=session_id, turn_id=turn, at_s=event.at_s)
+                SpeechStarted(session_id=session_id, turn_id=began, at_s=event.at_s)
             )
-            return
-        open_turn, session.open_turn = session.open_turn, None
-        if isinstance(event, SpeechDropped):
-            if open_turn is not None:
-                session.ready.append(TurnEnd(session_id=session_id, turn_id=open_turn))
             return
         # An utterance too short to have been announced, but long enough to be speech, begins
         # its turn here.
-        turn = self._begin_turn(session, session_id, offered) if open_turn is None else open_turn
+        turn = session.open_turn
+        if turn is None:
+            turn = self._begin_turn(session, session_id, offered)
         session.open_turn = None
         session.ready.append(_utterance_audio(event, session_id, turn))
         session.ready.append(TurnEnd(session_id=session_id, turn_id=turn))
