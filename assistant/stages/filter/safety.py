@@ -22,8 +22,9 @@ from typing import Any, ClassVar
 
 from pydantic import Field, field_validator
 
-from assistant.core.stage import StageParams
+from assistant.core.stage import Progress, StageContext, StageParams
 from assistant.messages import Message, Refusal, Reply, Said, TextChange
+from assistant.nlu.embedder import prepare_encoder
 from assistant.records import changes_json, said_of
 from assistant.safety import apply_changes, without_overlaps
 from assistant.safety.pii import (
@@ -107,6 +108,11 @@ class SafetyFilter(SaidStage[None]):
     def turn_record(cls, produced: Sequence[Message]) -> dict[str, Any]:
         said = said_of(produced)
         return {"filter": changes_json("reply", said.changes if said else ())}
+
+    @classmethod
+    def prepare(cls, params: StageParams, context: StageContext, progress: Progress) -> bool:
+        assert isinstance(params, SafetyFilterParams)
+        return params.toxicity_threshold is not None and prepare_encoder()
 
     def load(self) -> None:
         params = self.params

@@ -25,7 +25,7 @@ import numpy as np
 from pydantic import Field, field_validator
 
 from assistant.core.errors import missing_package
-from assistant.core.stage import Stage, StageContext, StageParams
+from assistant.core.stage import Progress, Stage, StageContext, StageParams
 from assistant.messages import (
     GuardVerdict,
     Message,
@@ -34,7 +34,12 @@ from assistant.messages import (
     TextChange,
     Transcript,
 )
-from assistant.nlu.embedder import EMBEDDING_PACKAGE, SentenceEncoder, shared_encoder
+from assistant.nlu.embedder import (
+    EMBEDDING_PACKAGE,
+    SentenceEncoder,
+    prepare_encoder,
+    shared_encoder,
+)
 from assistant.nlu.labelled import EmbeddingClassifier, load_labelled
 from assistant.records import changes_json, last_of
 from assistant.safety.pii import (
@@ -163,6 +168,11 @@ class ConstitutionGuard(Stage):
             if problem:
                 return problem
         return None
+
+    @classmethod
+    def prepare(cls, params: StageParams, context: StageContext, progress: Progress) -> bool:
+        assert isinstance(params, ConstitutionParams)
+        return prepare_encoder()
 
     def load(self) -> None:
         policy = self.params.policy

@@ -15,8 +15,8 @@ from typing import Any, ClassVar
 
 from pydantic import Field
 
-from assistant.core.stage import StageParams
-from assistant.nlu.embedder import SentenceEncoder, shared_encoder
+from assistant.core.stage import Progress, StageContext, StageParams
+from assistant.nlu.embedder import SentenceEncoder, prepare_encoder, shared_encoder
 from assistant.stages.nlu.classifier import ClassifierParams, IntentClassifierStage
 from assistant.stages.nlu.tfidf import LexicalFeatures
 
@@ -39,6 +39,11 @@ class EmbeddingIntentClassifier(IntentClassifierStage):
     )
     Params: ClassVar[type[StageParams]] = EmbeddingParams
     params: EmbeddingParams
+
+    @classmethod
+    def prepare(cls, params: StageParams, context: StageContext, progress: Progress) -> bool:
+        assert isinstance(params, EmbeddingParams)
+        return prepare_encoder(params.model_path)
 
     def fit_features(self, texts: Sequence[str]) -> Any:
         self.encoder: SentenceEncoder = shared_encoder(self.params.model_path)

@@ -13,8 +13,8 @@ from typing import ClassVar
 
 from pydantic import Field
 
-from assistant.core.stage import StageParams
-from assistant.nlu.embedder import shared_encoder
+from assistant.core.stage import Progress, StageContext, StageParams
+from assistant.nlu.embedder import prepare_encoder, shared_encoder
 from assistant.nlu.labelled import EmbeddingClassifier, load_labelled
 from assistant.stages.sentiment.base import (
     LABELS,
@@ -45,6 +45,11 @@ class EmbeddingSentiment(SentimentStage):
     description: ClassVar[str] = "MiniLM sentence embeddings + logistic regression on examples"
     Params: ClassVar[type[StageParams]] = EmbeddingSentimentParams
     params: EmbeddingSentimentParams
+
+    @classmethod
+    def prepare(cls, params: StageParams, context: StageContext, progress: Progress) -> bool:
+        assert isinstance(params, EmbeddingSentimentParams)
+        return prepare_encoder(params.model_path)
 
     def load(self) -> None:
         path = self.params.examples
