@@ -338,7 +338,7 @@ def cross_validated(
     try:
         split = StratifiedKFold(folds, shuffle=True, random_state=0)
         for train, test in split.split(labels, labels):
-            stage.fit_intents([examples[i] for i in train])
+            stage.fit_intents([examples[i] for i in train], remember=False)
             scored += score_examples(stage, [examples[i] for i in test])
     finally:
         stage.fit_intents(examples)

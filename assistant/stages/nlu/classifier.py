@@ -22,6 +22,7 @@ from pydantic import Field
 from assistant.core.stage import Stage, StageParams
 from assistant.messages import Entity, IntentScore, Message, Parse, Transcript
 from assistant.nlu.entities import EntityExtractor
+from assistant.nlu.fitted import LinearClassifier, fit_key, remembered, unit_rows
 from assistant.records import last_of, parse_json
 from assistant.skills.loader import Example, SkillSet, load_skills
 
@@ -61,13 +62,22 @@ class IntentClassifierStage(Stage):
         return parse_json(parse) if parse is not None else {}
 
     @abstractmethod
-    def fit_features(self, texts: Sequence[str]) -> Any:
-        """Learn the feature space from the training texts and return their features (a dense
-        or sparse matrix, one row per text)."""
+    def fit_features(self, texts: Sequence[str]) -> dict[str, np.ndarray]:
+        """Learn the feature space from the training texts; what must be kept of it (arrays)."""
 
     @abstractmethod
-    def features(self, texts: Sequence[str]) -> Any:
-        """Features of new texts, in the space learnt by `fit_features`."""
+    def restore_features(self, arrays: dict[str, np.ndarray]) -> None:
+        """Take back a feature space that `fit_features` learnt (from the cache)."""
+
+    @abstractmethod
+    def features(self, texts: Sequence[str], *, training: bool = False) -> np.ndarray:
+        """Features of texts (one row each) in the learnt space; `training`: they are the
+        training examples, which come back at every start."""
+
+    def fit_identity(self) -> list[object]:
+        """What the features depend on besides the examples (settings, models) for the cache
+        key of a fitted classifier."""
+        return []
 
     def is_out_of_scope(self, nearest: float, top_probability: float) -> bool:
         return (
@@ -75,19 +85,33 @@ class IntentClassifierStage(Stage):
             or top_probability < self.params.min_confidence
         )
 
-    def fit_intents(self, examples: Sequence[Example]) -> None:
+    def fit_intents(self, examples: Sequence[Example], *, remember: bool = True) -> None:
         """Train the intent classifier (not the entities) on these examples; `load` trains it on
-        all of the skills', a cross-validation on a part of them."""
-        from sklearn.linear_model import LogisticRegression
-        from sklearn.preprocessing import normalize
+        all of the skills', a cross-validation on a part of them. What was fitted is kept in
+        the cache for the next start unless `remember` is false."""
+        texts = [e.text for e in examples]
+        intents = [e.intent for e in examples]
 
-        self.example_features = self.fit_features([e.text for e in examples])
+        def fit() -> dict[str, np.ndarray]:
+            arrays = self.fit_features(texts)
+            features = self.features(texts, training=True)
+            model = LinearClassifier.fit(
+                features, intents, regularization=self.params.regularization
+            )
+            return {**arrays, **model.arrays("intents_")}
+
+        if remember:
+            identity = [self.backend, self.fit_identity(), list(zip(texts, intents, strict=True))]
+            key = fit_key("intents", identity, self.params.regularization)
+            arrays = remembered("intents", key, fit)
+        else:
+            arrays = fit()
+        self.restore_features(arrays)
+        self.classifier = LinearClassifier.from_arrays(arrays, "intents_")
+        self.labels: list[str] = self.classifier.classes
         # Unit rows, transposed once: the nearest example is then one matrix product per
-        # utterance (sklearn's cosine_similarity normalises every example again on each call).
-        self._examples_t = normalize(self.example_features).T
-        self.classifier = LogisticRegression(C=self.params.regularization, max_iter=2000)
-        self.classifier.fit(self.example_features, [e.intent for e in examples])
-        self.labels: list[str] = [str(label) for label in self.classifier.classes_]
+        # utterance.
+        self._examples_t = unit_rows(self.features(texts, training=True)).T
 
     def load(self) -> None:
         self.skills: SkillSet = load_skills(self.context.skill_dirs)
@@ -115,13 +139,11 @@ class IntentClassifierStage(Stage):
         """The classifier's probability of each intent (in `self.labels` order) and the cosine
         similarity of the nearest training example: all that the intent decision reads, so a
         benchmark can try other thresholds without parsing again."""
-        from sklearn.preprocessing import normalize
-
         if not text.strip():
             raise ValueError("the utterance is empty")
         features = self.features([text])
         probabilities = self.classifier.predict_proba(features)[0]
-        nearest = float((normalize(features) @ self._examples_t).max())
+        nearest = float((unit_rows(features) @ self._examples_t).max())
         return probabilities, nearest
 
     def decide(

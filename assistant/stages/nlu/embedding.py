@@ -11,12 +11,19 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import ClassVar
 
+import numpy as np
 from pydantic import Field
 
 from assistant.core.stage import Progress, StageContext, StageParams
-from assistant.nlu.embedder import SentenceEncoder, prepare_encoder, shared_encoder
+from assistant.nlu.embedder import (
+    SentenceEncoder,
+    model_identity,
+    prepare_encoder,
+    shared_encoder,
+)
+from assistant.nlu.fitted import unit_rows
 from assistant.stages.nlu.classifier import ClassifierParams, IntentClassifierStage
 from assistant.stages.nlu.tfidf import LexicalFeatures
 
@@ -45,24 +52,31 @@ class EmbeddingIntentClassifier(IntentClassifierStage):
         assert isinstance(params, EmbeddingParams)
         return prepare_encoder(params.model_path)
 
-    def fit_features(self, texts: Sequence[str]) -> Any:
-        self.encoder: SentenceEncoder = shared_encoder(self.params.model_path)
+    def fit_identity(self) -> list[object]:
+        return [model_identity(self._encoder().model_dir), self.params.lexical_weight]
+
+    def _encoder(self) -> SentenceEncoder:
+        if not hasattr(self, "encoder"):
+            self.encoder: SentenceEncoder = shared_encoder(self.params.model_path)
+        return self.encoder
+
+    def fit_features(self, texts: Sequence[str]) -> dict[str, np.ndarray]:
         self.lexical: LexicalFeatures | None = None
-        if self.params.lexical_weight > 0:
-            self.lexical = LexicalFeatures()
-            self.lexical.fit_transform(texts)
-        return self._combined(texts, self.encoder.encode_remembered(texts))
+        if self.params.lexical_weight == 0:
+            return {}
+        self.lexical = LexicalFeatures.fit(texts)
+        return self.lexical.arrays()
 
-    def features(self, texts: Sequence[str]) -> Any:
-        return self._combined(texts, self.encoder.encode(texts))
+    def restore_features(self, arrays: dict[str, np.ndarray]) -> None:
+        self._encoder()
+        self.lexical = LexicalFeatures.from_arrays(arrays) if self.params.lexical_weight else None
 
-    def _combined(self, texts: Sequence[str], dense: Any) -> Any:
+    def features(self, texts: Sequence[str], *, training: bool = False) -> np.ndarray:
+        encoder = self._encoder()
+        dense = encoder.encode_remembered(texts) if training else encoder.encode(texts)
         if self.lexical is None:
             return dense
-        from scipy.sparse import csr_matrix, hstack
-        from sklearn.preprocessing import normalize
-
         # Both parts have unit length; the result is normalised again so that cosine
         # similarity (the out-of-scope test) stays a dot product in [-1, 1].
-        sparse = self.lexical.transform(texts) * self.params.lexical_weight
-        return normalize(hstack([csr_matrix(dense), sparse]).tocsr())
+        lexical = self.lexical.transform(texts) * self.params.lexical_weight
+        return unit_rows(np.hstack([dense, lexical]))

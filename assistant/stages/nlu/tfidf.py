@@ -7,8 +7,11 @@ only the words of the training examples, so paraphrases with new words fare wors
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, ClassVar
+from typing import ClassVar
 
+import numpy as np
+
+from assistant.nlu.fitted import Tfidf, unit_rows
 from assistant.stages.nlu.classifier import IntentClassifierStage
 
 
@@ -18,39 +21,37 @@ class LexicalFeatures:
     block L2-normalised and the two concatenated and normalised again. Character n-grams alone
     let long shared words outvote the one word that decides the intent."""
 
-    def __init__(self) -> None:
-        from sklearn.feature_extraction.text import TfidfVectorizer
+    def __init__(self, chars: Tfidf, words: Tfidf) -> None:
+        self.chars = chars
+        self.words = words
 
-        self.chars = TfidfVectorizer(
-            analyzer="char_wb", ngram_range=(2, 4), lowercase=True, sublinear_tf=True
-        )
+    @classmethod
+    def fit(cls, texts: Sequence[str]) -> LexicalFeatures:
         # \w+ keeps one-letter words ("i", "a") that the default pattern drops.
-        self.words = TfidfVectorizer(
-            analyzer="word", ngram_range=(1, 2), token_pattern=r"(?u)\b\w+\b", sublinear_tf=True
-        )
+        words = Tfidf.fit(texts, "word", (1, 2), token_pattern=r"(?u)\b\w+\b")
+        return cls(Tfidf.fit(texts, "char_wb", (2, 4)), words)
 
-    def fit_transform(self, texts: Sequence[str]) -> Any:
-        from scipy.sparse import hstack
-        from sklearn.preprocessing import normalize
+    def transform(self, texts: Sequence[str]) -> np.ndarray:
+        return unit_rows(np.hstack([self.chars.transform(texts), self.words.transform(texts)]))
 
-        blocks = [self.chars.fit_transform(texts), self.words.fit_transform(texts)]
-        return normalize(hstack(blocks).tocsr())
+    def arrays(self) -> dict[str, np.ndarray]:
+        return {**self.chars.arrays("chars_"), **self.words.arrays("words_")}
 
-    def transform(self, texts: Sequence[str]) -> Any:
-        from scipy.sparse import hstack
-        from sklearn.preprocessing import normalize
-
-        blocks = [self.chars.transform(texts), self.words.transform(texts)]
-        return normalize(hstack(blocks).tocsr())
+    @classmethod
+    def from_arrays(cls, arrays: dict[str, np.ndarray]) -> LexicalFeatures:
+        return cls(Tfidf.from_arrays(arrays, "chars_"), Tfidf.from_arrays(arrays, "words_"))
 
 
 class TfidfIntentClassifier(IntentClassifierStage):
     backend: ClassVar[str] = "tfidf"
     description: ClassVar[str] = "character and word n-gram TF-IDF + logistic regression"
 
-    def fit_features(self, texts: Sequence[str]) -> Any:
-        self.vectorizer = LexicalFeatures()
-        return self.vectorizer.fit_transform(texts)
+    def fit_features(self, texts: Sequence[str]) -> dict[str, np.ndarray]:
+        self.lexical = LexicalFeatures.fit(texts)
+        return self.lexical.arrays()
 
-    def features(self, texts: Sequence[str]) -> Any:
-        return self.vectorizer.transform(texts)
+    def restore_features(self, arrays: dict[str, np.ndarray]) -> None:
+        self.lexical = LexicalFeatures.from_arrays(arrays)
+
+    def features(self, texts: Sequence[str], *, training: bool = False) -> np.ndarray:
+        return self.lexical.transform(texts)
