@@ -17,12 +17,16 @@ synonyms. Overlapping candidates are resolved so that each character belongs to 
 from __future__ import annotations
 
 import logging
+import os
 import re
+import tempfile
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
+from assistant.nlu.fitted import fit_key, fitted_path
 from assistant.nlu.numbers import (
     NUMBER_WORDS,
     TIME_UNIT_WORDS,
@@ -169,32 +173,7 @@ class EntityExtractor:
         if not self.entity_names:
             return  # nothing annotated: nothing to learn, and extract() finds nothing
 
-        from sklearn_crfsuite import CRF
-
-        inputs: list[list[Features]] = []
-        labels: list[list[str]] = []
-        for example in examples:
-            tokens, features = self._sequence(example.text)
-            tags = self._labels(tokens, example)
-            inputs.append(features)
-            labels.append(tags)
-            if example.entities:
-                # A second copy as if the entity's words were new: not seen before, in no lookup
-                # (a new value still fits a regex, which describes a form). The CRF must then
-                # also learn the context ("add ... to my list"), which is what finds values that
-                # neither the examples nor the lookups list.
-                unseen = frozenset(i for i, tag in enumerate(tags) if tag != "O")
-                inputs.append(self._sequence(example.text, unseen, lookups=False)[1])
-                labels.append(tags)
-        crf = CRF(
-            algorithm="lbfgs",
-            c1=self.c1,
-            c2=self.c2,
-            max_iterations=self.max_iterations,
-            all_possible_transitions=True,
-        )
-        crf.fit(inputs, labels)
-        self._crf = crf
+        self._crf = self._tagger(examples, regexes, lookups, synonyms)
         log.debug(
             "entities: CRF trained on %d examples, entities %s (durations %s, numbers %s)",
             len(examples),
@@ -202,6 +181,62 @@ class EntityExtractor:
             sorted(self._durations),
             sorted(self._numbers),
         )
+
+    def _tagger(
+        self,
+        examples: Sequence[Example],
+        regexes: Mapping[str, Sequence[str]] | None,
+        lookups: Mapping[str, Sequence[str]] | None,
+        synonyms: Mapping[str, str] | None,
+    ) -> Any:
+        """The CRF tagger of these examples: trained once, then kept in the cache under a key of
+        everything its features come from (see `assistant.nlu.fitted`)."""
+        import pycrfsuite
+
+        data = [
+            (e.text, [(a.start, a.end, a.entity, a.value) for a in e.entities]) for e in examples
+        ]
+        settings = [self.c1, self.c2, self.max_iterations]
+        key = fit_key("entities", data, regexes, lookups, synonyms, settings)
+        path = fitted_path("entities", key).with_suffix(".crfsuite")
+        if not path.is_file():
+            self._train_crf(examples, path)
+        tagger = pycrfsuite.Tagger()
+        tagger.open(str(path))
+        return tagger
+
+    def _train_crf(self, examples: Sequence[Example], path: Path) -> None:
+        import pycrfsuite
+
+        trainer = pycrfsuite.Trainer(algorithm="lbfgs", verbose=False)
+        trainer.set_params(
+            {
+                "c1": self.c1,
+                "c2": self.c2,
+                "max_iterations": self.max_iterations,
+                "feature.possible_transitions": True,
+            }
+        )
+        for example in examples:
+            tokens, features = self._sequence(example.text)
+            tags = self._labels(tokens, example)
+            trainer.append(features, tags)
+            if example.entities:
+                # A second copy as if the entity's words were new: not seen before, in no lookup
+                # (a new value still fits a regex, which describes a form). The CRF must then
+                # also learn the context ("add ... to my list"), which is what finds values that
+                # neither the examples nor the lookups list.
+                unseen = frozenset(i for i, tag in enumerate(tags) if tag != "O")
+                trainer.append(self._sequence(example.text, unseen, lookups=False)[1], tags)
+        partial = path.with_name(f"{path.stem}.{os.getpid()}.tmp")
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            trainer.train(str(partial))
+            os.replace(partial, path)  # readers never see half a model
+        except OSError as exc:  # a read-only cache: this process keeps its own copy
+            log.warning("cannot keep the entity model in %s: %s", path, exc)
+            path = Path(tempfile.mkdtemp(prefix="assistant-crf-")) / path.name
+            trainer.train(str(path))
 
     @staticmethod
     def _labels(tokens: list[Token], example: Example) -> list[str]:
@@ -335,7 +370,7 @@ class EntityExtractor:
         if not tokens:
             return []
         with self._lock:  # one pycrfsuite Tagger is not safe to share between threads
-            tags: list[str] = self._crf.predict_single(features)
+            tags: list[str] = self._crf.tag(features)
         found: list[_Candidate] = []
         current: tuple[str, int] | None = None  # (entity, first token)
 
