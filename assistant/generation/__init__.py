@@ -13,12 +13,12 @@ from assistant.generation.llm import (
     GeneratorSpec,
     LlamaGenerator,
     TransformersGenerator,
-    cap_for_speech,
     ensure_gemma_gguf,
     load_generator,
 )
 from assistant.generation.prompt import STOP, build_prompt
 from assistant.generation.sentences import SentenceStream
+from assistant.generation.speech_cap import cap_for_speech
 
 __all__ = [
     "STOP",
