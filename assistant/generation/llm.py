@@ -62,7 +62,7 @@ class Generator(Protocol):
 # --- stop strings ----------------------------------------------------------------------------
 
 
-class _StopScanner:
+class StopScanner:
     """Cuts a stream of text at the first stop string, holding back only a tail that could still
     grow into one (so "\\nUser:" split over three tokens is caught, and ordinary text flows)."""
 
@@ -304,7 +304,7 @@ class LlamaGenerator:
             tokens = tokens[:1] + tokens[len(tokens) - room + 1 :]  # keep BOS, drop the oldest
         self._prefill(tokens)
         sampler = self._sampler(temperature)
-        scanner = _StopScanner(stop)
+        scanner = StopScanner(stop)
         generated: list[int] = []
         self.finish_reason, self.tokens_generated = "length", 0
         for _ in range(max_tokens):
@@ -435,7 +435,7 @@ class TransformersGenerator:
             rng.manual_seed(self.seed)
         else:
             rng.seed()
-        scanner = _StopScanner(stop)
+        scanner = StopScanner(stop)
         generated: list[int] = []
         self.finish_reason, self.tokens_generated = "length", 0
         logits, past = self._forward(ids, None)
