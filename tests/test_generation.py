@@ -27,7 +27,8 @@ from assistant.generation import (
     ensure_gemma_gguf,
     load_generator,
 )
-from assistant.generation.llm import GGUF_NAME, FinishReason, StopScanner
+from assistant.generation.llama import GGUF_NAME
+from assistant.generation.llm import FinishReason, StopScanner
 from assistant.generation.prompt import EXAMPLES
 from assistant.text.spoken import CUT_MARK, SPOKEN, SpokenLength
 
