@@ -9,10 +9,11 @@ and `transformers` (any local causal-LM folder). Heavy libraries load only when 
 """
 
 from assistant.generation.llama import LlamaGenerator, ensure_gemma_gguf
-from assistant.generation.llm import Generator, GeneratorSpec, TransformersGenerator, load_generator
+from assistant.generation.llm import Generator, GeneratorSpec, load_generator
 from assistant.generation.prompt import STOP, build_prompt
 from assistant.generation.sentences import SentenceStream
 from assistant.generation.speech_cap import cap_for_speech
+from assistant.generation.transformers_llm import TransformersGenerator
 
 __all__ = [
     "STOP",
