@@ -27,7 +27,8 @@ from assistant.generation import (
     ensure_gemma_gguf,
     load_generator,
 )
-from assistant.generation.llm import GGUF_NAME, FinishReason, _StopScanner
+from assistant.generation.llama import GGUF_NAME
+from assistant.generation.llm import FinishReason, StopScanner
 from assistant.generation.prompt import EXAMPLES
 from assistant.text.spoken import CUT_MARK, SPOKEN, SpokenLength
 
@@ -233,12 +234,12 @@ def test_transformers_needs_a_local_model(tmp_path: Path) -> None:
 
 
 def test_stop_scanner_holds_only_what_could_become_a_stop() -> None:
-    scanner = _StopScanner(["\nUser:", "\n\n"])
+    scanner = StopScanner(["\nUser:", "\n\n"])
     out = [scanner.feed(p) for p in ["Sure", " thing!", "\n", "Us", "er:", " more"]]
     assert out == ["Sure", " thing!", "", "", "", ""]
     assert scanner.stopped
 
-    scanner = _StopScanner(["\nUser:"])
+    scanner = StopScanner(["\nUser:"])
     out = [scanner.feed(p) for p in ["a", "\n", "Un", "til"]]
     assert "".join(out) + scanner.flush() == "a\nUntil"
     assert not scanner.stopped

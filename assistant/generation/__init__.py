@@ -8,17 +8,12 @@ Runtimes: `llama` (cyllama/llama.cpp on the Gemma 3 270M GGUF shipped as a packa
 and `transformers` (any local causal-LM folder). Heavy libraries load only when a generator does.
 """
 
-from assistant.generation.llm import (
-    Generator,
-    GeneratorSpec,
-    LlamaGenerator,
-    TransformersGenerator,
-    cap_for_speech,
-    ensure_gemma_gguf,
-    load_generator,
-)
+from assistant.generation.llama import LlamaGenerator, ensure_gemma_gguf
+from assistant.generation.llm import Generator, GeneratorSpec, load_generator
 from assistant.generation.prompt import STOP, build_prompt
 from assistant.generation.sentences import SentenceStream
+from assistant.generation.speech_cap import cap_for_speech
+from assistant.generation.transformers_llm import TransformersGenerator
 
 __all__ = [
     "STOP",

