@@ -278,6 +278,9 @@ class Pipeline:
             try:
                 await stage.start()
             except Exception as exc:
+                # What loads in the background must finish before the error ends the process.
+                for loading in self.stages:
+                    await loading.settle()
                 raise StageLoadError(
                     f"stage {stage.name} ({planned.kind} model {planned.model!r}, backend "
                     f"{planned.cls.backend}) could not start: {exc}"

@@ -97,6 +97,10 @@ class Stage(ABC):
         (`assistant.core.background`): called for every stage before any stage loads, so it
         overlaps all of their loading. Must return at once. Default: nothing."""
 
+    async def settle(self) -> None:
+        """Wait for what `prefetch` began, whatever its outcome (before the process may end:
+        a native library cut mid-load crashes the interpreter's shutdown). Default: nothing."""
+
     def load(self) -> None:
         """Load models and data (blocking; called once, in the stage's worker thread)."""
 

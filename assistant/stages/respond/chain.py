@@ -217,11 +217,14 @@ class ChainResponder(Stage):
         if isinstance(self.actions, HttpActions):
             await self.actions.connect()
 
-    async def stop(self) -> None:
+    async def settle(self) -> None:
         loading = getattr(self, "_generator_load", None)
         if loading is not None:
-            self._stopping.set()
+            self._stopping.set()  # no warm-up: nothing will be said any more
             await asyncio.to_thread(loading.settle)
+
+    async def stop(self) -> None:
+        await self.settle()
         actions = getattr(self, "actions", None)
         if isinstance(actions, HttpActions):
             await actions.close()
