@@ -14,15 +14,10 @@ import numpy as np
 import pytest
 
 from assistant.knowledge import KnowledgeError, KnowledgeIndex
-from assistant.knowledge.index import (
-    CACHE_SUBDIR,
-    DEFAULT_THRESHOLD,
-    Vectors,
-    best_window,
-    iter_sections,
-    pack_sentences,
-    strip_inline_markdown,
-)
+from assistant.knowledge.answer import best_window
+from assistant.knowledge.cache import CACHE_SUBDIR, Vectors
+from assistant.knowledge.index import DEFAULT_THRESHOLD
+from assistant.knowledge.passages import iter_sections, pack_sentences, strip_inline_markdown
 from assistant.nlu.embedder import SentenceEncoder, shared_encoder
 from assistant.text.sentences import split_sentences
 from assistant.text.spoken import SPOKEN
@@ -279,7 +274,7 @@ def test_binary_and_non_utf8_files_are_skipped_with_a_warning(
     (docs / "scan.txt").write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(range(256)))
     (docs / "old.md").write_bytes("Caf\xe9 notes, saved as Latin-1.".encode("latin-1"))
     (docs / "photo.jpg").write_bytes(b"\xff\xd8\xff\x00")  # not a document: never looked at
-    with caplog.at_level(logging.WARNING, logger="assistant.knowledge.index"):
+    with caplog.at_level(logging.WARNING, logger="assistant.knowledge.documents"):
         index = KnowledgeIndex.build(docs, encoder, tmp_path / "cache")
     assert sorted(p.name for p in index.skipped) == ["old.md", "scan.txt"]
     assert [p.name for p in index.files] == ["car-notes.txt"]
