@@ -110,3 +110,18 @@ def test_an_unreadable_fitted_model_is_fitted_again(
     assert "ignoring the fitted model" in caplog.text
     assert first.classify("set a timer") == second.classify("set a timer")
     assert np.load(saved)["intents_coef"].shape[0] == len(first.labels)
+
+
+def test_a_cache_that_cannot_be_written_only_costs_a_refit(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    blocked = tmp_path / "a-file"
+    blocked.write_text("not a folder")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(blocked))
+    with caplog.at_level(logging.WARNING):
+        stage = intent_stage(BUILTIN_SKILLS_DIR)
+    assert "cannot keep the fitted model" in caplog.text
+    assert "cannot keep the entity model" in caplog.text
+    intent, _ = stage.classify("add eggs to my shopping list")
+    assert intent.name == "add_to_list"
+    assert [e.entity for e in stage.entity_extractor.extract("add eggs to my list")] == ["item"]

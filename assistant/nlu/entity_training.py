@@ -98,7 +98,7 @@ def crf_tagger(
     key = fit_key("entities", data, regexes, lookups, synonyms, settings)
     path = fitted_path("entities", key).with_suffix(".crfsuite")
     if not path.is_file():
-        _train_crf(examples, schema, path, c1=c1, c2=c2, max_iterations=max_iterations)
+        path = _train_crf(examples, schema, path, c1=c1, c2=c2, max_iterations=max_iterations)
     tagger = pycrfsuite.Tagger()
     tagger.open(str(path))
     return tagger
@@ -112,7 +112,8 @@ def _train_crf(
     c1: float,
     c2: float,
     max_iterations: int,
-) -> None:
+) -> Path:
+    """Train into `path` (written whole or not at all); where the model is."""
     import pycrfsuite
 
     trainer = pycrfsuite.Trainer(algorithm="lbfgs", verbose=False)
@@ -135,6 +136,7 @@ def _train_crf(
         log.warning("cannot keep the entity model in %s: %s", path, exc)
         path = Path(tempfile.mkdtemp(prefix="assistant-crf-")) / path.name
         trainer.train(str(path))
+    return path
 
 
 def _training_sequences(
