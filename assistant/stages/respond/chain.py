@@ -21,9 +21,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-from collections.abc import AsyncIterator, Mapping
-from dataclasses import dataclass, field
-from typing import Any, ClassVar, Literal
+from collections.abc import AsyncIterator
+from typing import ClassVar, Literal
 
 from pydantic import Field
 
@@ -31,7 +30,6 @@ from assistant.core.background import InBackground
 from assistant.core.errors import missing_package
 from assistant.core.stage import Stage, StageContext, StageParams
 from assistant.dialogue.actions import (
-    ActionError,
     ActionRunner,
     HttpActions,
     InProcessActions,
@@ -47,7 +45,6 @@ from assistant.dialogue.events import (
     UserUttered,
 )
 from assistant.dialogue.responses import ResponsePicker
-from assistant.dialogue.tracker import Tracker
 from assistant.generation import (
     STOP,
     Generator,
@@ -63,6 +60,7 @@ from assistant.messages import DialogueState, DialogueUpdate, Message, Reply
 from assistant.nlu.embedder import shared_encoder
 from assistant.progress import ProgressBar
 from assistant.skills.loader import Form, SkillSet, load_skills
+from assistant.stages.respond.answer import Answer, SkillAnswers
 
 log = logging.getLogger(__name__)
 
@@ -119,22 +117,6 @@ class ChainParams(StageParams):
     )
 
 
-@dataclass
-class Answer:
-    """What one turn's steps produced so far."""
-
-    texts: list[str] = field(default_factory=list)
-    events: list[Event] = field(default_factory=list)
-    source: str = ""
-    # The model is still writing: its first sentence is out, the rest follows (see `process`).
-    stream: SentenceStream | None = None
-
-    def say(self, text: str, source: str) -> None:
-        self.texts.append(text)
-        self.events.append(BotUttered(text=text))
-        self.source = self.source or source
-
-
 class ChainResponder(Stage):
     kind: ClassVar[str] = "respond"
     backend: ClassVar[str] = "chain"
@@ -168,9 +150,13 @@ class ChainResponder(Stage):
 
     def load(self) -> None:
         self.skills: SkillSet = load_skills(self.context.skill_dirs)
-        self.domain = domain_json(self.skills)
-        self.picker = ResponsePicker(self.skills.responses, self.params.seed)
         self.actions: ActionRunner = self._action_runner()
+        self.answers = SkillAnswers(
+            ResponsePicker(self.skills.responses, self.params.seed),
+            self.actions,
+            domain_json(self.skills),
+            self.params.action_apology,
+        )
         self.knowledge = self._knowledge_index()
         self.prefetch()  # when not started by a pipeline (which has called it already)
 
@@ -316,7 +302,8 @@ class ChainResponder(Stage):
             if intent in self.params.exit_intents:
                 answer.events += [ActiveLoop(name=None), *self._reset(form)]
                 answer.say(
-                    self.template("utter_form_cancelled", state) or "Okay, cancelled.", "form"
+                    self.answers.template("utter_form_cancelled", state) or "Okay, cancelled.",
+                    "form",
                 )
                 return True
             if self._digressed(state, form):
@@ -341,21 +328,18 @@ class ChainResponder(Stage):
         if missing:
             slot = missing[0]
             retry = state.requested_slot == slot
-            prompt = self.template(f"utter_ask_{slot}", state) or f"What {slot}?"
+            prompt = self.answers.template(f"utter_ask_{slot}", state) or f"What {slot}?"
             if retry:
-                prompt = (
-                    (self.template(f"utter_invalid_{slot}", state) or "Sorry, I didn't get that.")
-                    + " "
-                    + prompt
-                )
+                invalid = self.answers.template(f"utter_invalid_{slot}", state)
+                prompt = (invalid or "Sorry, I didn't get that.") + " " + prompt
             answer.events.append(SlotSet(name="requested_slot", value=slot))
             answer.say(prompt, "form")
             return True
         answer.events.append(ActiveLoop(name=None))
         submitted = form_intent(form)
-        done = await self._run_action(f"action_{submitted}", state, answer) or self._say_template(
-            f"utter_{submitted}", state, answer
-        )
+        done = await self.answers.run_action(
+            f"action_{submitted}", state, answer
+        ) or self.answers.say_template(f"utter_{submitted}", state, answer)
         answer.events += self._reset(form)
         return done
 
@@ -363,10 +347,10 @@ class ChainResponder(Stage):
         return [SlotSet(name=slot, value=None) for slot in form.required_slots]
 
     async def _actions(self, state: DialogueState, answer: Answer) -> bool:
-        return await self._run_action(f"action_{state.parse.intent.name}", state, answer)
+        return await self.answers.run_action(f"action_{state.parse.intent.name}", state, answer)
 
     async def _templates(self, state: DialogueState, answer: Answer) -> bool:
-        return self._say_template(f"utter_{state.parse.intent.name}", state, answer)
+        return self.answers.say_template(f"utter_{state.parse.intent.name}", state, answer)
 
     async def _knowledge(self, state: DialogueState, answer: Answer) -> bool:
         intent = state.parse.intent.name
@@ -383,7 +367,7 @@ class ChainResponder(Stage):
             answer.say(found.text, "knowledge")
             return True
         if asked:  # say honestly that it is not known, rather than guess
-            return self._say_template("utter_ask_knowledge_none", state, answer)
+            return self.answers.say_template("utter_ask_knowledge_none", state, answer)
         return False
 
     async def _generation(self, state: DialogueState, answer: Answer) -> bool:
@@ -430,52 +414,6 @@ class ChainResponder(Stage):
         )
         return cap_for_speech(text, complete=generator.finish_reason == "stop")
 
-    # --- helpers -----------------------------------------------------------------------------
-
-    async def _run_action(self, name: str, state: DialogueState, answer: Answer) -> bool:
-        if name not in self.actions.names():
-            return False
-        tracker = Tracker.from_events(state.session_id, (*state.events, *answer.events))
-        try:
-            result = await self.actions.run(name, tracker.to_rasa_json(), self.domain)
-        except ActionError as exc:
-            log.warning("%s", exc)
-            answer.events.append(ActionExecuted(name=name))
-            answer.say(self.params.action_apology, "action-error")
-            return True
-        answer.events += [ActionExecuted(name=name), *result.events]
-        for utterance in result.utterances:
-            text = utterance.text
-            if utterance.template is not None:
-                text = self.template(
-                    utterance.template, state, answer.events, dict(utterance.values)
-                )
-            if text:
-                answer.say(text, "action")
-        return bool(answer.texts)
-
-    def _say_template(self, name: str, state: DialogueState, answer: Answer) -> bool:
-        text = self.template(name, state, answer.events)
-        if text is None:
-            return False
-        answer.events.append(ActionExecuted(name=name))
-        answer.say(text, "template")
-        return True
-
-    def template(
-        self,
-        name: str,
-        state: DialogueState,
-        pending: list[Event] | None = None,
-        extra: Mapping[str, Any] | None = None,
-    ) -> str | None:
-        """A random variation of a response, with `{slot}` placeholders filled from the slots
-        (including those the turn has just set), the turn's entities and `extra` values (an
-        action's `utter_message(response=..., **values)`)."""
-        values = dict(slot_values(state, pending or []))
-        values.update(extra or {})
-        return self.picker.choose(state.session_id, name, values)
-
 
 def form_intent(form: Form) -> str:
     return form.name.removesuffix("_form")
@@ -510,12 +448,3 @@ def knowledge_progress(done: int, total: int) -> None:
 
 
 _INDEXING = ProgressBar("doc", min_total=20)
-
-
-def slot_values(state: DialogueState, pending: list[Event]) -> Mapping[str, Any]:
-    values: dict[str, Any] = {e.entity: e.value for e in state.parse.entities}
-    values.update(dict(state.slots))
-    for event in pending:
-        if isinstance(event, SlotSet):
-            values[event.name] = event.value
-    return values
