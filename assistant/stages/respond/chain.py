@@ -11,9 +11,12 @@ starts on the first one; when the model is done, the `DialogueUpdate` (with ever
 a last piece with `more=False` follow. Every other reply is one piece.
 
 Conventions, as in Rasa: a form named `<intent>_form` starts when its intent is predicted and asks
-for each missing required slot with `utter_ask_<slot>`; when all are filled it runs
-`action_<intent>` (or says `utter_<intent>`). A custom action named `action_<intent>` answers its
-intent; otherwise the template `utter_<intent>` does.
+for each missing required slot (`forms.py`). A custom action named `action_<intent>` answers its
+intent; otherwise the template `utter_<intent>` does (both through `answer.SkillAnswers`).
+
+This module is the stage: its settings, loading the skills, the documents and the language model,
+the order of the steps, the knowledge and generation steps (which run on the stage's thread), and
+turning the `Answer` into messages.
 """
 
 from __future__ import annotations
@@ -36,14 +39,7 @@ from assistant.dialogue.actions import (
     domain_json,
     import_actions_module,
 )
-from assistant.dialogue.events import (
-    ActionExecuted,
-    ActiveLoop,
-    BotUttered,
-    Event,
-    SlotSet,
-    UserUttered,
-)
+from assistant.dialogue.events import ActionExecuted, BotUttered, UserUttered
 from assistant.dialogue.responses import ResponsePicker
 from assistant.generation import (
     STOP,
@@ -59,8 +55,9 @@ from assistant.knowledge import KnowledgeIndex
 from assistant.messages import DialogueState, DialogueUpdate, Message, Reply
 from assistant.nlu.embedder import shared_encoder
 from assistant.progress import ProgressBar
-from assistant.skills.loader import Form, SkillSet, load_skills
+from assistant.skills.loader import SkillSet, load_skills
 from assistant.stages.respond.answer import Answer, SkillAnswers
+from assistant.stages.respond.forms import Forms
 
 log = logging.getLogger(__name__)
 
@@ -157,6 +154,7 @@ class ChainResponder(Stage):
             domain_json(self.skills),
             self.params.action_apology,
         )
+        self.forms = Forms(self.skills.forms, self.params.exit_intents, self.answers)
         self.knowledge = self._knowledge_index()
         self.prefetch()  # when not started by a pipeline (which has called it already)
 
@@ -222,7 +220,7 @@ class ChainResponder(Stage):
         assert isinstance(message, DialogueState)
         answer = Answer()
         steps = {
-            "forms": self._forms,
+            "forms": self.forms.step,
             "actions": self._actions,
             "knowledge": self._knowledge,
             "generation": self._generation,
@@ -292,60 +290,6 @@ class ChainResponder(Stage):
 
     # --- steps: each returns True when the turn is answered ---------------------------------------
 
-    async def _forms(self, state: DialogueState, answer: Answer) -> bool:
-        if state.proactive:
-            return False  # a timer ending is not the user's answer to the form's question
-        intent = state.parse.intent.name
-        forms = self.skills.forms
-        if state.active_form is not None and state.active_form in forms:
-            form = forms[state.active_form]
-            if intent in self.params.exit_intents:
-                answer.events += [ActiveLoop(name=None), *self._reset(form)]
-                answer.say(
-                    self.answers.template("utter_form_cancelled", state) or "Okay, cancelled.",
-                    "form",
-                )
-                return True
-            if self._digressed(state, form):
-                # The user moved on to something else: drop the form, answer the new intent.
-                answer.events += [ActiveLoop(name=None), *self._reset(form)]
-                return False
-            return await self._continue_form(form, state, answer)
-        new_form = forms.get(f"{intent}_form")
-        if new_form is None:
-            return False
-        answer.events.append(ActiveLoop(name=new_form.name))
-        return await self._continue_form(new_form, state, answer)
-
-    def _digressed(self, state: DialogueState, form: Form) -> bool:
-        intent = state.parse.intent.name
-        if intent in (form_intent(form), "out_of_scope"):
-            return False
-        return not filled_this_turn(state)
-
-    async def _continue_form(self, form: Form, state: DialogueState, answer: Answer) -> bool:
-        missing = [slot for slot in form.required_slots if state.slot(slot) is None]
-        if missing:
-            slot = missing[0]
-            retry = state.requested_slot == slot
-            prompt = self.answers.template(f"utter_ask_{slot}", state) or f"What {slot}?"
-            if retry:
-                invalid = self.answers.template(f"utter_invalid_{slot}", state)
-                prompt = (invalid or "Sorry, I didn't get that.") + " " + prompt
-            answer.events.append(SlotSet(name="requested_slot", value=slot))
-            answer.say(prompt, "form")
-            return True
-        answer.events.append(ActiveLoop(name=None))
-        submitted = form_intent(form)
-        done = await self.answers.run_action(
-            f"action_{submitted}", state, answer
-        ) or self.answers.say_template(f"utter_{submitted}", state, answer)
-        answer.events += self._reset(form)
-        return done
-
-    def _reset(self, form: Form) -> list[Event]:
-        return [SlotSet(name=slot, value=None) for slot in form.required_slots]
-
     async def _actions(self, state: DialogueState, answer: Answer) -> bool:
         return await self.answers.run_action(f"action_{state.parse.intent.name}", state, answer)
 
@@ -413,20 +357,6 @@ class ChainResponder(Stage):
             )
         )
         return cap_for_speech(text, complete=generator.finish_reason == "stop")
-
-
-def form_intent(form: Form) -> str:
-    return form.name.removesuffix("_form")
-
-
-def filled_this_turn(state: DialogueState) -> bool:
-    """Whether the user's latest message set any slot (events after the last UserUttered)."""
-    for event in reversed(state.events):
-        if isinstance(event, UserUttered):
-            return False
-        if isinstance(event, SlotSet) and event.name != "requested_slot":
-            return True
-    return False
 
 
 def history(state: DialogueState) -> list[tuple[str, str]]:
