@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-import assistant.stages.respond.chain as chain_module
+import assistant.stages.respond.generation as generation_module
 from assistant.config import BUILTIN_SKILLS_DIR, load_models, load_pipeline
 from assistant.core.runner import Pipeline
 from assistant.core.stage import StageContext
@@ -145,7 +145,7 @@ def chitchat(text: str = "how was your weekend", turn: int = 1) -> DialogueState
 def chain_with(
     generator: Generator, monkeypatch: pytest.MonkeyPatch, **params: object
 ) -> ChainResponder:
-    monkeypatch.setattr(chain_module, "load_generator", lambda spec: generator)
+    monkeypatch.setattr(generation_module, "load_generator", lambda spec: generator)
     stage = ChainResponder(
         name="respond",
         params=ChainParams.model_validate({"seed": 0, **params}),

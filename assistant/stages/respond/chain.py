@@ -12,24 +12,22 @@ a last piece with `more=False` follow. Every other reply is one piece.
 
 Conventions, as in Rasa: a form named `<intent>_form` starts when its intent is predicted and asks
 for each missing required slot (`forms.py`). A custom action named `action_<intent>` answers its
-intent; otherwise the template `utter_<intent>` does (both through `answer.SkillAnswers`).
+intent; otherwise the template `utter_<intent>` does (both through `answer.SkillAnswers`). The
+language model answers its own intents (`generation.py`); the documents answer theirs here.
 
-This module is the stage: its settings, loading the skills, the documents and the language model,
-the order of the steps, the knowledge and generation steps (which run on the stage's thread), and
-turning the `Answer` into messages.
+This module is the stage, the adapter between the messages and the steps: its settings, what it
+loads, the order of the steps, and the turn's `Answer` sent as a `DialogueUpdate` and `Reply`
+pieces.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import threading
 from collections.abc import AsyncIterator
 from typing import ClassVar, Literal
 
 from pydantic import Field
 
-from assistant.core.background import InBackground
 from assistant.core.errors import missing_package
 from assistant.core.stage import Stage, StageContext, StageParams
 from assistant.dialogue.actions import (
@@ -39,17 +37,9 @@ from assistant.dialogue.actions import (
     domain_json,
     import_actions_module,
 )
-from assistant.dialogue.events import ActionExecuted, BotUttered, UserUttered
+from assistant.dialogue.events import ActionExecuted
 from assistant.dialogue.responses import ResponsePicker
-from assistant.generation import (
-    STOP,
-    Generator,
-    GeneratorSpec,
-    SentenceStream,
-    build_prompt,
-    cap_for_speech,
-    load_generator,
-)
+from assistant.generation import GeneratorSpec, SentenceStream
 from assistant.generation.llama import GGUF_PIP
 from assistant.knowledge import KnowledgeIndex
 from assistant.messages import DialogueState, DialogueUpdate, Message, Reply
@@ -58,6 +48,7 @@ from assistant.progress import ProgressBar
 from assistant.skills.loader import SkillSet, load_skills
 from assistant.stages.respond.answer import Answer, SkillAnswers
 from assistant.stages.respond.forms import Forms
+from assistant.stages.respond.generation import Generation
 
 log = logging.getLogger(__name__)
 
@@ -138,12 +129,9 @@ class ChainResponder(Stage):
     def prefetch(self) -> None:
         # The language model loads while the other stages load and the first turns are
         # answered: most turns never need it.
-        if hasattr(self, "_generator_load"):
+        if hasattr(self, "generation"):
             return
-        self._stopping = threading.Event()
-        self._generator_load: InBackground[Generator] | None = (
-            InBackground(self._generator, name="the language model") if self._generates() else None
-        )
+        self.generation: Generation | None = self._generation_step()
 
     def load(self) -> None:
         self.skills: SkillSet = load_skills(self.context.skill_dirs)
@@ -168,23 +156,21 @@ class ChainResponder(Stage):
             progress=knowledge_progress,
         )
 
-    def _generates(self) -> bool:
-        if self.params.generation is None or "generation" not in self.params.order:
-            return False
-        return bool(self.params.generation_intents or self.params.generation_fallback)
-
-    def _generator(self) -> Generator:
-        assert self.params.generation is not None
-        generator = load_generator(self.params.generation)
-        if self._stopping.is_set():
-            return generator  # the session is over: no reply will need a warm model
-        # One token now, so that the first reply does not pay for the shared prompt header.
-        list(
-            generator.generate(
-                build_prompt("hi", "chitchat", {}, ()), max_tokens=1, stop=STOP, temperature=0.0
-            )
+    def _generation_step(self) -> Generation | None:
+        spec = self.params.generation
+        if spec is None or "generation" not in self.params.order:
+            return None
+        intents = set(self.params.generation_intents)
+        if self.params.generation_fallback:
+            intents.add(OUT_OF_SCOPE)
+        if not intents:
+            return None
+        return Generation(
+            spec,
+            frozenset(intents),
+            stream=self.params.stream_generation,
+            run_blocking=self.run_blocking,
         )
-        return generator
 
     def _action_runner(self) -> ActionRunner:
         if self.params.action_endpoint:
@@ -202,10 +188,9 @@ class ChainResponder(Stage):
             await self.actions.connect()
 
     async def settle(self) -> None:
-        loading = getattr(self, "_generator_load", None)
-        if loading is not None:
-            self._stopping.set()  # no warm-up: nothing will be said any more
-            await asyncio.to_thread(loading.settle)
+        generation = getattr(self, "generation", None)
+        if generation is not None:
+            await generation.settle()
 
     async def stop(self) -> None:
         await self.settle()
@@ -315,61 +300,7 @@ class ChainResponder(Stage):
         return False
 
     async def _generation(self, state: DialogueState, answer: Answer) -> bool:
-        intent = state.parse.intent.name
-        spec = self.params.generation
-        wanted = intent in self.params.generation_intents or (
-            intent == OUT_OF_SCOPE and self.params.generation_fallback
-        )
-        if self._generator_load is None or spec is None or not wanted:
-            return False
-        if not state.parse.text.strip():
-            return False
-        generator = await self.run_blocking(self._generator_load.get)  # waits for what is left
-        prompt = build_prompt(state.parse.text, intent, dict(state.slots), history(state))
-        # A proactive reply is shown the moment it arrives (the chat prints it): sent whole.
-        if self.params.stream_generation and not state.proactive:
-            # `process` sends the first sentence and the rest as the model writes them; it also
-            # stops the model should the turn end early.
-            stream = answer.stream = SentenceStream(
-                generator,
-                prompt,
-                max_tokens=spec.max_tokens,
-                stop=STOP,
-                temperature=spec.temperature,
-            )
-            if await self.run_blocking(stream.next_sentence) is None:
-                answer.stream = None
-                return False  # nothing speakable came out: a template or the fallback answers
-            answer.events.append(ActionExecuted(name="action_generate"))
-            answer.source = answer.source or "generation"
-            return True
-        text = await self.run_blocking(self._generate, generator, prompt, spec)
-        if not text:
-            return False  # nothing speakable came out: a template or the fallback answers
-        answer.events.append(ActionExecuted(name="action_generate"))
-        answer.say(text, "generation")
-        return True
-
-    def _generate(self, generator: Generator, prompt: str, spec: GeneratorSpec) -> str:
-        text = "".join(
-            generator.generate(
-                prompt, max_tokens=spec.max_tokens, stop=STOP, temperature=spec.temperature
-            )
-        )
-        return cap_for_speech(text, complete=generator.finish_reason == "stop")
-
-
-def history(state: DialogueState) -> list[tuple[str, str]]:
-    """Earlier (user, assistant) exchanges of the session, for the generator's prompt."""
-    pairs: list[tuple[str, str]] = []
-    user: str | None = None
-    for event in state.events[:-1]:  # the last UserUttered is the turn being answered
-        if isinstance(event, UserUttered):
-            user = event.text
-        elif isinstance(event, BotUttered) and user:
-            pairs.append((user, event.text))
-            user = None
-    return pairs
+        return self.generation is not None and await self.generation.step(state, answer)
 
 
 def knowledge_progress(done: int, total: int) -> None:

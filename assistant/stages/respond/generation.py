@@ -1,0 +1,140 @@
+"""The chain's generation step: the language model answers its intents (chit-chat, by default).
+
+Most turns never need the model, so it loads in a thread of its own from the moment the stage is
+prefetched (`assistant.core.background`); the first turn that generates waits only for what is
+left. Once loaded it writes one token, so that the first reply does not pay for the shared prompt
+header (not when the session is already over). A turn's prompt carries the session's earlier
+exchanges (`history`).
+
+The model runs on the stage's worker thread (the `run_blocking` it is given), one call at a time.
+A streamed reply is started here: when the step returns, the first sentence of a
+`SentenceStream` is written, and the stage sends the rest as the model writes it (and stops the
+model should the turn end early). A reply sent whole (streaming off, or a proactive turn) is
+written here and capped for speech.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Awaitable, Callable
+from typing import Any, Protocol, TypeVar
+
+from assistant.core.background import InBackground
+from assistant.dialogue.events import ActionExecuted, BotUttered, UserUttered
+from assistant.generation import (
+    STOP,
+    Generator,
+    GeneratorSpec,
+    SentenceStream,
+    build_prompt,
+    cap_for_speech,
+    load_generator,
+)
+from assistant.messages import DialogueState
+from assistant.stages.respond.answer import Answer
+
+R = TypeVar("R")
+
+
+class RunBlocking(Protocol):
+    """`Stage.run_blocking`: call `fn(*args)` on the stage's worker thread."""
+
+    def __call__(self, fn: Callable[..., R], *args: Any) -> Awaitable[R]: ...
+
+
+class Generation:
+    """The language model as a step of the chain: loading starts when this is made."""
+
+    def __init__(
+        self,
+        spec: GeneratorSpec,
+        intents: frozenset[str],
+        *,
+        stream: bool,
+        run_blocking: RunBlocking,
+    ) -> None:
+        self.spec = spec
+        self.intents = intents  # the intents the model answers
+        self.stream = stream  # send the reply sentence by sentence as it is written
+        self.run_blocking = run_blocking
+        self._stopping = threading.Event()
+        self._load = InBackground(self._warm_model, name="the language model")
+
+    async def settle(self) -> None:
+        """Before the process may end: skip the warm-up if it has not begun, and wait until the
+        load is over (a native library still loading can crash the interpreter's shutdown)."""
+        self._stopping.set()  # no warm-up: nothing will be said any more
+        await asyncio.to_thread(self._load.settle)
+
+    def _warm_model(self) -> Generator:
+        generator = load_generator(self.spec)
+        if self._stopping.is_set():
+            return generator  # the session is over: no reply will need a warm model
+        # One token now, so that the first reply does not pay for the shared prompt header.
+        list(
+            generator.generate(
+                build_prompt("hi", "chitchat", {}, ()), max_tokens=1, stop=STOP, temperature=0.0
+            )
+        )
+        return generator
+
+    async def step(self, state: DialogueState, answer: Answer) -> bool:
+        """The chain step: True when the model answered (or began to: `answer.stream`)."""
+        intent = state.parse.intent.name
+        if intent not in self.intents:
+            return False
+        if not state.parse.text.strip():
+            return False
+        generator = await self.run_blocking(self._load.get)  # waits for what is left
+        prompt = build_prompt(state.parse.text, intent, dict(state.slots), history(state))
+        # A proactive reply is shown the moment it arrives (the chat prints it): sent whole.
+        if self.stream and not state.proactive:
+            return await self._start_stream(generator, prompt, answer)
+        text = await self.run_blocking(self._generate, generator, prompt)
+        if not text:
+            return False  # nothing speakable came out: a template or the fallback answers
+        answer.events.append(ActionExecuted(name="action_generate"))
+        answer.say(text, "generation")
+        return True
+
+    async def _start_stream(self, generator: Generator, prompt: str, answer: Answer) -> bool:
+        # The stage sends the first sentence and the rest as the model writes them; it also
+        # stops the model should the turn end early.
+        stream = answer.stream = SentenceStream(
+            generator,
+            prompt,
+            max_tokens=self.spec.max_tokens,
+            stop=STOP,
+            temperature=self.spec.temperature,
+        )
+        if await self.run_blocking(stream.next_sentence) is None:
+            answer.stream = None
+            return False  # nothing speakable came out: a template or the fallback answers
+        answer.events.append(ActionExecuted(name="action_generate"))
+        answer.source = answer.source or "generation"
+        return True
+
+    def _generate(self, generator: Generator, prompt: str) -> str:
+        text = "".join(
+            generator.generate(
+                prompt,
+                max_tokens=self.spec.max_tokens,
+                stop=STOP,
+                temperature=self.spec.temperature,
+            )
+        )
+        return cap_for_speech(text, complete=generator.finish_reason == "stop")
+
+
+def history(state: DialogueState) -> list[tuple[str, str]]:
+    """Earlier (user, assistant) exchanges of the session, for the generator's prompt."""
+    pairs: list[tuple[str, str]] = []
+    user: str | None = None
+    for event in state.events[:-1]:  # the last UserUttered is the turn being answered
+        if isinstance(event, UserUttered):
+            user = event.text
+        elif isinstance(event, BotUttered) and user:
+            pairs.append((user, event.text))
+            user = None
+    return pairs
