@@ -8,18 +8,16 @@ core's (`assistant.core.config`).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
-from pydantic import Field, ValidationError
+from pydantic import Field
 
 from assistant.core.config import (
     ModelSpec,
     StageRef,
     Strict,
-    explain,
-    field_names,
     load_catalog,
-    read_yaml,
+    load_yaml_model,
 )
 from assistant.core.errors import ConfigError
 from assistant.stages import registry
@@ -72,16 +70,7 @@ def resolve_pipeline_path(name_or_path: str) -> Path:
 
 
 def load_pipeline(path: Path) -> PipelineSpec:
-    raw = read_yaml(path)
-    if not isinstance(raw, dict):
-        raise ConfigError(f"{path}: expected a mapping with 'input' and 'stages'")
-    try:
-        return PipelineSpec(**raw)
-    except ValidationError as exc:
-        allowed: dict[tuple[Any, ...], list[str]] = {(): field_names(PipelineSpec)}
-        for index in range(len(raw.get("stages") or [])):
-            allowed[("stages", index)] = field_names(StageRef)
-        raise explain(path, exc, (), allowed) from None
+    return load_yaml_model(path, PipelineSpec)
 
 
 def resolve_skill_dirs(pipeline_path: Path, entries: list[str]) -> tuple[Path, ...]:
