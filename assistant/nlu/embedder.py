@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
 import threading
 from abc import ABC, abstractmethod
 from collections import OrderedDict
@@ -22,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from assistant.core.errors import MissingModelError
-from assistant.core.paths import default_cache_dir
+from assistant.core.paths import default_cache_dir, write_whole
 
 log = logging.getLogger(__name__)
 
@@ -121,14 +120,12 @@ class SentenceEncoder(ABC):
         return dict(zip(texts.tolist(), vectors, strict=True))
 
     def _write_remembered(self, known: dict[str, np.ndarray]) -> None:
-        path = self._remembered_path()
-        partial = path.with_name(f"{path.stem}.{os.getpid()}.tmp.npz")
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            np.savez(partial, texts=np.array(list(known)), vectors=np.stack(list(known.values())))
-            os.replace(partial, path)  # readers never see half a file
-        except OSError as exc:  # a read-only cache only costs time
-            log.warning("cannot keep embeddings in %s: %s", path, exc)
+        texts, vectors = np.array(list(known)), np.stack(list(known.values()))
+        write_whole(
+            self._remembered_path(),
+            lambda out: np.savez(out, texts=texts, vectors=vectors),
+            what="embeddings",
+        )
 
 
 class OnnxSentenceEncoder(SentenceEncoder):

@@ -15,21 +15,17 @@ It is trained once and kept in the cache under a key of everything its features 
 
 from __future__ import annotations
 
-import logging
-import os
 import re
-import tempfile
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from assistant.core.paths import kept_file
 from assistant.nlu.entity_features import Features, sequence_features
 from assistant.nlu.fitted import fit_key, fitted_path
 from assistant.nlu.numbers import Token, parse_duration, parse_number
 from assistant.skills.loader import Example
-
-log = logging.getLogger(__name__)
 
 DURATION = "duration"
 NUMBER = "number"
@@ -127,16 +123,7 @@ def _train_crf(
     )
     for features, tags in _training_sequences(examples, schema):
         trainer.append(features, tags)
-    partial = path.with_name(f"{path.stem}.{os.getpid()}.tmp")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        trainer.train(str(partial))
-        os.replace(partial, path)  # readers never see half a model
-    except OSError as exc:  # a read-only cache: this process keeps its own copy
-        log.warning("cannot keep the entity model in %s: %s", path, exc)
-        path = Path(tempfile.mkdtemp(prefix="assistant-crf-")) / path.name
-        trainer.train(str(path))
-    return path
+    return kept_file(path, lambda out: trainer.train(str(out)), what="the entity model")
 
 
 def _training_sequences(

@@ -17,7 +17,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 import re
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
@@ -28,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from assistant import __version__
-from assistant.core.paths import default_cache_dir
+from assistant.core.paths import default_cache_dir, write_whole
 
 log = logging.getLogger(__name__)
 
@@ -58,14 +57,8 @@ def load_arrays(path: Path) -> dict[str, np.ndarray] | None:
 
 
 def save_arrays(path: Path, arrays: Mapping[str, np.ndarray]) -> None:
-    """Written whole or not at all; a read-only cache only costs a refit at the next start."""
-    partial = path.with_name(f"{path.stem}.{os.getpid()}.tmp.npz")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        np.savez(partial, **dict(arrays))  # type: ignore[arg-type]
-        os.replace(partial, path)
-    except OSError as exc:
-        log.warning("cannot keep the fitted model in %s: %s", path, exc)
+    """A read-only cache only costs a refit at the next start."""
+    write_whole(path, lambda out: np.savez(out, **dict(arrays)), what="the fitted model")  # type: ignore[arg-type]
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 import os
-import tempfile
 import threading
 import warnings
 from pathlib import Path
@@ -20,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from assistant.core.errors import MissingModelError
-from assistant.core.paths import default_cache_dir
+from assistant.core.paths import default_cache_dir, kept_file
 from assistant.nlu.embedder import MAX_TOKENS, SentenceEncoder, model_identity
 
 log = logging.getLogger(__name__)
@@ -109,17 +108,11 @@ def onnx_model(model_dir: Path) -> Path:
     with _export_lock:
         if path.is_file():
             return path
-        try:
-            export_onnx(model_dir, path)
-        except OSError as exc:  # a read-only cache: this process exports for itself
-            log.warning("cannot keep the ONNX model in %s (%s): exported for this run", path, exc)
-            path = Path(tempfile.mkdtemp(prefix="assistant-minilm-")) / path.name
-            export_onnx(model_dir, path)
-    return path
+        return kept_file(path, lambda out: export_onnx(model_dir, out), what="the ONNX model")
 
 
 def export_onnx(model_dir: Path, path: Path) -> None:
-    """Trace the pooled model into `path` (written whole or not at all)."""
+    """Trace the pooled model into `path`."""
     try:
         import onnx  # noqa: F401  (torch's exporter needs it; fail here with the package name)
         import torch
@@ -132,19 +125,16 @@ def export_onnx(model_dir: Path, path: Path) -> None:
     sample = tokenizer(
         ["a short one", "and a somewhat longer sentence"], padding=True, return_tensors="pt"
     )
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(f"{path.stem}.{os.getpid()}.tmp")
     axes = {name: {0: "batch", 1: "tokens"} for name in INPUTS}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation notice
         torch.onnx.export(
             _pooled(torch)(bert),
             tuple(sample[name] for name in INPUTS),
-            str(partial),
+            str(path),
             input_names=list(INPUTS),
             output_names=["embedding"],
             dynamic_axes={**axes, "embedding": {0: "batch"}},
             opset_version=17,
             dynamo=False,
         )
-    os.replace(partial, path)  # readers never see half a file
