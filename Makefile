@@ -18,6 +18,8 @@ $(STAMP): pyproject.toml constraints.txt
 	$(PIP) install --quiet torch==2.13.0
 	$(PIP) install --quiet -c constraints.txt -e '.[dev]'
 	$(PIP) install --quiet --no-deps -c constraints.txt openai-whisper
+	# Only Smart Turn's ONNX file is used, never pipecat itself: none of its dependencies.
+	$(PIP) install --quiet --no-deps -c constraints.txt pipecat-ai
 	touch $(STAMP)
 
 chat: $(STAMP)

@@ -33,7 +33,7 @@ __all__ = [
     "Reply", "Said",
     "Sentiment", "SessionEnd", "SessionStart", "SpeechChunk", "SpeechStarted", "StageError",
     "StageTiming", "TextChange", "ToneChoice", "Transcript", "TurnEnd", "TurnStart",
-    "UtteranceAudio",
+    "UtteranceAudio", "UtteranceDraft",
 ]  # fmt: skip
 
 
@@ -61,6 +61,19 @@ class UtteranceAudio(Message):
     end_s: float = 0.0
     speech_end_s: float = 0.0  # the user's last speech sample: voice-to-voice latency counts
     # from here
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class UtteranceDraft(Message):
+    """The utterance as it would be if the turn ended at this pause, sent before the VAD knows
+    (speculative ASR may start on it). Only an `UtteranceAudio` is ever final: a draft whose
+    audio differs from it must never be used."""
+
+    pcm: bytes
+    sample_rate: int = 16_000
+    start_s: float = 0.0
+    end_s: float = 0.0
+    speech_end_s: float = 0.0
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -19,6 +19,7 @@ announced only once it has lasted `min_speech_ms`, so every `SpeechStart` is fol
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -207,19 +208,44 @@ class Endpointer:
         assert self.speech_start is not None
         return max(self.buffer_start, self.speech_start - self.pad)
 
+    def pending(self) -> Span | None:
+        """The utterance that ending it now would give, without ending it: None when not in
+        speech or when it would be dropped as noise."""
+        if self.speech_start is None or self._speech_end() - self.speech_start < self.min_speech:
+            return None
+        return self._span(self._audio(), self._speech_end())
+
+    def end_now(self) -> list[Span]:
+        """End the current utterance where its speech ended (a caller's decision, such as a
+        turn detector's, rather than the silence rule's)."""
+        return self._end(self._speech_end()) if self.speech_start is not None else []
+
+    def audio_so_far(self) -> npt.NDArray[np.int16]:
+        """The current utterance's audio from its start (padding included) to now."""
+        if self.speech_start is None:
+            return np.zeros(0, np.int16)
+        return self._audio()[self._utterance_start() - self.buffer_start :]
+
+    def _audio(self) -> npt.NDArray[np.int16]:
+        if len(self.buffer) > 1:
+            self.buffer = [np.concatenate(self.buffer)]  # joined once, not at every call
+        return self.buffer[0] if self.buffer else np.zeros(0, np.int16)
+
+    def _span(self, audio: npt.NDArray[np.int16], speech_end: int) -> Span:
+        start = self._utterance_start()
+        cut = min(speech_end + self.pad, self.position)
+        samples = audio[start - self.buffer_start : cut - self.buffer_start]
+        return Span(samples, start, cut, speech_end)
+
     def _end(self, speech_end: int) -> list[Span]:
         assert self.speech_start is not None
         long_enough = speech_end - self.speech_start >= self.min_speech
-        start = self._utterance_start()
-        cut = min(speech_end + self.pad, self.position)
-        audio = np.concatenate(self.buffer) if self.buffer else np.zeros(0, np.int16)
+        audio = self._audio()
+        span = self._span(audio, speech_end)
         # What follows the cut is kept as the lead-in of the next utterance, never shared.
-        rest = audio[cut - self.buffer_start :]
+        rest = audio[span.end - self.buffer_start :]
         self.buffer = [rest] if len(rest) else []
-        span = Span(
-            audio[start - self.buffer_start : cut - self.buffer_start], start, cut, speech_end
-        )
-        self.buffer_start = cut
+        self.buffer_start = span.end
         self.speech_start = self.silence_start = None
         self.announced = False
         return [span] if long_enough else []
@@ -245,30 +271,36 @@ class SileroEndpointer:
 
     def feed(self, pcm: bytes) -> list[Event]:
         """Run the model on every complete chunk `pcm` completes; what it decided."""
+        return list(self.events(pcm))
+
+    def events(self, pcm: bytes) -> Iterator[Event]:
+        """`feed`, one event at a time: each is decided when it is asked for, so a caller can
+        act on one (start transcribing a draft) before the next costs anything."""
         self._pending.extend(pcm)
-        events: list[Event] = []
         while len(self._pending) >= 2 * CHUNK:
             chunk = np.frombuffer(bytes(self._pending[: 2 * CHUNK]), dtype="<i2")
             del self._pending[: 2 * CHUNK]
-            probability = self._stream.probability(chunk.astype(np.float32) / 32768.0)
-            spans = self._endpointer.push(chunk.astype(np.int16), probability)
-            events += map(_utterance, spans)
-            start = self._endpointer.new_speech()
-            if start is not None:
-                events.append(SpeechStart(start / SAMPLE_RATE))
-        return events
+            yield from self._step(chunk.astype(np.int16))
+
+    def _step(self, chunk: npt.NDArray[np.int16]) -> Iterator[Event]:
+        """One 512-sample chunk through the model and the endpointing rules."""
+        probability = self._stream.probability(chunk.astype(np.float32) / 32768.0)
+        yield from map(utterance_of, self._endpointer.push(chunk, probability))
+        start = self._endpointer.new_speech()
+        if start is not None:
+            yield SpeechStart(start / SAMPLE_RATE)
 
     def finish(self) -> list[Event]:
         """End of stream: the speech still pending, if any. The next `feed` starts a new stream
         at 0 s with fresh model state."""
         usable = len(self._pending) - len(self._pending) % 2
         tail = np.frombuffer(bytes(self._pending[:usable]), dtype="<i2").astype(np.int16)
-        events: list[Event] = [_utterance(span) for span in self._endpointer.finish(tail)]
+        events: list[Event] = [utterance_of(span) for span in self._endpointer.finish(tail)]
         self._restart()
         return events
 
 
-def _utterance(span: Span) -> Utterance:
+def utterance_of(span: Span) -> Utterance:
     return Utterance(
         pcm=span.samples.astype("<i2", copy=False).tobytes(),
         start_s=span.start / SAMPLE_RATE,

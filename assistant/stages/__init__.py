@@ -22,6 +22,7 @@ KINDS: dict[str, str] = {
 
 BUILTIN_BACKENDS: dict[tuple[str, str], str] = {
     ("vad", "silero"): "assistant.stages.vad.silero:SileroVAD",
+    ("vad", "smart-turn"): "assistant.stages.vad.smart_turn:SmartTurnVAD",
     ("asr", "faster-whisper"): "assistant.stages.asr.whisper_ct2:FasterWhisperASR",
     ("asr", "openai-whisper"): "assistant.stages.asr.openai_whisper:OpenAIWhisperASR",
     ("guard", "constitution"): "assistant.stages.guard.constitution:ConstitutionGuard",

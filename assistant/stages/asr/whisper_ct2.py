@@ -9,6 +9,7 @@ at any other CTranslate2 Whisper folder instead.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
@@ -17,10 +18,11 @@ from pydantic import Field, field_validator
 
 from assistant.core.errors import missing_package
 from assistant.core.stage import Progress, Stage, StageContext, StageParams
-from assistant.messages import Message, Transcript, UtteranceAudio
+from assistant.messages import Message, Transcript, UtteranceAudio, UtteranceDraft
 from assistant.records import last_of
 from assistant.speech.asr_ct2 import ComputeType, FasterWhisperEngine, require_faster_whisper
-from assistant.speech.whisper import WhisperEngine
+from assistant.speech.whisper import Recognized, WhisperEngine
+from assistant.stages.asr.speculation import Speculation
 from assistant.weights import WHISPER_CT2, WhisperSource, model_packages, whisper_base
 
 MODELS: dict[str, WhisperSource] = WHISPER_CT2
@@ -58,11 +60,15 @@ class WhisperASR(Stage):
     stage's worker thread. A backend's `load` sets `engine`."""
 
     kind: ClassVar[str] = "asr"
-    consumes = (UtteranceAudio,)
+    consumes = (UtteranceAudio, UtteranceDraft)
     produces = (Transcript,)
     params: WhisperParams
 
     engine: WhisperEngine  # set by the backend's load()
+
+    @functools.cached_property
+    def speculation(self) -> Speculation[Recognized]:
+        return Speculation()
 
     @classmethod
     def turn_record(cls, produced: Sequence[Message]) -> dict[str, Any]:
@@ -79,8 +85,12 @@ class WhisperASR(Stage):
         }
 
     async def process(self, message: Message) -> AsyncIterator[Message]:
+        if isinstance(message, UtteranceDraft):
+            self.speculation.start(message, self._transcribe)  # nothing goes downstream
+            return
         assert isinstance(message, UtteranceAudio)
-        result = await self.run_blocking(self.engine.transcribe, message.pcm, message.sample_rate)
+        draft = self.speculation.take(message)  # only a draft of exactly this audio
+        result = await (draft if draft is not None else self._transcribe(message))
         # Noise can give an empty text: it is still published (with confidence 0) so that the
         # turn is visibly over; whether to ignore it or ask "sorry?" is for downstream to decide.
         yield Transcript(
@@ -92,6 +102,12 @@ class WhisperASR(Stage):
             start_s=message.start_s,
             end_s=message.end_s,
         )
+
+    async def _transcribe(self, audio: UtteranceAudio | UtteranceDraft) -> Recognized:
+        return await self.run_blocking(self.engine.transcribe, audio.pcm, audio.sample_rate)
+
+    async def control(self, message: Message) -> None:
+        self.speculation.control(message)
 
 
 class FasterWhisperASR(WhisperASR):

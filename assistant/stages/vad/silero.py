@@ -9,7 +9,7 @@ in progress is the last utterance.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -29,7 +29,6 @@ from assistant.messages import (
 from assistant.speech.vad import (
     SAMPLE_RATE,
     EndpointRules,
-    Event,
     SileroEndpointer,
     SpeechStart,
     Utterance,
@@ -74,7 +73,9 @@ class SileroVAD(Stage):
     backend: ClassVar[str] = "silero"
     description: ClassVar[str] = "Silero VAD v6 (ONNX, shipped with faster-whisper): endpointing"
     consumes = (AudioFrame,)
-    produces = (TurnStart, SpeechStarted, UtteranceAudio, TurnEnd)
+    produces: ClassVar[tuple[type[Message], ...]] = (
+        TurnStart, SpeechStarted, UtteranceAudio, TurnEnd,
+    )  # fmt: skip
     Params: ClassVar[type[StageParams]] = SileroParams
     params: SileroParams
 
@@ -91,9 +92,14 @@ class SileroVAD(Stage):
         session = self._sessions.get(message.session_id)
         if session is None:
             session = self._sessions[message.session_id] = self._new_session()
-        await self.run_blocking(self._feed, session, message)
-        # Utterances are queued on the session, not returned: if this task is cancelled
-        # (an interrupt) while the worker thread runs, they are yielded with the next frame.
+        _check_format(message)
+        events = session.endpointer.events(message.pcm)  # decided one by one, in the worker
+        # Each event is passed on as soon as it is decided (a draft is transcribed while the
+        # turn detector still judges). Messages are queued on the session, not returned: if
+        # this task is cancelled while the worker thread runs, they go out with the next frame.
+        while await self.run_blocking(self._next, session, events, message):
+            while session.ready:
+                yield session.ready.popleft()
         while session.ready:
             yield session.ready.popleft()
 
@@ -109,28 +115,30 @@ class SileroVAD(Stage):
     def _new_session(self) -> _Session:
         return _Session(SileroEndpointer(self._model_session, self.params.rules()))
 
-    def _feed(self, session: _Session, frame: AudioFrame) -> None:
-        """Runs in the stage's worker thread: the engine's model inference."""
-        if frame.sample_rate != SAMPLE_RATE or frame.channels != 1:
-            raise ValueError(
-                f"the silero VAD needs 16 kHz mono frames, got {frame.sample_rate} Hz with "
-                f"{frame.channels} channel(s); the input adapter must convert (read_wav does)"
-            )
-        for event in session.endpointer.feed(frame.pcm):
-            self._add(session, event, frame.session_id, frame.turn_id)
+    def _next(self, session: _Session, events: Iterator[Any], frame: AudioFrame) -> bool:
+        """Runs in the stage's worker thread: the engine's next event (model inference); False
+        when the frame is used up."""
+        event = next(events, None)
+        if event is None:
+            return False
+        self._add(session, event, frame.session_id, frame.turn_id)
+        return True
 
     def _finish(self, session: _Session, session_id: str) -> None:
         # The next stream starts at 0 s with fresh model state; turn ids keep counting.
         for event in session.endpointer.finish():
             self._add(session, event, session_id, session.turns + 1)
 
-    def _add(self, session: _Session, event: Event, session_id: str, offered: int) -> None:
+    def _add(self, session: _Session, event: Any, session_id: str, offered: int) -> None:
         """The messages of one engine event: speech begins a turn, its end ends it."""
         if isinstance(event, SpeechStart):
             began = self._begin_turn(session, session_id, offered)
             session.ready.append(
                 SpeechStarted(session_id=session_id, turn_id=began, at_s=event.at_s)
             )
+            return
+        if not isinstance(event, Utterance):
+            self._add_other(session, event, session_id, offered)
             return
         # An utterance too short to have been announced, but long enough to be speech, begins
         # its turn here.
@@ -141,6 +149,10 @@ class SileroVAD(Stage):
         session.ready.append(_utterance_audio(event, session_id, turn))
         session.ready.append(TurnEnd(session_id=session_id, turn_id=turn))
 
+    def _add_other(self, session: _Session, event: Any, session_id: str, offered: int) -> None:
+        """An event of a richer engine (a subclass's); this one has none."""
+        raise TypeError(f"unexpected VAD event {event!r}")
+
     def _begin_turn(self, session: _Session, session_id: str, offered: int) -> int:
         """Speech begins a turn. Its id is the one the conversation stamped on the frame (the
         id of its next turn), unless this stream already used that one."""
@@ -148,6 +160,14 @@ class SileroVAD(Stage):
         session.turns = turn
         session.ready.append(TurnStart(session_id=session_id, turn_id=turn, origin=self.name))
         return turn
+
+
+def _check_format(frame: AudioFrame) -> None:
+    if frame.sample_rate != SAMPLE_RATE or frame.channels != 1:
+        raise ValueError(
+            f"the silero VAD needs 16 kHz mono frames, got {frame.sample_rate} Hz with "
+            f"{frame.channels} channel(s); the input adapter must convert (read_wav does)"
+        )
 
 
 def _utterance_audio(utterance: Utterance, session_id: str, turn: int) -> UtteranceAudio:

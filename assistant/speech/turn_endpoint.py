@@ -1,0 +1,113 @@
+"""Endpointing by meaning: Silero finds the pauses, Smart Turn decides which end the turn.
+
+`SmartTurnEndpointer` is a `SileroEndpointer` whose silence rule is only the fallback
+(`fallback_ms`, a few seconds). After a short pause (`pause_ms`) it asks Smart Turn whether the
+speaker has finished: if so the utterance ends there; if not it keeps listening, and speech that
+resumes continues the same utterance (both parts and the pause between them are one audio).
+Every pause long enough to judge is judged once, on the whole utterance so far.
+
+Before each judgement a `Draft` is yielded: the utterance exactly as it would end at this pause.
+A caller may start transcribing it at once (speculative ASR): if the turn then ends at this pause,
+without new speech, its final `Utterance` carries the same audio and the transcript is already
+made or under way; if the speaker goes on, the draft is simply never used.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from assistant.speech.turn import SmartTurn
+from assistant.speech.vad import (
+    SAMPLE_RATE,
+    EndpointRules,
+    SileroEndpointer,
+    Utterance,
+    utterance_of,
+)
+from assistant.speech.vad import Event as VADEvent
+
+
+@dataclass(frozen=True, slots=True)
+class TurnRules:
+    pause_ms: int = 200  # silence after which Smart Turn judges whether the turn is over
+    fallback_ms: int = 3000  # silence that ends the turn whatever Smart Turn said
+    speculate: bool = True  # yield a `Draft` before each judgement
+
+
+@dataclass(frozen=True, slots=True)
+class Draft:
+    """The utterance as it would end at this pause: worth transcribing before it is final."""
+
+    utterance: Utterance
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """Smart Turn's judgement of the pause that began `at_s` into the stream."""
+
+    at_s: float
+    probability: float  # that the turn is complete
+    complete: bool
+    seconds: float  # inference time, features included
+
+
+Event = VADEvent | Draft | Verdict
+
+
+class SmartTurnEndpointer(SileroEndpointer):
+    """One audio stream endpointed by Silero's pauses and Smart Turn's verdicts. Blocking; the
+    Silero session and the Smart Turn model may be shared by many streams."""
+
+    def __init__(
+        self,
+        session: Any | None,
+        turn: SmartTurn,
+        rules: EndpointRules | None = None,
+        turn_rules: TurnRules | None = None,
+    ) -> None:
+        self.turn = turn
+        self.turn_rules = turn_rules or TurnRules()
+        # The silence rule stays, as the fallback that ends a turn Smart Turn keeps open.
+        rules = replace(rules or EndpointRules(), min_silence_ms=self.turn_rules.fallback_ms)
+        self._pause = SAMPLE_RATE * self.turn_rules.pause_ms // 1000
+        self._judged: int | None = None  # where the last judged pause began
+        super().__init__(session, rules)
+
+    def _restart(self) -> None:
+        super()._restart()
+        self._judged = None
+
+    def events(self, pcm: bytes) -> Iterator[Event]:  # type: ignore[override]
+        yield from super().events(pcm)
+
+    def _step(self, chunk: npt.NDArray[np.int16]) -> Iterator[Event]:  # type: ignore[override]
+        yield from super()._step(chunk)  # the fallback silence and the length cut still apply
+        state = self._endpointer
+        pause = state.silence_start
+        if state.speech_start is None or pause is None or pause == self._judged:
+            return
+        if state.position - pause < self._pause:
+            return
+        self._judged = pause
+        span = state.pending()
+        if span is None:  # too short to be speech: noise, dropped now rather than at fallback
+            state.end_now()
+            return
+        if self.turn_rules.speculate:
+            yield Draft(utterance_of(span))
+        started = time.perf_counter()
+        verdict = self.turn.predict(state.audio_so_far())
+        yield Verdict(
+            at_s=pause / SAMPLE_RATE,
+            probability=verdict.probability,
+            complete=verdict.complete,
+            seconds=time.perf_counter() - started,
+        )
+        if verdict.complete:
+            yield from map(utterance_of, state.end_now())
