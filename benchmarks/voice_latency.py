@@ -44,6 +44,7 @@ from assistant.config import DEFAULT_MODELS, load_models, load_pipeline, resolve
 from assistant.core.config import parse_overrides
 from assistant.core.planner import PipelinePlan
 from assistant.core.runner import Pipeline
+from assistant.messages import UtteranceAudio, UtteranceDraft
 from assistant.pipeline import plan_pipeline
 from assistant.session import TurnRecord
 from assistant.voice import Timeline, VoiceConversation, file_blocks
@@ -137,6 +138,7 @@ def turn_row(record: TurnRecord, talk: Conversation) -> dict[str, Any]:
     from_true_end = round(v2v + offset_ms, 1) if v2v is not None and offset_ms is not None else None
     parse = record.parse
     return {
+        **speculation_of(record),
         "turn": record.turn_id,
         "request": talk.texts[index] if index is not None else None,
         "voice": talk.voices[index] if index is not None else None,
@@ -152,6 +154,15 @@ def turn_row(record: TurnRecord, talk: Conversation) -> dict[str, Any]:
         "vad_end_offset_ms": offset_ms,
         "timings_ms": record.timings_ms(),
     }
+
+
+def speculation_of(record: TurnRecord) -> dict[str, Any]:
+    """Speculative ASR in this turn: the drafts the VAD sent at judged pauses, and whether the
+    last was the final audio (a hit: the asr stage reused its transcription)."""
+    final = record.latest(UtteranceAudio)
+    drafts = [d.pcm for d in record.of(UtteranceDraft)]
+    hit = final is not None and final.pcm in drafts
+    return {"drafts": len(drafts), "speculative_hit": hit if drafts else None}
 
 
 async def measure_latency(
@@ -176,8 +187,15 @@ def latency_summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
     for row in rows:
         for stage, ms in row["timings_ms"].items():
             stages.setdefault(stage, []).append(ms)
+    drafted = [row for row in rows if row["drafts"]]
     return {
         "turns": len(rows),
+        # Speculative ASR: a turn is a hit when its final audio was one of its drafts.
+        "speculative_asr": {
+            "turns_with_drafts": len(drafted),
+            "hits": sum(bool(row["speculative_hit"]) for row in drafted),
+            "drafts_dropped": sum(row["drafts"] - bool(row["speculative_hit"]) for row in drafted),
+        },
         # Cut by the next request (barge-in): the pause was shorter than latency + reply.
         "interrupted": sum(row["interrupted"] for row in rows),
         "voice_to_voice_ms": of("voice_to_voice_ms"),
@@ -260,7 +278,7 @@ def print_report(
 ) -> None:
     labels = {
         "voice_to_voice_ms": "voice to voice (VAD speech end -> first reply sample)",
-        "end_of_speech_ms": f"  end-of-speech wait (VAD, min_silence_ms={min_silence_ms})",
+        "end_of_speech_ms": f"  end-of-turn wait (VAD pause {min_silence_ms} ms + turn decision)",
         "first_audio_ms": "  endpoint -> first reply sample",
         "from_true_end_ms": "voice to voice from the request's last voiced sample",
     }
@@ -271,6 +289,12 @@ def print_report(
     for label, s in rows:
         if s is not None:
             print(f"| {label} | {s['p50']:.0f} | {s['p95']:.0f} | {s['max']:.0f} | {s['n']} |")
+    spec = latency["speculative_asr"]
+    if spec["turns_with_drafts"]:
+        print(
+            f"speculative ASR: {spec['hits']} of {spec['turns_with_drafts']} turns reused their "
+            f"draft's transcript; {spec['drafts_dropped']} drafts dropped (the speaker went on)"
+        )
     if latency["interrupted"]:
         print(
             f"({latency['interrupted']} of {latency['turns']} replies were cut by the next request)"

@@ -11,7 +11,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from assistant.text.sentences import split_sentences
+from assistant.text.sentences import split_first_clause, split_sentences
 from assistant.text.spoken import speakable
 
 BYTES_PER_SAMPLE = 2  # 16-bit little-endian mono PCM
@@ -29,7 +29,7 @@ class Delivery:
 class SpokenSentence:
     """One sentence's audio: 16-bit LE mono PCM, with the pauses `speak` added."""
 
-    text: str  # the sentence as written (what a screen shows)
+    text: str  # the sentence (or a long one's first clause) as written: what a screen shows
     pcm: bytes
     sample_rate: int
     last: bool  # the text's last sentence
@@ -46,23 +46,33 @@ class Synthesizer(ABC):
         """Speak one sentence as given: 16-bit LE mono PCM at `sample_rate`."""
 
     def speak(
-        self, text: str, delivery: Delivery | None = None, *, pause_first: bool = False
+        self,
+        text: str,
+        delivery: Delivery | None = None,
+        *,
+        pause_first: bool = False,
+        first_clause: bool = True,
     ) -> Iterator[SpokenSentence]:
         """`text` sentence by sentence, each synthesized when it is asked for. A pause follows
         every sentence but the last (after it, it would only delay knowing the text is fully
         spoken); `pause_first` puts one before the first, for text that continues earlier
-        speech. Nothing is yielded for a text without words."""
+        speech. With `first_clause`, a long first sentence is spoken as its first clause and
+        then the rest (half a pause between), so the first audio comes sooner. Nothing is
+        yielded for a text without words."""
         delivery = delivery or Delivery()
-        sentences = split_sentences(text)
-        last = len(sentences) - 1
-        for index, sentence in enumerate(sentences):
-            pcm = self.synthesize(speakable(sentence), delivery.length_scale)
-            pause = silence(self.sample_rate, delivery.sentence_pause_ms)
+        pieces = [(s, True) for s in split_sentences(text)]
+        if pieces and first_clause:
+            clauses = split_first_clause(pieces[0][0])
+            pieces[:1] = [(c, i == len(clauses) - 1) for i, c in enumerate(clauses)]
+        last = len(pieces) - 1
+        for index, (piece, ends_sentence) in enumerate(pieces):
+            pcm = self.synthesize(speakable(piece), delivery.length_scale)
+            pause_ms = delivery.sentence_pause_ms // (1 if ends_sentence else 2)
             if index == 0 and pause_first:
-                pcm = pause + pcm
+                pcm = silence(self.sample_rate, delivery.sentence_pause_ms) + pcm
             if index < last:
-                pcm += pause
-            yield SpokenSentence(sentence, pcm, self.sample_rate, last=index == last)
+                pcm += silence(self.sample_rate, pause_ms)
+            yield SpokenSentence(piece, pcm, self.sample_rate, last=index == last)
 
 
 def silence(sample_rate: int, milliseconds: int) -> bytes:

@@ -62,3 +62,22 @@ def _is_boundary(mark: str, before: str, following: str) -> bool:
     if lowered in _CONTINUE_UNLESS_CAPITAL or "." in word:
         return next_is_capital  # "5 p.m. tomorrow" continues, "the U.S. Then" does not
     return True
+
+
+_CLAUSE_END = re.compile(r"[,;:]\s+")  # "1,000" and "3:30" have no space after the mark
+LONG_SENTENCE_WORDS = 10
+MIN_CLAUSE_WORDS = 4
+
+
+def split_first_clause(sentence: str) -> list[str]:
+    """A long sentence as [its first clause, the rest], so speech can start once the clause is
+    synthesized; any other sentence as [sentence]. The cut is at the first comma, semicolon or
+    colon that leaves at least MIN_CLAUSE_WORDS words on each side: a shorter piece would sound
+    clipped, and a short sentence is quick to synthesize whole."""
+    if len(sentence.split()) < LONG_SENTENCE_WORDS:
+        return [sentence]
+    for match in _CLAUSE_END.finditer(sentence):
+        head, rest = sentence[: match.start() + 1].strip(), sentence[match.end() :].strip()
+        if min(len(head.split()), len(rest.split())) >= MIN_CLAUSE_WORDS:
+            return [head, rest]
+    return [sentence]

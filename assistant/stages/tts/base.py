@@ -1,8 +1,9 @@
 """The shared part of every tts stage: `Reply` (or `Refusal`) in, one `SpeechChunk` per
-sentence out, each published as soon as it is synthesized, so playback of the first sentence
-overlaps synthesis of the next. A backend's `load()` (once, in the worker thread) sets
-`synthesizer`, an `assistant.speech.tts.Synthesizer`, which does the sentence splitting and
-pauses; adding an engine is one class there and one small stage here.
+sentence out (a long first sentence as two: its first clause, then the rest), each published as
+soon as it is synthesized, so playback of the first sentence overlaps synthesis of the next. A
+backend's `load()` (once, in the worker thread) sets `synthesizer`, an
+`assistant.speech.tts.Synthesizer`, which does the sentence splitting and pauses; adding an
+engine is one class there and one small stage here.
 
 A reply that comes in pieces (the language model's sentences as it writes them; see
 `assistant.stages.said`) is spoken piece by piece as the pieces come; only the last sentence of
@@ -68,7 +69,10 @@ class TTSStage(SaidStage[None]):
         # Earlier pieces were spoken: the pause goes before this one rather than after theirs,
         # since a piece does not know whether another with words will follow.
         sentences = self.synthesizer.speak(
-            message.text, self.delivery_for(message), pause_first=not piece.first
+            message.text,
+            self.delivery_for(message),
+            pause_first=not piece.first,
+            first_clause=piece.first,  # only the reply's first audio is worth hurrying
         )
         spoken = False
         while (sentence := await self.run_blocking(_next, sentences)) is not None:
