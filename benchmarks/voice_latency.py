@@ -8,9 +8,11 @@ requests from `benchmarks.audio_set` (Piper joe at three speeds), a few per conv
 `--pause` seconds of silence after each, are fed in real time, exactly as a microphone delivers
 them (`file_blocks(realtime=True)`, replies laid on a `Timeline`). Per turn, from the turn JSON:
 voice-to-voice = the user's last speech sample (where the VAD saw speech end) to the first
-sample of the reply, split into the end-of-speech wait (the VAD must hear `min_silence_ms` of
-silence before it lets the utterance go, so that much is in every turn by design) and
-endpoint -> first audio (asr, nlu, dst, respond, then tts of the first sentence). The same
+sample of the reply, split into the end-of-turn wait (the VAD must hear `min_silence_ms` of
+silence, then with `smart-turn` Smart Turn's verdict, before it lets the utterance go) and
+endpoint -> first audio (asr, nlu, dst, respond, then tts of the first sentence). With
+`smart-turn`, ASR may already have begun on the draft sent at the pause (speculative ASR: a hit
+when the final audio is that draft; reported per turn and in the summary). The same
 latency is also measured from the last voiced sample of the request as generated, which checks
 the VAD's idea of where speech ended. One untimed warm-up turn comes first. `file_blocks` hands
 over each 32 ms block at the time its first sample was spoken, where a microphone delivers it
