@@ -229,6 +229,8 @@ class VoiceConversation:
                 self._speak(message)
             case SpeechStarted():
                 self._maybe_barge_in(message)
+            case Interrupt() if sender != INPUT:
+                self._withdrawn(message)
 
     def _begun(self, turn: int) -> None:
         """A stage began turn `turn` (the VAD heard speech): wait for its end."""
@@ -283,6 +285,13 @@ class VoiceConversation:
         log.debug("barge-in at %.2f s: turns up to %d interrupted", started.at_s, earlier)
         interrupt = Interrupt(session_id=self.session_id, turn_id=earlier, reason="barge-in")
         self._spawn(self.bus.publish(interrupt, INPUT))
+
+    def _withdrawn(self, interrupt: Interrupt) -> None:
+        """A stage withdrew earlier turns (the VAD heard the user go on with the last request,
+        whose audio the next turn carries): their replies are never played."""
+        self.interrupted.update(range(1, interrupt.turn_id + 1))
+        if self.playback is not None and self.playback.playing:
+            self.playback.stop()
 
     def _spawn(self, coroutine: Coroutine[Any, Any, None]) -> None:
         task = asyncio.get_running_loop().create_task(coroutine)

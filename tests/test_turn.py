@@ -17,7 +17,13 @@ from assistant.core.stage import StageContext
 from assistant.messages import Interrupt, Message, Transcript, UtteranceAudio, UtteranceDraft
 from assistant.speech import turn
 from assistant.speech.turn import SmartTurn, fit_window, log_mel
-from assistant.speech.turn_endpoint import Draft, SmartTurnEndpointer, TurnRules, Verdict
+from assistant.speech.turn_endpoint import (
+    Draft,
+    Rejoin,
+    SmartTurnEndpointer,
+    TurnRules,
+    Verdict,
+)
 from assistant.speech.vad import EndpointRules, Utterance, load_silero
 from assistant.stages.asr.whisper_ct2 import FasterWhisperASR, FasterWhisperParams
 from assistant.stages.vad.smart_turn import SmartTurnParams
@@ -116,6 +122,30 @@ def test_two_requests_after_a_clear_pause_are_two_utterances(model: SmartTurn) -
     utterances = [e for e in events if isinstance(e, Utterance)]
     assert len(utterances) == 2
     assert all(isinstance(v, Verdict) and v.complete for v in events if isinstance(v, Verdict))
+
+
+def test_speech_that_resumes_at_the_cut_continues_the_ended_utterance(model: SmartTurn) -> None:
+    # Piper pauses ~250 ms at the comma: Smart Turn hears "Hello." as finished, and it is cut.
+    audio = conversation(0.5, "Hello, how are you doing today?", 1.0)
+    events = endpoint(model, audio)
+    utterances = [e for e in events if isinstance(e, Utterance)]
+    rejoins = [e for e in events if isinstance(e, Rejoin)]
+    assert len(utterances) == 2 and [r.previous for r in rejoins] == [utterances[0]]
+    first, whole = utterances
+    assert whole.start_s == first.start_s and whole.pcm.startswith(first.pcm)
+    assert whole.end_s - whole.start_s == pytest.approx(len(whole.pcm) / 2 / RATE)
+    # The draft of the whole request carried the first part too, so speculation still hits.
+    assert [e.utterance for e in events if isinstance(e, Draft)][-1] == whole
+
+
+def test_without_rejoin_the_continuation_is_an_utterance_of_its_own(model: SmartTurn) -> None:
+    audio = conversation(0.5, "Hello, how are you doing today?", 1.0)
+    rules = TurnRules(rejoin=False)
+    endpointer = SmartTurnEndpointer(load_silero(), model, EndpointRules(), rules)
+    events = [e for block in frames(audio) for e in endpointer.events(block)]
+    utterances = [e for e in events if isinstance(e, Utterance)]
+    assert len(utterances) == 2 and not any(isinstance(e, Rejoin) for e in events)
+    assert utterances[1].start_s == utterances[0].end_s  # contiguous, yet not joined
 
 
 def test_the_fallback_silence_ends_a_turn_smart_turn_keeps_open(model: SmartTurn) -> None:

@@ -69,3 +69,14 @@ def test_two_requests_after_a_clear_pause_are_two_turns() -> None:
         "time", "set_timer",
     ]  # fmt: skip
     assert "ten minute timer" in records[1].text.lower(), records[1].text
+
+
+def test_a_request_cut_at_a_comma_is_withdrawn_and_heard_whole() -> None:
+    """Smart Turn hears "Hello," (Piper's comma pause) as a finished turn; the speech that
+    resumes at once withdraws that turn, and the next one hears the whole request."""
+    records = converse(conversation(0.5, "Hello, how are you doing today?", 1.5))
+    *withdrawn, last = records
+    assert len(withdrawn) == 1 and withdrawn[0].interrupted
+    assert last.transcript is not None and not last.interrupted
+    assert re.search(r"hello.*how are you doing today", last.transcript.text.lower())
+    assert last.text.strip() and not last.errors

@@ -6,6 +6,11 @@ speaker has finished: if so the utterance ends there; if not it keeps listening,
 resumes continues the same utterance (both parts and the pause between them are one audio).
 Every pause long enough to judge is judged once, on the whole utterance so far.
 
+A "complete" verdict can be wrong ("Hello, [pause] how are you?"). When speech resumes exactly
+where the ended utterance was cut (the pause was under twice `speech_pad_ms`, so no audio lies
+between), a `Rejoin` says so and the new utterance carries the ended one's audio in front: the
+caller withdraws the turn it ended, and the whole request is heard as one.
+
 Before each judgement a `Draft` is yielded: the utterance exactly as it would end at this pause.
 A caller may start transcribing it at once (speculative ASR): if the turn then ends at this pause,
 without new speech, its final `Utterance` carries the same audio and the transcript is already
@@ -27,6 +32,7 @@ from assistant.speech.vad import (
     SAMPLE_RATE,
     EndpointRules,
     SileroEndpointer,
+    SpeechStart,
     Utterance,
     utterance_of,
 )
@@ -38,6 +44,7 @@ class TurnRules:
     pause_ms: int = 200  # silence after which Smart Turn judges whether the turn is over
     fallback_ms: int = 3000  # silence that ends the turn whatever Smart Turn said
     speculate: bool = True  # yield a `Draft` before each judgement
+    rejoin: bool = True  # speech that resumes where a judged-complete utterance was cut joins it
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,7 +64,16 @@ class Verdict:
     seconds: float  # inference time, features included
 
 
-Event = VADEvent | Draft | Verdict
+@dataclass(frozen=True, slots=True)
+class Rejoin:
+    """Speech resumed right where `previous` (ended by a "complete" verdict) was cut: within
+    twice the padding, so no audio lies between them. The speaker had not finished; the new
+    utterance carries `previous` in front, and the turn `previous` ended should be withdrawn."""
+
+    previous: Utterance
+
+
+Event = VADEvent | Draft | Verdict | Rejoin
 
 
 class SmartTurnEndpointer(SileroEndpointer):
@@ -77,17 +93,46 @@ class SmartTurnEndpointer(SileroEndpointer):
         rules = replace(rules or EndpointRules(), min_silence_ms=self.turn_rules.fallback_ms)
         self._pause = SAMPLE_RATE * self.turn_rules.pause_ms // 1000
         self._judged: int | None = None  # where the last judged pause began
+        self._last: tuple[Utterance, int] | None = None  # ended by a verdict, and its cut
+        self._joined: Utterance | None = None  # what the current utterance carries in front
         super().__init__(session, rules)
 
     def _restart(self) -> None:
         super()._restart()
-        self._judged = None
+        self._judged = self._last = self._joined = None
 
     def events(self, pcm: bytes) -> Iterator[Event]:  # type: ignore[override]
         yield from super().events(pcm)
 
+    def finish(self) -> list[Event]:  # type: ignore[override]
+        joined = self._joined
+        events = super().finish()  # restarts
+        return [_prefixed(joined, e) if isinstance(e, Utterance) else e for e in events]
+
     def _step(self, chunk: npt.NDArray[np.int16]) -> Iterator[Event]:  # type: ignore[override]
-        yield from super()._step(chunk)  # the fallback silence and the length cut still apply
+        # The fallback silence and the length cut still apply.
+        for event in super()._step(chunk):
+            if isinstance(event, SpeechStart):
+                yield from self._rejoin()
+            elif isinstance(event, Utterance):
+                event = _prefixed(self._joined, event)
+                self._joined = self._last = None
+            yield event
+        yield from self._judge()
+
+    def _rejoin(self) -> Iterator[Event]:
+        """New speech: a continuation of the last utterance if it starts at its cut."""
+        last, self._last = self._last, None
+        if last is None or not self.turn_rules.rejoin:
+            return
+        previous, cut = last
+        if self._endpointer.utterance_start() == cut:
+            self._joined = previous
+            yield Rejoin(previous)
+
+    def _judge(self) -> Iterator[Event]:
+        """At a pause long enough, and not judged yet: a draft, Smart Turn's verdict, and the
+        utterance if the verdict is "complete"."""
         state = self._endpointer
         pause = state.silence_start
         if state.speech_start is None or pause is None or pause == self._judged:
@@ -100,9 +145,12 @@ class SmartTurnEndpointer(SileroEndpointer):
             state.end_now()
             return
         if self.turn_rules.speculate:
-            yield Draft(utterance_of(span))
+            yield Draft(_prefixed(self._joined, utterance_of(span)))
         started = time.perf_counter()
-        verdict = self.turn.predict(state.audio_so_far())
+        audio = state.audio_so_far()
+        if self._joined is not None:
+            audio = np.concatenate([np.frombuffer(self._joined.pcm, "<i2"), audio])
+        verdict = self.turn.predict(audio)
         yield Verdict(
             at_s=pause / SAMPLE_RATE,
             probability=verdict.probability,
@@ -110,4 +158,14 @@ class SmartTurnEndpointer(SileroEndpointer):
             seconds=time.perf_counter() - started,
         )
         if verdict.complete:
-            yield from map(utterance_of, state.end_now())
+            for ended in state.end_now():
+                utterance = _prefixed(self._joined, utterance_of(ended))
+                self._joined, self._last = None, (utterance, ended.end)
+                yield utterance
+
+
+def _prefixed(joined: Utterance | None, utterance: Utterance) -> Utterance:
+    """`utterance` with the audio of the one it continues in front (they are contiguous)."""
+    if joined is None:
+        return utterance
+    return replace(utterance, pcm=joined.pcm + utterance.pcm, start_s=joined.start_s)

@@ -204,6 +204,10 @@ class Endpointer:
                 return
             self.buffer_start += len(self.buffer.pop(0))
 
+    def utterance_start(self) -> int:
+        """Where the current utterance's audio (padding included) begins, in samples."""
+        return self._utterance_start()
+
     def _utterance_start(self) -> int:
         assert self.speech_start is not None
         return max(self.buffer_start, self.speech_start - self.pad)

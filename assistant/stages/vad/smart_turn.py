@@ -1,6 +1,8 @@
 """The smart-turn vad backend: Silero finds the pauses, Smart Turn v3 decides which of them end
 the turn (`assistant.speech.turn_endpoint`); the messages are the silero backend's, plus an
-`UtteranceDraft` at each judged pause for speculative ASR.
+`UtteranceDraft` at each judged pause for speculative ASR, and an `Interrupt` (reason
+"continued") that withdraws a turn whose utterance the speaker turned out to continue (the next
+turn's utterance then carries its audio).
 
 A pause of `pause_ms` is judged at once; a turn Smart Turn keeps open ends anyway after
 `fallback_ms` of silence, and speech that resumes before that continues the same utterance.
@@ -16,6 +18,7 @@ from pydantic import Field, model_validator
 from assistant.core.errors import missing_package
 from assistant.core.stage import StageContext, StageParams
 from assistant.messages import (
+    Interrupt,
     Message,
     SpeechStarted,
     TurnEnd,
@@ -24,7 +27,13 @@ from assistant.messages import (
     UtteranceDraft,
 )
 from assistant.speech.turn import SmartTurn, model_path
-from assistant.speech.turn_endpoint import Draft, SmartTurnEndpointer, TurnRules, Verdict
+from assistant.speech.turn_endpoint import (
+    Draft,
+    Rejoin,
+    SmartTurnEndpointer,
+    TurnRules,
+    Verdict,
+)
 from assistant.speech.vad import SAMPLE_RATE
 from assistant.stages.vad.silero import SileroParams, SileroVAD, _Session
 
@@ -42,6 +51,9 @@ class SmartTurnParams(SileroParams):
         0.5, gt=0, lt=1, description="Smart Turn probability above which the turn is complete"
     )
     speculate: bool = Field(True, description="send an UtteranceDraft at each judged pause")
+    rejoin: bool = Field(
+        True, description="speech resuming right at an ended utterance's cut continues it"
+    )
     threads: int = Field(1, ge=1, le=8, description="onnxruntime threads for Smart Turn")
 
     @model_validator(mode="after")
@@ -54,7 +66,7 @@ class SmartTurnParams(SileroParams):
         return self
 
     def turn_rules(self) -> TurnRules:
-        return TurnRules(self.min_silence_ms, self.fallback_ms, self.speculate)
+        return TurnRules(self.min_silence_ms, self.fallback_ms, self.speculate, self.rejoin)
 
 
 class SmartTurnVAD(SileroVAD):
@@ -93,6 +105,14 @@ class SmartTurnVAD(SileroVAD):
                 "smart turn at %.2f s: p(complete)=%.3f in %.0f ms",
                 event.at_s, event.probability, event.seconds * 1000,
             )  # fmt: skip
+            return
+        if isinstance(event, Rejoin):
+            # The last turn's utterance was not the end of the request: withdraw that turn (its
+            # reply is never spoken); the next turn's utterance carries its audio in front.
+            log.debug("speech continues the utterance of turn %d", session.turns)
+            session.ready.append(
+                Interrupt(session_id=session_id, turn_id=session.turns, reason="continued")
+            )
             return
         assert isinstance(event, Draft), event
         turn = session.open_turn
