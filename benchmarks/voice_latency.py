@@ -121,7 +121,17 @@ async def converse(pipeline: Pipeline, talk: Conversation) -> list[dict[str, Any
     """One real-time conversation; one row per turn."""
     session = VoiceConversation(pipeline, playback=Timeline())
     result = await session.run(file_blocks(talk.audio, realtime=True), realtime=True)
-    return [turn_row(record, talk) for record in result.records]
+    rows = [turn_row(record, talk) for record in result.records]
+    for row, record, later in zip(rows, result.records, result.records[1:], strict=False):
+        row["withdrawn"] = withdrawn(record, later)
+    return rows
+
+
+def withdrawn(record: TurnRecord, later: TurnRecord) -> bool:
+    """Whether the next turn's utterance carries this one's in front: the speaker went on right
+    after Smart Turn's "complete", the VAD withdrew this turn and its reply was never played."""
+    mine, next_ = record.latest(UtteranceAudio), later.latest(UtteranceAudio)
+    return mine is not None and next_ is not None and next_.pcm.startswith(mine.pcm)
 
 
 def turn_row(record: TurnRecord, talk: Conversation) -> dict[str, Any]:
@@ -140,6 +150,7 @@ def turn_row(record: TurnRecord, talk: Conversation) -> dict[str, Any]:
     from_true_end = round(v2v + offset_ms, 1) if v2v is not None and offset_ms is not None else None
     parse = record.parse
     return {
+        "withdrawn": False,
         **speculation_of(record),
         "turn": record.turn_id,
         "request": talk.texts[index] if index is not None else None,
@@ -180,7 +191,9 @@ async def measure_latency(
     return warm, rows
 
 
-def latency_summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
+def latency_summary(all_rows: list[dict[str, Any]]) -> dict[str, Any]:
+    rows = [row for row in all_rows if not row["withdrawn"]]  # their replies never played
+
     def of(key: str) -> dict[str, float] | None:
         values = [row[key] for row in rows if row[key] is not None]
         return summary(values, digits=1) if values else None
@@ -192,6 +205,7 @@ def latency_summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
     drafted = [row for row in rows if row["drafts"]]
     return {
         "turns": len(rows),
+        "withdrawn": len(all_rows) - len(rows),
         # Speculative ASR: a turn is a hit when its final audio was one of its drafts.
         "speculative_asr": {
             "turns_with_drafts": len(drafted),
@@ -296,6 +310,11 @@ def print_report(
         print(
             f"speculative ASR: {spec['hits']} of {spec['turns_with_drafts']} turns reused their "
             f"draft's transcript; {spec['drafts_dropped']} drafts dropped (the speaker went on)"
+        )
+    if latency["withdrawn"]:
+        print(
+            f"{latency['withdrawn']} turns withdrawn (cut mid-request, joined to the next turn; "
+            "not in the figures above)"
         )
     if latency["interrupted"]:
         print(

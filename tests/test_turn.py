@@ -161,6 +161,27 @@ def test_the_fallback_silence_ends_a_turn_smart_turn_keeps_open(model: SmartTurn
     assert len(ended_at) == 1 and 2.9 <= ended_at[0] <= 3.2  # after fallback_ms, not at once
 
 
+def test_the_draft_goes_out_before_the_verdict_once_the_end_pad_is_there(
+    model: SmartTurn,
+) -> None:
+    audio = conversation(0.5, "what time is it", 1.0)
+    endpointer = SmartTurnEndpointer(
+        load_silero(), model, EndpointRules(end_pad_ms=100), TurnRules(pause_ms=200)
+    )
+    seen: list[tuple[float, object]] = []  # (stream position, event)
+    position = 0
+    for block in frames(audio):
+        position += len(block) // 2
+        seen += [(position / RATE, e) for e in endpointer.events(block)]
+    (draft_at, draft), (verdict_at, _) = (
+        (at, e) for at, e in seen if isinstance(e, Draft | Verdict)
+    )
+    (final,) = (e for _, e in seen if isinstance(e, Utterance))
+    assert isinstance(draft, Draft) and draft.utterance == final
+    assert verdict_at - draft_at >= 0.09  # ASR may start ~100 ms before the verdict
+    assert final.end_s == pytest.approx(final.speech_end_s + 0.1)
+
+
 def test_the_fallback_must_outlast_the_pause() -> None:
     with pytest.raises(ValueError, match="fallback_ms"):
         SmartTurnParams(min_silence_ms=500, fallback_ms=400)

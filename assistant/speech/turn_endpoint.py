@@ -7,14 +7,15 @@ resumes continues the same utterance (both parts and the pause between them are 
 Every pause long enough to judge is judged once, on the whole utterance so far.
 
 A "complete" verdict can be wrong ("Hello, [pause] how are you?"). When speech resumes exactly
-where the ended utterance was cut (the pause was under twice `speech_pad_ms`, so no audio lies
-between), a `Rejoin` says so and the new utterance carries the ended one's audio in front: the
-caller withdraws the turn it ended, and the whole request is heard as one.
+where the ended utterance was cut (the pause was shorter than `end_pad_ms` + `speech_pad_ms`,
+so no audio lies between), a `Rejoin` says so and the new utterance carries the ended one's
+audio in front: the caller withdraws the turn it ended, and the whole request is heard as one.
 
-Before each judgement a `Draft` is yielded: the utterance exactly as it would end at this pause.
-A caller may start transcribing it at once (speculative ASR): if the turn then ends at this pause,
-without new speech, its final `Utterance` carries the same audio and the transcript is already
-made or under way; if the speaker goes on, the draft is simply never used.
+Before each judgement, as soon as the audio kept after the speech (`end_pad_ms`) is there, a
+`Draft` is yielded: the utterance exactly as it would end at this pause. A caller may start
+transcribing it at once (speculative ASR): if the turn then ends at this pause, without new
+speech, its final `Utterance` carries the same audio and the transcript is already made or under
+way; if the speaker goes on, the draft is simply never used.
 """
 
 from __future__ import annotations
@@ -43,7 +44,7 @@ from assistant.speech.vad import Event as VADEvent
 class TurnRules:
     pause_ms: int = 200  # silence after which Smart Turn judges whether the turn is over
     fallback_ms: int = 3000  # silence that ends the turn whatever Smart Turn said
-    speculate: bool = True  # yield a `Draft` before each judgement
+    speculate: bool = True  # yield a `Draft` at each pause, before its judgement
     rejoin: bool = True  # speech that resumes where a judged-complete utterance was cut joins it
 
 
@@ -67,8 +68,9 @@ class Verdict:
 @dataclass(frozen=True, slots=True)
 class Rejoin:
     """Speech resumed right where `previous` (ended by a "complete" verdict) was cut: within
-    twice the padding, so no audio lies between them. The speaker had not finished; the new
-    utterance carries `previous` in front, and the turn `previous` ended should be withdrawn."""
+    the padding after it and before the new speech, so no audio lies between them. The speaker
+    had not finished: the new utterance carries `previous` in front, and the turn `previous`
+    ended should be withdrawn."""
 
     previous: Utterance
 
@@ -93,13 +95,14 @@ class SmartTurnEndpointer(SileroEndpointer):
         rules = replace(rules or EndpointRules(), min_silence_ms=self.turn_rules.fallback_ms)
         self._pause = SAMPLE_RATE * self.turn_rules.pause_ms // 1000
         self._judged: int | None = None  # where the last judged pause began
+        self._drafted: int | None = None  # where the last pause with a draft began
         self._last: tuple[Utterance, int] | None = None  # ended by a verdict, and its cut
         self._joined: Utterance | None = None  # what the current utterance carries in front
         super().__init__(session, rules)
 
     def _restart(self) -> None:
         super()._restart()
-        self._judged = self._last = self._joined = None
+        self._judged = self._drafted = self._last = self._joined = None
 
     def events(self, pcm: bytes) -> Iterator[Event]:  # type: ignore[override]
         yield from super().events(pcm)
@@ -118,7 +121,23 @@ class SmartTurnEndpointer(SileroEndpointer):
                 event = _prefixed(self._joined, event)
                 self._joined = self._last = None
             yield event
+        yield from self._draft()
         yield from self._judge()
+
+    def _draft(self) -> Iterator[Event]:
+        """Once the audio after the speech (`end_pad_ms`) is all there, the utterance as it
+        would end at this pause is final unless the speaker goes on: worth transcribing now,
+        even before the pause is long enough to judge."""
+        state = self._endpointer
+        pause = state.silence_start
+        if not self.turn_rules.speculate or pause is None or pause == self._drafted:
+            return
+        if state.position - pause < min(state.end_pad, self._pause):
+            return
+        span = state.pending()
+        if span is not None:
+            self._drafted = pause
+            yield Draft(_prefixed(self._joined, utterance_of(span)))
 
     def _rejoin(self) -> Iterator[Event]:
         """New speech: a continuation of the last utterance if it starts at its cut."""
@@ -144,8 +163,6 @@ class SmartTurnEndpointer(SileroEndpointer):
         if span is None:  # too short to be speech: noise, dropped now rather than at fallback
             state.end_now()
             return
-        if self.turn_rules.speculate:
-            yield Draft(_prefixed(self._joined, utterance_of(span)))
         started = time.perf_counter()
         audio = state.audio_so_far()
         if self._joined is not None:

@@ -42,6 +42,7 @@ class EndpointRules:
     min_silence_ms: int = 600  # silence that ends an utterance (end-of-speech delay)
     min_speech_ms: int = 250  # shorter speech is dropped as noise
     speech_pad_ms: int = 200  # audio kept before and after the speech
+    end_pad_ms: int | None = None  # audio kept after it, if not speech_pad_ms (sooner to send)
     max_utterance_s: float = 30.0  # an utterance is cut here (Whisper hears 30 s at most)
 
 
@@ -129,6 +130,8 @@ class Endpointer:
         self.min_silence = sample_rate * rules.min_silence_ms // 1000
         self.min_speech = sample_rate * rules.min_speech_ms // 1000
         self.pad = sample_rate * rules.speech_pad_ms // 1000
+        end_pad_ms = rules.speech_pad_ms if rules.end_pad_ms is None else rules.end_pad_ms
+        self.end_pad = sample_rate * end_pad_ms // 1000
         self.max_samples = int(sample_rate * rules.max_utterance_s)
         self.position = 0  # samples seen so far
         self.buffer: list[npt.NDArray[np.int16]] = []
@@ -237,7 +240,7 @@ class Endpointer:
 
     def _span(self, audio: npt.NDArray[np.int16], speech_end: int) -> Span:
         start = self._utterance_start()
-        cut = min(speech_end + self.pad, self.position)
+        cut = min(speech_end + self.end_pad, self.position)
         samples = audio[start - self.buffer_start : cut - self.buffer_start]
         return Span(samples, start, cut, speech_end)
 

@@ -43,6 +43,9 @@ class SileroParams(StageParams):
     )
     min_speech_ms: int = Field(250, ge=0, description="shorter speech is dropped as noise")
     speech_pad_ms: int = Field(200, ge=0, description="audio kept before and after the speech")
+    end_pad_ms: int | None = Field(
+        None, ge=0, description="audio kept after the speech; null: speech_pad_ms"
+    )
     max_utterance_s: float = Field(
         30.0, ge=1, description="an utterance is cut here (Whisper hears 30 s at most)"
     )
@@ -53,6 +56,7 @@ class SileroParams(StageParams):
             min_silence_ms=self.min_silence_ms,
             min_speech_ms=self.min_speech_ms,
             speech_pad_ms=self.speech_pad_ms,
+            end_pad_ms=self.end_pad_ms,
             max_utterance_s=self.max_utterance_s,
         )
 
