@@ -150,8 +150,8 @@ class SmartTurnEndpointer(SileroEndpointer):
             yield Rejoin(previous)
 
     def _judge(self) -> Iterator[Event]:
-        """At a pause long enough, and not judged yet: a draft, Smart Turn's verdict, and the
-        utterance if the verdict is "complete"."""
+        """At a pause long enough, and not judged yet: Smart Turn's verdict, and the utterance
+        if the verdict is "complete"."""
         state = self._endpointer
         pause = state.silence_start
         if state.speech_start is None or pause is None or pause == self._judged:
@@ -162,6 +162,7 @@ class SmartTurnEndpointer(SileroEndpointer):
         span = state.pending()
         if span is None:  # too short to be speech: noise, dropped now rather than at fallback
             state.end_now()
+            self._joined = None
             return
         started = time.perf_counter()
         audio = state.audio_so_far()
