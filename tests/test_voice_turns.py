@@ -80,3 +80,13 @@ def test_a_request_cut_at_a_comma_is_withdrawn_and_heard_whole() -> None:
     assert last.transcript is not None and not last.interrupted
     assert re.search(r"hello.*how are you doing today", last.transcript.text.lower())
     assert last.text.strip() and not last.errors
+
+
+def test_a_bare_hesitation_judged_complete_still_sets_the_ten_minute_timer() -> None:
+    """Piper's "set a timer for" alone ends on a falling tone and Smart Turn calls it finished;
+    after 700 ms the pause is too long to rejoin, so it is a turn of its own: the timer form
+    asks for the duration and the second turn gives it."""
+    records = converse(conversation(0.5, "set a timer for", 0.7, "ten minutes", 1.5))
+    assert len(records) == 2
+    assert records[0].parse is not None and records[0].parse.intent.name == "set_timer"
+    assert "ten minute timer" in records[1].text.lower(), [r.text for r in records]
