@@ -69,7 +69,7 @@ def test_summary_reports_median_p95_and_max() -> None:
     values = [float(v) for v in range(1, 101)]  # 1..100
     stats = summary(values)
     assert stats["p50"] == pytest.approx(50.5)
-    assert stats["p95"] == 95.0  # nearest rank, as benchmarks.text_turn computes it
+    assert stats["p95"] == 95.0  # nearest rank, as benchmarks.stats computes it
     assert stats["max"] == 100.0
     assert stats["n"] == 100
     assert summary([7.0]) == {"p50": 7.0, "p95": 7.0, "max": 7.0, "n": 1}

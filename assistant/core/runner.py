@@ -268,12 +268,14 @@ class Pipeline:
         ]
         self._tasks: list[asyncio.Task[None]] = []
 
-    async def start(self) -> None:
+    async def start(self, *, prefetch: bool = True) -> None:
         """Load every stage's models (one at a time: the machine has two cores, and loading in
         parallel mostly fights over them), then start the runners. What stages prefetch
-        loads in the background meanwhile."""
-        for stage in self.stages:
-            stage.prefetch()
+        loads in the background meanwhile; without `prefetch` (a one-shot run) it loads when a
+        turn first needs it, and a run that never needs it neither loads it nor waits for it."""
+        if prefetch:
+            for stage in self.stages:
+                stage.prefetch()
         for stage, planned in zip(self.stages, self.plan.stages, strict=True):
             try:
                 await stage.start()
