@@ -236,7 +236,7 @@ def build_stage(model: str) -> IntentClassifierStage:
     skill_dirs = resolve_skill_dirs(pipeline_path, load_pipeline(pipeline_path).skills)
     stage = backend.cls(
         name="nlu",
-        params=validate_params(DEFAULT_MODELS, "nlu", model, spec),
+        params=validate_params(DEFAULT_MODELS, "nlu", model, spec, registry),
         context=StageContext(skill_dirs=skill_dirs),
     )
     stage.load()
