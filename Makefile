@@ -33,6 +33,7 @@ bench: $(STAMP)
 	$(PIP) install --quiet -c constraints.txt -e '.[dev,bench]'
 	$(BIN)/python -m benchmarks.bus
 	$(BIN)/python -m benchmarks.cold_start
+	$(BIN)/python -m benchmarks.text_turn
 
 # Speech: ASR WER/RTF per model (long: ~140 clips x 4 models), TTS, voice-to-voice latency.
 bench-voice: $(STAMP)
