@@ -132,8 +132,7 @@ async def running_chain(n_stages: int) -> AsyncIterator[tuple[Bus, ArrivalSink]]
             model="passthrough",
             cls=PassThrough,
             params=stage.params,
-            upstream=upstream,
-            inputs=(Transcript,),
+            sources=((Transcript, upstream),),
         )
         stages.append(stage)
         runners.append(StageRunner(stage, bus, planned, MAXSIZE))
