@@ -31,40 +31,60 @@ class Envelope:
 
 
 class Inbox:
-    """One subscriber's queue: system messages first, then data messages in order, bounded."""
+    """One subscriber's queue: system messages first, then data messages in order, bounded.
+
+    It has one reader. Waking a reader costs a task switch, so a reader that waits on an empty
+    inbox may set `direct`: then a message goes straight to it, in the publisher's task, when
+    `direct` takes it (returns True); it still counts as unfinished until `task_done`.
+    """
 
     def __init__(self, maxsize: int) -> None:
         if maxsize < 1:
             raise ValueError("an inbox needs room for at least one message")
         self.maxsize = maxsize
+        self.direct: Callable[[Envelope], bool] | None = None
         self._system: deque[Envelope] = deque()
         self._data: deque[Envelope] = deque()
-        self._readable = asyncio.Event()
+        self._reader: asyncio.Future[None] | None = None  # the reader waiting in `get`
         self._writable = asyncio.Event()
         self._writable.set()
         self._unfinished = 0
-        self._idle = asyncio.Event()
-        self._idle.set()
+        self._idle_waiters: list[asyncio.Future[None]] = []
 
     def __len__(self) -> int:
         return len(self._system) + len(self._data)
 
-    async def put(self, envelope: Envelope) -> None:
+    def offer(self, envelope: Envelope) -> bool:
+        """Put without waiting; False when it would have to wait (a data message, inbox full)."""
+        reader = self._reader
+        if reader is not None and not reader.done():
+            # The reader waits, so the inbox is empty: nothing is ahead of this message.
+            direct = self.direct
+            if direct is not None and direct(envelope):
+                self._unfinished += 1
+                return True
+            self._reader = None
+            reader.set_result(None)
         if envelope.message.SYSTEM:
             self._system.append(envelope)
-        else:
-            while len(self._data) >= self.maxsize:
-                self._writable.clear()
-                await self._writable.wait()
+        elif len(self._data) < self.maxsize:
             self._data.append(envelope)
+        else:
+            return False
         self._unfinished += 1
-        self._idle.clear()
-        self._readable.set()
+        return True
+
+    async def put(self, envelope: Envelope) -> None:
+        while not self.offer(envelope):
+            self._writable.clear()
+            await self._writable.wait()
 
     async def get(self) -> Envelope:
         while not (self._system or self._data):
-            self._readable.clear()
-            await self._readable.wait()
+            if self._reader is not None and not self._reader.done():
+                raise RuntimeError("an inbox has one reader")
+            self._reader = asyncio.get_running_loop().create_future()
+            await self._reader
         envelope = self._system.popleft() if self._system else self._data.popleft()
         if len(self._data) < self.maxsize:
             self._writable.set()
@@ -75,10 +95,15 @@ class Inbox:
         self._unfinished -= 1
         if self._unfinished <= 0:
             self._unfinished = 0
-            self._idle.set()
+            waiters, self._idle_waiters = self._idle_waiters, []
+            for waiter in waiters:
+                if not waiter.done():
+                    waiter.set_result(None)
 
     def drop_turns(self, interrupt: Interrupt) -> int:
         """Forget queued data messages of turns that were interrupted; returns how many."""
+        if not self._data:
+            return 0
         kept = deque(e for e in self._data if not interrupt.cancels(e.message))
         dropped = len(self._data) - len(kept)
         self._data = kept
@@ -90,10 +115,13 @@ class Inbox:
 
     @property
     def idle(self) -> bool:
-        return self._idle.is_set()
+        return self._unfinished == 0
 
     async def join(self) -> None:
-        await self._idle.wait()
+        while self._unfinished:
+            waiter = asyncio.get_running_loop().create_future()
+            self._idle_waiters.append(waiter)
+            await waiter
 
 
 Senders: TypeAlias = str | Collection[str] | None
@@ -123,7 +151,7 @@ class Bus:
         self._subscriptions: list[Subscription] = []
         self._observers: list[Observer] = []
         # Dispatch is by (message type, sender); the answer is cached until subscriptions change.
-        self._routes: dict[tuple[type[Message], str], list[Subscription]] = {}
+        self._routes: dict[tuple[type[Message], str], tuple[Inbox, ...]] = {}
 
     def subscribe(
         self,
@@ -154,21 +182,26 @@ class Bus:
 
     async def publish(self, message: Message, sender: str) -> None:
         """Deliver to every subscriber that wants it; waits while a subscriber's inbox is full."""
-        for observer in tuple(self._observers):
-            try:
-                observer(message, sender)
-            except Exception:  # an observer must never break the conversation
-                log.exception("observer %r failed on %s", observer, type(message).__name__)
+        if self._observers:
+            for observer in tuple(self._observers):
+                try:
+                    observer(message, sender)
+                except Exception:  # an observer must never break the conversation
+                    log.exception("observer %r failed on %s", observer, type(message).__name__)
         if isinstance(message, Interrupt):
             self._interrupt(message)
         key = (type(message), sender)
-        targets = self._routes.get(key)
-        if targets is None:
-            targets = [s for s in self._subscriptions if s.accepts(message, sender)]
-            self._routes[key] = targets
-        envelope = Envelope(message, sender)
-        for subscription in targets:
-            await subscription.inbox.put(envelope)
+        inboxes = self._routes.get(key)
+        if inboxes is None:
+            inboxes = self._routes[key] = self._resolve(message, sender)
+        if inboxes:
+            envelope = Envelope(message, sender)
+            for inbox in inboxes:
+                if not inbox.offer(envelope):
+                    await inbox.put(envelope)
+
+    def _resolve(self, message: Message, sender: str) -> tuple[Inbox, ...]:
+        return tuple(s.inbox for s in self._subscriptions if s.accepts(message, sender))
 
     def _interrupt(self, interrupt: Interrupt) -> None:
         for subscription in self._subscriptions:

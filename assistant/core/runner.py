@@ -40,6 +40,7 @@ from assistant.core.stage import Stage, StageContext
 log = logging.getLogger(__name__)
 
 CONTROL_TYPES: tuple[type[Message], ...] = (SessionStart, SessionEnd, Interrupt)
+_NOT_DATA: tuple[type[Message], ...] = (Marker, *CONTROL_TYPES)
 
 
 class StageRunner:
@@ -55,6 +56,7 @@ class StageRunner:
         origins: dict[str, frozenset[str]] | None = None,
     ) -> None:
         self.stage = stage
+        self.name = stage.name
         self.bus = bus
         self.maxsize = maxsize
         self.senders = frozenset(planned.senders)
@@ -67,7 +69,20 @@ class StageRunner:
             stage.name, routes, maxsize=maxsize, on_interrupt=self._interrupt
         )
         self.lanes: dict[str, Lane] = {}
+        self.subscription.inbox.direct = self._direct
         stage.attach(lambda message: bus.publish(message, stage.name))
+
+    def _direct(self, envelope: Envelope) -> bool:
+        """The inbox is empty and `run` waits on it: hand the message to its lane at once, as
+        `run` would, without waking `run` (a task switch per message saved). Interrupts, and
+        messages for a lane that is full, queue in the inbox for `run`."""
+        message = envelope.message
+        if isinstance(message, Interrupt):
+            return False
+        lane = self.lanes.get(message.session_id)
+        if lane is None:
+            lane = self.lanes[message.session_id] = Lane(self, message.session_id)
+        return lane.offer(envelope)
 
     def _interrupt(self, interrupt: Interrupt) -> None:
         lane = self.lanes.get(interrupt.session_id)
@@ -110,22 +125,26 @@ class StageRunner:
     async def process(self, message: Message) -> None:
         started = time.monotonic()
         await self.publish_outputs(self.stage.process(message), message)
-        await self.publish(
+        finished = time.monotonic()
+        await self.bus.publish(
             StageTiming(
                 session_id=message.session_id,
                 turn_id=message.turn_id,
-                stage=self.stage.name,
+                stage=self.name,
                 consumed=type(message).__name__,
                 started=started,
-                finished=time.monotonic(),
-            )
+                finished=finished,
+                timestamp=finished,
+            ),
+            self.name,
         )
 
     async def publish_outputs(self, outputs: AsyncIterator[Message], cause: Message) -> None:
         """Publish what the stage yields for `cause`; a failure becomes a `StageError`."""
+        publish, name = self.bus.publish, self.name
         try:
             async for output in outputs:
-                await self.publish(output)
+                await publish(output, name)
         except Exception as exc:
             log.debug("stage %s failed", self.stage.name, exc_info=True)
             await self.publish(
@@ -148,9 +167,9 @@ class Lane:
         self.runner = runner
         self.session_id = session_id
         self.queue: deque[Envelope] = deque()
-        self._readable = asyncio.Event()
-        self._writable = asyncio.Event()
-        self._writable.set()
+        # What waits: the lane's task for a message, the runner for room (one each at most).
+        self._reader: asyncio.Future[None] | None = None
+        self._writer: asyncio.Future[None] | None = None
         self.current: Message | None = None
         self._interrupting = False
         self.taking_part: dict[int, frozenset[str]] = {}  # turn -> senders it comes through
@@ -160,42 +179,68 @@ class Lane:
             self.run(), name=f"stage-{runner.stage.name}-{session_id}"
         )
 
-    async def put(self, envelope: Envelope) -> None:
-        while len(self.queue) >= self.runner.maxsize:
-            self._writable.clear()
-            await self._writable.wait()
+    def offer(self, envelope: Envelope) -> bool:
+        """Queue without waiting; False when the lane is full."""
+        if len(self.queue) >= self.runner.maxsize:
+            return False
         self.queue.append(envelope)
-        self._readable.set()
+        reader = self._reader
+        if reader is not None:
+            self._reader = None
+            if not reader.done():
+                reader.set_result(None)
+        return True
+
+    async def put(self, envelope: Envelope) -> None:
+        while not self.offer(envelope):
+            self._writer = asyncio.get_running_loop().create_future()
+            await self._writer
+
+    def _wake_writer(self) -> None:
+        writer = self._writer
+        if writer is not None:
+            self._writer = None
+            if not writer.done():
+                writer.set_result(None)
 
     def interrupt(self, interrupt: Interrupt) -> None:
         """Drop queued work of the interrupted turns and cancel the message in flight if it is
         one of theirs. The stage runs inside the lane's own task (a task per message would cost
         more than the work of a light stage), so that task is cancelled and `run` takes the
         cancellation back."""
-        kept = deque(e for e in self.queue if not interrupt.cancels(e.message))
+        kept = [e for e in self.queue if not interrupt.cancels(e.message)]
         for _ in range(len(self.queue) - len(kept)):
             self.runner.subscription.inbox.task_done()
-        self.queue = kept
-        self._writable.set()
+        self.queue.clear()
+        self.queue.extend(kept)
+        self._wake_writer()
         current = self.current
         if current is not None and not self._interrupting and interrupt.cancels(current):
             self._interrupting = True
             self.task.cancel()
 
     async def run(self) -> None:
-        inbox = self.runner.subscription.inbox
+        runner, queue = self.runner, self.queue
+        inbox = runner.subscription.inbox
+        loop = asyncio.get_running_loop()
         while True:
-            while not self.queue:
-                self._readable.clear()
-                await self._readable.wait()
-            envelope = self.queue.popleft()
-            self._writable.set()
+            if not queue:
+                self._reader = loop.create_future()
+                await self._reader
+                continue
+            envelope = queue.popleft()
+            self._wake_writer()
+            message = envelope.message
             try:
-                await self._handle(envelope)
+                if isinstance(message, _NOT_DATA):
+                    await self._handle(envelope)
+                else:
+                    self.current = message
+                    await runner.process(message)
             except asyncio.CancelledError:
                 if not self._interrupting:
                     raise
-                log.debug("stage %s: turn interrupted", self.runner.stage.name)
+                log.debug("stage %s: turn interrupted", runner.name)
             finally:
                 self.current = None
                 inbox.task_done()
@@ -203,19 +248,17 @@ class Lane:
                 self._interrupting = False
                 if self.task.uncancel() > 0:  # a stop() came too: end the lane
                     raise asyncio.CancelledError
-            if isinstance(envelope.message, SessionEnd) and not self.queue:
-                self.runner.lanes.pop(self.session_id, None)  # the conversation is over here
+            if isinstance(message, SessionEnd) and not queue:
+                runner.lanes.pop(self.session_id, None)  # the conversation is over here
                 return
 
     async def _handle(self, envelope: Envelope) -> None:
+        """A marker or a control message (data goes to `StageRunner.process`)."""
         message = envelope.message
         if isinstance(message, Marker):
             await self._marker(message, envelope.sender)
-        elif isinstance(message, CONTROL_TYPES):
-            await self.runner.control(message)
         else:
-            self.current = message
-            await self.runner.process(message)
+            await self.runner.control(message)
 
     async def _marker(self, marker: Marker, sender: str) -> None:
         """Pass a marker on once every sender that takes part has passed it: a turn comes
