@@ -124,6 +124,9 @@ class Inbox:
             await waiter
 
 
+Pending: TypeAlias = tuple[Envelope, tuple[Inbox, ...]]
+"""A message on its way: the inboxes still to take it, the first of them full."""
+
 Senders: TypeAlias = str | Collection[str] | None
 """Whom a subscriber takes a message type from: one sender, any of several, or (None) anyone."""
 
@@ -182,6 +185,15 @@ class Bus:
 
     async def publish(self, message: Message, sender: str) -> None:
         """Deliver to every subscriber that wants it; waits while a subscriber's inbox is full."""
+        pending = self.offer(message, sender)
+        if pending is not None:
+            await self.deliver(pending)
+
+    def offer(self, message: Message, sender: str) -> Pending | None:
+        """Publish as far as possible without waiting (a coroutine per message costs more than
+        a light stage's work): observers see the message and inboxes in order take it until
+        one is full. Returns None when every subscriber has it, else what `deliver` must
+        finish: `publish` is `offer` then `deliver`."""
         if self._observers:
             for observer in tuple(self._observers):
                 try:
@@ -198,7 +210,15 @@ class Bus:
             envelope = Envelope(message, sender)
             for inbox in inboxes:
                 if not inbox.offer(envelope):
-                    await inbox.put(envelope)
+                    return envelope, inboxes[inboxes.index(inbox) :]
+        return None
+
+    @staticmethod
+    async def deliver(pending: Pending) -> None:
+        """Finish an `offer`: wait for room in each inbox that was full, in order."""
+        envelope, inboxes = pending
+        for inbox in inboxes:
+            await inbox.put(envelope)
 
     def _resolve(self, message: Message, sender: str) -> tuple[Inbox, ...]:
         return tuple(s.inbox for s in self._subscriptions if s.accepts(message, sender))

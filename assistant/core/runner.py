@@ -30,9 +30,9 @@ from assistant.core.message import (
     SessionEnd,
     SessionStart,
     StageError,
-    StageTiming,
     TurnEnd,
     TurnStart,
+    stage_timing,
 )
 from assistant.core.planner import PipelinePlan, PlannedStage
 from assistant.core.stage import Stage, StageContext
@@ -123,40 +123,45 @@ class StageRunner:
         await self.bus.publish(message, self.stage.name)
 
     async def process(self, message: Message) -> None:
+        """Feed a data message to the stage and publish what it yields, then its timing. The
+        bus's `offer` delivers without a coroutine when every inbox has room."""
+        bus, name = self.bus, self.name
         started = time.monotonic()
-        await self.publish_outputs(self.stage.process(message), message)
+        try:
+            async for output in self.stage.process(message):
+                pending = bus.offer(output, name)
+                if pending is not None:
+                    await bus.deliver(pending)
+        except Exception as exc:
+            await self.failed(exc, message)
         finished = time.monotonic()
-        await self.bus.publish(
-            StageTiming(
-                session_id=message.session_id,
-                turn_id=message.turn_id,
-                stage=self.name,
-                consumed=type(message).__name__,
-                started=started,
-                finished=finished,
-                timestamp=finished,
-            ),
-            self.name,
+        timing = stage_timing(
+            message.session_id, message.turn_id, name, type(message).__name__, started, finished
         )
+        pending = bus.offer(timing, name)
+        if pending is not None:
+            await bus.deliver(pending)
 
     async def publish_outputs(self, outputs: AsyncIterator[Message], cause: Message) -> None:
         """Publish what the stage yields for `cause`; a failure becomes a `StageError`."""
-        publish, name = self.bus.publish, self.name
         try:
             async for output in outputs:
-                await publish(output, name)
+                await self.bus.publish(output, self.name)
         except Exception as exc:
-            log.debug("stage %s failed", self.stage.name, exc_info=True)
-            await self.publish(
-                StageError(
-                    session_id=cause.session_id,
-                    turn_id=cause.turn_id,
-                    stage=self.stage.name,
-                    consumed=type(cause).__name__,
-                    error_type=type(exc).__name__,
-                    detail=str(exc) or type(exc).__name__,
-                )
+            await self.failed(exc, cause)
+
+    async def failed(self, exc: Exception, cause: Message) -> None:
+        log.debug("stage %s failed", self.name, exc_info=True)
+        await self.publish(
+            StageError(
+                session_id=cause.session_id,
+                turn_id=cause.turn_id,
+                stage=self.name,
+                consumed=type(cause).__name__,
+                error_type=type(exc).__name__,
+                detail=str(exc) or type(exc).__name__,
             )
+        )
 
 
 class Lane:
@@ -229,7 +234,8 @@ class Lane:
                 await self._reader
                 continue
             envelope = queue.popleft()
-            self._wake_writer()
+            if self._writer is not None:
+                self._wake_writer()
             message = envelope.message
             try:
                 if isinstance(message, _NOT_DATA):
