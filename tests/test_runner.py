@@ -100,7 +100,7 @@ def test_messages_keep_their_order_through_a_full_lane_and_a_full_inbox() -> Non
 
 def test_a_slow_conversation_does_not_hold_up_another() -> None:
     async def scenario() -> list[str]:
-        bus, runner, task = await started()
+        bus, _, task = await started()
         Gated.gates.open["slow"] = asyncio.Event()
         await bus.publish(said(1, "slow", session="a"), INPUT)
         await bus.publish(said(1, "quick", session="b"), INPUT)
@@ -116,7 +116,7 @@ def test_a_slow_conversation_does_not_hold_up_another() -> None:
 
 def test_an_interrupt_cancels_the_message_in_flight_and_the_next_one_goes_through() -> None:
     async def scenario() -> list[str]:
-        bus, runner, task = await started()
+        bus, _, task = await started()
         replies: list[str] = []
         bus.observe(lambda m, s: replies.append(m.text) if isinstance(m, Reply) else None)
         Gated.gates.open["stuck"] = asyncio.Event()  # never opened
@@ -136,7 +136,7 @@ def test_messages_wait_while_the_runner_handles_an_interrupt() -> None:
     comes while the stage's control reacts to an interrupt reaches its lane after it."""
 
     async def scenario() -> tuple[list[str], list[str]]:
-        bus, runner, task = await started()
+        bus, _, task = await started()
         Gated.gates.control_gate = asyncio.Event()
         await bus.publish(Interrupt(session_id="s", turn_id=0), INPUT)
         await asyncio.sleep(0.01)  # the runner is inside control(Interrupt)
@@ -153,7 +153,7 @@ def test_messages_wait_while_the_runner_handles_an_interrupt() -> None:
 
 def test_each_message_handled_publishes_its_timing() -> None:
     async def scenario() -> list[StageTiming]:
-        bus, runner, task = await started()
+        bus, _, task = await started()
         timings: list[StageTiming] = []
         bus.observe(lambda m, s: timings.append(m) if isinstance(m, StageTiming) else None)
         for i in range(3):
