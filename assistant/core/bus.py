@@ -5,6 +5,11 @@ slows its producer down (backpressure) instead of growing memory without limit. 
 (`Message.SYSTEM`) go to a separate unbounded queue that is always read first, so an interrupt
 is never stuck behind the work it cancels. Observers see every message synchronously, in
 publication order; they must be cheap (tracing, metrics, transcripts).
+
+Publishing is synchronous as far as it can be (`Bus.offer`): a coroutine, a task switch or an
+allocation per message costs more than a light stage's work, so dispatch tables are cached per
+(type, sender), waiting readers are woken through one future, and a reader waiting on an empty
+inbox may take a message directly (`Inbox.direct`, how a runner hands it to its lane).
 """
 
 from __future__ import annotations

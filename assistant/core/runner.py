@@ -4,6 +4,9 @@ Each runner subscribes its stage to the types the plan wired it to and feeds it,
 it yields and turning failures into `StageError` messages, so that one broken stage never ends
 the session. Messages of one conversation are handled in order, on their own `Lane` task:
 a stage busy with one conversation (waiting on a model, a slow answer) does not hold up another.
+While the runner waits on an empty inbox, a published message goes straight into its lane, in
+the publisher's task: one task switch per hop instead of two (the runner's task then handles
+only what queues: interrupts, and messages for a full lane).
 
 Markers (`TurnStart`, `TurnEnd`, `EndOfStream`) are passed on by every runner once every stage
 it reads from has passed them, after the stage's `end_turn` / `end_stream` hook: since a marker
