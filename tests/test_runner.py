@@ -4,6 +4,7 @@ when it waits, backpressure, interrupts, and one StageTiming per message."""
 from __future__ import annotations
 
 import asyncio
+import contextvars
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
@@ -23,6 +24,10 @@ class Gates:
     seen: list[str] = field(default_factory=list)
     controls: list[str] = field(default_factory=list)
     control_gate: asyncio.Event | None = None
+    contexts: list[str] = field(default_factory=list)
+
+
+WHERE = contextvars.ContextVar("where", default="unset")
 
 
 class Gated(Stage):
@@ -37,6 +42,7 @@ class Gated(Stage):
     async def process(self, message: Message) -> AsyncIterator[Message]:
         assert isinstance(message, Transcript)
         self.gates.seen.append(message.text)
+        self.gates.contexts.append(WHERE.get())
         gate = self.gates.open.get(message.text)
         if gate is not None:
             await gate.wait()
@@ -176,3 +182,17 @@ def test_stage_timing_builds_the_same_message_as_the_constructor() -> None:
         finished=2.5, timestamp=2.5,
     )
     assert repr(built).startswith("StageTiming(session_id='s', turn_id=3")
+
+
+def test_a_lane_runs_in_the_runner_context_whoever_hands_it_a_message() -> None:
+    async def scenario() -> list[str]:
+        WHERE.set("runner")
+        bus, _, task = await started()
+        publisher = contextvars.copy_context()
+        publisher.run(WHERE.set, "publisher")
+        await asyncio.create_task(bus.publish(said(1, "x", session="new"), INPUT), context=publisher)
+        await asyncio.wait_for(bus.join(), 1)
+        await stopped(task)
+        return Gated.gates.contexts
+
+    assert asyncio.run(scenario()) == ["runner"]

@@ -17,6 +17,7 @@ is done there, for this conversation only.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 import time
 from collections import deque
@@ -72,6 +73,8 @@ class StageRunner:
             stage.name, routes, maxsize=maxsize, on_interrupt=self._interrupt
         )
         self.lanes: dict[str, Lane] = {}
+        # Lanes run in copies of the runner task's context, wherever they are created.
+        self.context: contextvars.Context | None = None
         self.subscription.inbox.direct = self._direct
         stage.attach(lambda message: bus.publish(message, stage.name))
 
@@ -94,6 +97,7 @@ class StageRunner:
 
     async def run(self) -> None:
         inbox = self.subscription.inbox
+        self.context = contextvars.copy_context()
         try:
             while True:
                 envelope = await inbox.get()
@@ -183,8 +187,9 @@ class Lane:
         self.taking_part: dict[int, frozenset[str]] = {}  # turn -> senders it comes through
         self.ended: dict[int, set[str]] = {}  # turn -> senders whose TurnEnd came
         self.streams_ended: set[str] = set()
+        context = runner.context.copy() if runner.context is not None else None
         self.task = asyncio.get_running_loop().create_task(
-            self.run(), name=f"stage-{runner.stage.name}-{session_id}"
+            self.run(), name=f"stage-{runner.stage.name}-{session_id}", context=context
         )
 
     def offer(self, envelope: Envelope) -> bool:
