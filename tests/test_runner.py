@@ -190,7 +190,8 @@ def test_a_lane_runs_in_the_runner_context_whoever_hands_it_a_message() -> None:
         bus, _, task = await started()
         publisher = contextvars.copy_context()
         publisher.run(WHERE.set, "publisher")
-        await asyncio.create_task(bus.publish(said(1, "x", session="new"), INPUT), context=publisher)
+        message = said(1, "x", session="new")
+        await asyncio.create_task(bus.publish(message, INPUT), context=publisher)
         await asyncio.wait_for(bus.join(), 1)
         await stopped(task)
         return Gated.gates.contexts
