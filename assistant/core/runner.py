@@ -178,6 +178,7 @@ class Lane:
     def __init__(self, runner: StageRunner, session_id: str) -> None:
         self.runner = runner
         self.session_id = session_id
+        self.maxsize = runner.maxsize
         self.queue: deque[Envelope] = deque()
         # What waits: the lane's task for a message, the runner for room (one each at most).
         self._reader: asyncio.Future[None] | None = None
@@ -194,7 +195,7 @@ class Lane:
 
     def offer(self, envelope: Envelope) -> bool:
         """Queue without waiting; False when the lane is full."""
-        if len(self.queue) >= self.runner.maxsize:
+        if len(self.queue) >= self.maxsize:
             return False
         self.queue.append(envelope)
         reader = self._reader
