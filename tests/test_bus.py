@@ -255,3 +255,24 @@ def test_offer_leaves_what_a_full_inbox_cannot_take_to_deliver() -> None:
         assert [(await full.inbox.get()).message.turn_id] == [2]
 
     asyncio.run(scenario())
+
+
+def test_an_observer_may_remove_itself_or_add_another_while_it_is_called() -> None:
+    seen: list[str] = []
+
+    async def scenario() -> None:
+        bus = Bus()
+
+        def once(message: Message, sender: str) -> None:
+            seen.append(f"once {message.turn_id}")
+            remove_once()
+            bus.observe(lambda m, s: seen.append(f"added {m.turn_id}"))
+
+        remove_once = bus.observe(once)
+        bus.observe(lambda m, s: seen.append(f"always {m.turn_id}"))
+        await bus.publish(transcript(1), "input")
+        await bus.publish(transcript(2), "input")
+
+    asyncio.run(scenario())
+    # What a publish calls is fixed when it starts: the added observer sees the next message.
+    assert seen == ["once 1", "always 1", "always 2", "added 2"]

@@ -157,7 +157,9 @@ class Bus:
     def __init__(self, default_maxsize: int = 16) -> None:
         self.default_maxsize = default_maxsize
         self._subscriptions: list[Subscription] = []
-        self._observers: list[Observer] = []
+        # A tuple, replaced on change: publish iterates it without copying, even while an
+        # observer adds or removes one.
+        self._observers: tuple[Observer, ...] = ()
         # Dispatch is by (message type, sender); the answer is cached until subscriptions change.
         self._routes: dict[tuple[type[Message], str], tuple[Inbox, ...]] = {}
 
@@ -185,8 +187,14 @@ class Bus:
 
     def observe(self, observer: Observer) -> Callable[[], None]:
         """Add an observer; returns a function that removes it."""
-        self._observers.append(observer)
-        return lambda: self._observers.remove(observer)
+        self._observers = (*self._observers, observer)
+
+        def remove() -> None:
+            observers = list(self._observers)
+            observers.remove(observer)
+            self._observers = tuple(observers)
+
+        return remove
 
     async def publish(self, message: Message, sender: str) -> None:
         """Deliver to every subscriber that wants it; waits while a subscriber's inbox is full."""
@@ -200,7 +208,7 @@ class Bus:
         one is full. Returns None when every subscriber has it, else what `deliver` must
         finish: `publish` is `offer` then `deliver`."""
         if self._observers:
-            for observer in tuple(self._observers):
+            for observer in self._observers:
                 try:
                     observer(message, sender)
                 except Exception:  # an observer must never break the conversation
