@@ -160,8 +160,9 @@ class Bus:
         # A tuple, replaced on change: publish iterates it without copying, even while an
         # observer adds or removes one.
         self._observers: tuple[Observer, ...] = ()
-        # Dispatch is by (message type, sender); the answer is cached until subscriptions change.
-        self._routes: dict[tuple[type[Message], str], tuple[Inbox, ...]] = {}
+        # Dispatch is by sender, then message type (no key tuple built per message); the answer
+        # is cached until subscriptions change.
+        self._routes: dict[str, dict[type[Message], tuple[Inbox, ...]]] = {}
 
     def subscribe(
         self,
@@ -215,10 +216,12 @@ class Bus:
                     log.exception("observer %r failed on %s", observer, type(message).__name__)
         if isinstance(message, Interrupt):
             self._interrupt(message)
-        key = (type(message), sender)
-        inboxes = self._routes.get(key)
+        by_type = self._routes.get(sender)
+        if by_type is None:
+            by_type = self._routes[sender] = {}
+        inboxes = by_type.get(type(message))
         if inboxes is None:
-            inboxes = self._routes[key] = self._resolve(message, sender)
+            inboxes = by_type[type(message)] = self._resolve(message, sender)
         if inboxes:
             envelope = Envelope(message, sender)
             for inbox in inboxes:
