@@ -90,8 +90,7 @@ from benchmarks.voice_peer import PeerTurn, Trace, peer_summary, turn_rows
 
 START_TIMEOUT_S = 60.0
 ANSWER_TIMEOUT_S = 30.0  # after the recording's end, for the last replies
-QUIET_S = 4.0  # with every turn answered, this long without a new turn ends a conversation
-POLL_S = 0.05
+QUIET_S = 4.0  # Smart Turn falls back to 3 s of silence: no turn ends later than this
 VAD_STOP_S = 0.2  # Pipecat's recommendation with Smart Turn (and its VADParams default)
 ESSENTIAL = ("silero_vad", "whisper_stt", "piper_tts")  # without one, no voice to voice
 
@@ -374,7 +373,9 @@ async def converse(
                 trace.stream_start = time.monotonic() - len(pcm) / (2 * SAMPLE_RATE)
             await feed(pcm)
         ended = time.monotonic()
-        while not finished(trace, len(talk.texts), ended):
+        while not trace.finished(talk.speech_ends_s, ended, time.monotonic(), QUIET_S):
+            if time.monotonic() - ended > ANSWER_TIMEOUT_S:
+                break
             await asyncio.sleep(FRAME_MS / 1000)  # a block of silence a block's time later
             await feed(silence())
     finally:
@@ -382,15 +383,6 @@ async def converse(
         await session.end()
         session.close()
     return turn_rows(trace, talk)
-
-
-def finished(trace: Trace, expected: int, ended: float) -> bool:
-    now = time.monotonic()
-    if trace.answered(expected) or now - ended > ANSWER_TIMEOUT_S:
-        return True
-    # Fewer turns than requests (two heard as one): done once all are answered and quiet.
-    last = max([t.endpoint for t in trace.turns] + [ended])
-    return bool(trace.turns) and trace.answered(len(trace.turns)) and now - last > QUIET_S
 
 
 async def measure(

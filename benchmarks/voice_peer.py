@@ -53,9 +53,19 @@ class Trace:
     transcripts: list[tuple[float, str]] = field(default_factory=list)
     turns: list[PeerTurn] = field(default_factory=list)
 
-    def answered(self, expected: int) -> bool:
-        """Every request has a turn and every turn has begun to speak."""
-        return len(self.turns) >= expected and all(t.first_audio for t in self.turns)
+    def answered(self) -> bool:
+        """Every turn so far has begun to speak (a turn that heard nothing has nothing to say)."""
+        return all(t.first_audio or not t.heard for t in self.turns)
+
+    def finished(self, ends_s: Sequence[float], ended: float, now: float, quiet_s: float) -> bool:
+        """After the recording `ended`: the last request has its turn and every turn is
+        answered, or every turn is answered and none came for `quiet_s` (a request lost, or
+        two heard as one)."""
+        if not self.answered() or self.stream_start is None:
+            return False
+        last = max([t.endpoint for t in self.turns], default=ended)
+        heard_last = bool(ends_s) and last - self.stream_start >= ends_s[-1]
+        return heard_last or now - max(last, ended) > quiet_s
 
 
 def last_before(times: Sequence[float], limit: float) -> float | None:

@@ -149,7 +149,24 @@ def test_peer_rows_are_measured_from_the_requests_last_voiced_sample() -> None:
     stats = peer_summary([first, second])
     assert stats["turns"] == 2
     assert stats["from_true_end_ms"]["n"] == 1 and stats["to_endpoint_ms"]["n"] == 2
-    assert not trace.answered(2) and Trace(turns=trace.turns[:1]).answered(1)
+
+
+def test_a_peer_conversation_ends_when_its_last_request_is_answered_or_all_is_quiet() -> None:
+    start, ends = 100.0, [1.5, 6.0]
+    answered = PeerTurn(endpoint=start + 2.2, heard="request zero", first_audio=start + 2.6)
+    waiting = PeerTurn(endpoint=start + 7.0, heard="request one")  # no audio yet
+    trace = Trace(stream_start=start, turns=[answered, waiting])
+    ended = start + 9.5  # the recording's last block
+    assert not trace.finished(ends, ended, now=ended + 10, quiet_s=4)  # a reply is pending
+    waiting.first_audio = start + 7.8
+    assert trace.finished(ends, ended, now=ended, quiet_s=4)  # the last request is answered
+    # The last request has no turn yet: wait, until nothing came for quiet_s.
+    early = Trace(stream_start=start, turns=[answered])
+    assert not early.finished(ends, ended, now=ended + 1, quiet_s=4)
+    assert early.finished(ends, ended, now=ended + 4.5, quiet_s=4)
+    # A turn that heard nothing has nothing to say: it does not hold the conversation open.
+    silent = Trace(stream_start=start, turns=[answered, PeerTurn(endpoint=start + 7.0, heard="")])
+    assert silent.finished(ends, ended, now=ended, quiet_s=4)
 
 
 def test_our_rows_are_cut_where_the_peers_are() -> None:
