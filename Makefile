@@ -35,9 +35,12 @@ bench: $(STAMP)
 	$(PIP) install --quiet -c constraints.txt -e '.[dev,bench]'
 	$(BIN)/python -m benchmarks.bus
 	$(BIN)/python -m benchmarks.cold_start
+	$(BIN)/python -m benchmarks.text_turn
 
-# Speech: ASR WER/RTF per model (long: ~140 clips x 4 models), TTS, voice-to-voice latency.
+# Speech: ASR WER/RTF per model (long: ~140 clips x 4 models), TTS, voice-to-voice latency
+# (ours and, on the same recordings, a Pipecat pipeline: the bench extra).
 bench-voice: $(STAMP)
+	$(PIP) install --quiet -c constraints.txt -e '.[dev,bench]'
 	$(BIN)/python -m benchmarks.asr --prepare
 	$(BIN)/python -m benchmarks.tts
 	$(BIN)/python -m benchmarks.voice_latency

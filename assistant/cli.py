@@ -104,7 +104,9 @@ async def _chat(args: argparse.Namespace, plan: PipelinePlan) -> int:
         print("Loading models...", file=sys.stderr)
     context = StageContext(skill_dirs=plan.skill_dirs, knowledge_paths=tuple(args.knowledge))
     pipeline = Pipeline(plan, context=context)
-    await pipeline.start()
+    # A one-shot or scripted run loads what a turn may need (the language model, the PII
+    # analyzer) only when a turn needs it; an interactive one loads it while the user types.
+    await pipeline.start(prefetch=interactive)
     printer = ChatPrinter(
         as_json=args.json, trace=args.trace, one_line=not interactive, out=sys.stdout
     )

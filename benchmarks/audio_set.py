@@ -15,7 +15,7 @@ by its text and voice settings, so changing either makes it again.
 
 `conversation` joins clips with pauses into one recording, for the real-time benchmarks. Also
 here, because every speech benchmark needs them: `summary` (p50/p95/max with the percentile of
-`benchmarks.text_turn`), `peak_rss_mib`, `machine_info` and `write_results`.
+`benchmarks.stats`), `peak_rss_mib`, `machine_info` and `write_results`.
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ from assistant.audio.wav import SAMPLE_RATE, Audio, read_wav, write_wav
 from assistant.commands.common import run_stage, single_stage
 from assistant.core.stage import Stage
 from assistant.messages import Reply, SpeechChunk
-from benchmarks.text_turn import percentile
+from benchmarks.stats import percentile
 
 PROJECT = Path(__file__).resolve().parent.parent
 CACHE = PROJECT / "benchmarks" / ".cache" / "audio"

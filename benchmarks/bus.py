@@ -7,9 +7,10 @@ one `Bus` (inbox maxsize 16), one `StageRunner` per stage, each runner subscribe
 stage's `Transcript` by sender name (stage 0 reads from `INPUT`). A pass-through consumes and
 produces the same type, so only that sender routing keeps it from reading its own output.
 
-What one of our hops costs: the upstream's `Bus.publish` (route lookup, `Inbox.put`, waking the
-reader), the runner's `Inbox.get`, the stage's async generator (run inside the runner's task; an
-interrupt cancels that task), and a `StageTiming` published after the output. The
+What one of our hops costs: the upstream's publish (route lookup, the inbox's direct hand-over
+to the runner's per-session `Lane`, waking the lane's task: the one task switch of the hop), the
+stage's async generator (run inside the lane's task; an interrupt cancels that task), and a
+`StageTiming` built and published after the output. The
 chain is INPUT -> 7 stages -> a sink subscriber; the sink is a subscriber with its own inbox and
 task, so it adds one queue hop of its own (Pipecat's sink is direct mode and runs inline in the
 last stage's task, but Pipecat adds a worker push-queue hop at the front instead).
@@ -132,8 +133,7 @@ async def running_chain(n_stages: int) -> AsyncIterator[tuple[Bus, ArrivalSink]]
             model="passthrough",
             cls=PassThrough,
             params=stage.params,
-            upstream=upstream,
-            inputs=(Transcript,),
+            sources=((Transcript, upstream),),
         )
         stages.append(stage)
         runners.append(StageRunner(stage, bus, planned, MAXSIZE))

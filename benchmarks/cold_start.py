@@ -46,6 +46,12 @@ def cases() -> list[Case]:
         Case("import assistant.cli", [sys.executable, "-c", "import assistant.cli"], False),
         Case("chat --once hi (default pipeline: nlu=intent-minilm)", chat, True),
         Case("chat --once hi --set nlu=intent-tfidf", [*chat, "--set", "nlu=intent-tfidf"], True),
+        # A number in the words: this turn loads Presidio and spaCy to look for personal data.
+        Case(
+            "chat --once 'my number is 212-555-0147' (loads the PII analyzer)",
+            [*chat[:-1], "my number is 212-555-0147"],
+            True,
+        ),
     ]
 
 

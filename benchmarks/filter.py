@@ -34,7 +34,7 @@ from assistant.messages import Reply
 from assistant.safety.pii import DEFAULT_PII_ENTITIES, DEFAULT_SCORE_THRESHOLD, PiiRedactor
 from assistant.safety.toxicity import ProfanityList, ToxicityClassifier, ToxicityFilter
 from assistant.stages.filter.safety import SafetyFilter, SafetyFilterParams
-from benchmarks.text_turn import percentile
+from benchmarks.stats import percentile
 
 DATA = Path(__file__).resolve().parent / "data" / "filter_test.yml"
 RESULTS = Path(__file__).resolve().parent / "results" / "filter.json"

@@ -30,7 +30,7 @@ from assistant.nlu.embedder import shared_encoder
 from assistant.nlu.labelled import load_labelled
 from assistant.safety.pii import shared_pii_redactor
 from assistant.stages.guard.constitution import ConstitutionGuard, ConstitutionParams
-from benchmarks.text_turn import percentile
+from benchmarks.stats import percentile
 
 ROOT = Path(__file__).resolve().parent
 DATA = ROOT / "data" / "guard_test.yml"

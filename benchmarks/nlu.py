@@ -49,7 +49,7 @@ from assistant.core.stage import StageContext
 from assistant.skills.loader import Example, SkillSet, load_skills, parse_example
 from assistant.stages import registry
 from assistant.stages.nlu.classifier import OUT_OF_SCOPE, ClassifierParams, IntentClassifierStage
-from benchmarks.text_turn import percentile
+from benchmarks.stats import percentile
 
 DATA = Path(__file__).resolve().parent / "data"
 DATA_SETS = {"heldout": DATA / "nlu_heldout.yml", "dev": DATA / "nlu_dev.yml"}
@@ -236,7 +236,7 @@ def build_stage(model: str) -> IntentClassifierStage:
     skill_dirs = resolve_skill_dirs(pipeline_path, load_pipeline(pipeline_path).skills)
     stage = backend.cls(
         name="nlu",
-        params=validate_params(DEFAULT_MODELS, "nlu", model, spec),
+        params=validate_params(DEFAULT_MODELS, "nlu", model, spec, registry),
         context=StageContext(skill_dirs=skill_dirs),
     )
     stage.load()

@@ -42,7 +42,8 @@ from assistant.pipeline import plan_pipeline
 from assistant.stages import registry
 from assistant.stages.sentiment.base import LABELS, SentimentStage, label_and_score
 from assistant.stages.sentiment.embedding import DEFAULT_EXAMPLES
-from benchmarks.text_turn import percentile, stage_timings
+from benchmarks.stats import percentile
+from benchmarks.text_turn import stage_timings
 
 TEST_SET = Path(__file__).resolve().parent / "data" / "sentiment_test.yml"
 ROOT = Path(__file__).resolve().parents[1]
@@ -167,7 +168,7 @@ async def stage_latency(backend: str, utterances: Sequence[str], rounds: int) ->
         DEFAULT_MODELS,
         {"dst": "tracker-memory"},
     )
-    samples = await stage_timings(plan, utterances, rounds)
+    samples = await stage_timings(plan, list(utterances) * rounds)
     return {
         stage: {"p50": statistics.median(v), "p95": percentile(v, 0.95), "n": len(v)}
         for stage, v in samples.items()

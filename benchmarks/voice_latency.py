@@ -25,6 +25,11 @@ recording; its peak resident memory and wall time are reported. The peak is read
 child's /proc/PID/status (VmHWM) while it runs: `getrusage(RUSAGE_CHILDREN).ru_maxrss`, also
 reported, is at least the parent's own peak at the time of the spawn, because Linux carries
 ru_maxrss across fork and exec.
+
+Peer: after ours, the same recordings go through a Pipecat 1.14 pipeline of its own local pieces
+(Silero VAD with Smart Turn v3, its Whisper STT service, Piper), with our text pipeline where its
+LLM would be (`benchmarks.pipecat_voice`; `--no-peer` skips it). Both are reported side by side
+from the same instant, the request's last voiced sample (`benchmarks.voice_peer`).
 """
 
 from __future__ import annotations
@@ -62,6 +67,7 @@ from benchmarks.audio_set import (
     vm_hwm_mib,
     write_results,
 )
+from benchmarks.voice_peer import report_peer, run_peer
 
 PROJECT = Path(__file__).resolve().parent.parent
 RESULTS = PROJECT / "benchmarks" / "results" / "voice_latency.json"
@@ -149,6 +155,9 @@ def turn_row(record: TurnRecord, talk: Conversation) -> dict[str, Any]:
     end_of_speech = round(v2v - first, 1) if v2v is not None and first is not None else None
     from_true_end = round(v2v + offset_ms, 1) if v2v is not None and offset_ms is not None else None
     parse = record.parse
+    # Where the transcript left the ASR: the peer's split point (benchmarks.voice_peer).
+    heard_at = record.transcript.timestamp if record.transcript else None
+    first_at = record.first_audio
     return {
         "withdrawn": False,
         **speculation_of(record),
@@ -165,6 +174,9 @@ def turn_row(record: TurnRecord, talk: Conversation) -> dict[str, Any]:
         "end_of_speech_ms": end_of_speech,
         "from_true_end_ms": from_true_end,
         "vad_end_offset_ms": offset_ms,
+        "transcript_to_first_audio_ms": (
+            round((first_at - heard_at) * 1000, 1) if first_at and heard_at else None
+        ),
         "timings_ms": record.timings_ms(),
     }
 
@@ -342,6 +354,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     )
     parser.add_argument("--set", action="append", default=[], metavar="KIND=MODEL")
     parser.add_argument("--skip-memory", action="store_true", help="latency only")
+    parser.add_argument("--no-peer", action="store_true", help="without the Pipecat pipeline")
     parser.add_argument("--output", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
     turns = 4 if args.quick else args.turns
@@ -360,6 +373,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     vad = next(s for s in plan.stages if s.kind == "vad")
     min_silence_ms = int(getattr(vad.params, "min_silence_ms", 0))
     print_report(latency, command, min_silence_ms)
+    peer = None if args.no_peer else run_peer(warmup, talks, parse_overrides(overrides))
+    if peer is not None:
+        peer["compared"] = report_peer(rows, peer)
     result: dict[str, Any] = {
         "benchmark": "voice-to-voice latency",
         "pipeline": {s.kind: s.model for s in plan.stages},
@@ -379,6 +395,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "warmup_turns": warm,
         "turns": rows,
         "assistant_voice_command": command,
+        "peer": peer,  # Pipecat 1.14 on the same recordings, or why not (benchmarks.voice_peer)
     }
     write_results(args.output, result)
     return result

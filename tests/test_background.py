@@ -28,3 +28,15 @@ def test_a_failure_reaches_every_caller() -> None:
     for _ in range(2):
         with pytest.raises(FileNotFoundError, match=r"gemma\.gguf is missing"):
             loading.get()
+
+
+def test_a_build_not_started_waits_for_its_first_caller() -> None:
+    built: list[str] = []
+    loading = InBackground(lambda: built.append("model") or "model", name="model", start=False)
+    loading.settle()  # nothing begun, nothing to wait for
+    assert built == [] and not loading.ready
+    assert loading.get(timeout=5) == "model"
+    assert built == ["model"]
+    loading.start()  # already built: not built again
+    loading.settle()
+    assert built == ["model"]

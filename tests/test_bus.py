@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from assistant.core.bus import Bus
+from assistant.core.bus import Bus, Envelope
 from assistant.messages import Interrupt, Message, Reply, Transcript
 
 
@@ -172,3 +172,107 @@ def test_interrupt_never_drops_input_audio() -> None:
         return len(subscription.inbox)
 
     assert asyncio.run(scenario()) == 3
+
+
+def test_the_dispatch_cache_follows_subscribers_coming_and_going() -> None:
+    async def scenario() -> tuple[int, int]:
+        bus = Bus()
+        first = bus.subscribe("first", {Transcript: None})
+        await bus.publish(transcript(1), "input")  # (Transcript, input) is now cached
+        second = bus.subscribe("second", {Transcript: "input"})
+        await bus.publish(transcript(2), "input")
+        bus.unsubscribe(first)
+        await bus.publish(transcript(3), "input")
+        return len(first.inbox), len(second.inbox)
+
+    assert asyncio.run(scenario()) == (2, 2)
+
+
+def test_a_reader_waiting_on_an_empty_inbox_may_take_a_message_directly() -> None:
+    async def scenario() -> None:
+        bus = Bus()
+        subscription = bus.subscribe("direct", {Transcript: None})
+        inbox = subscription.inbox
+        taken: list[int] = []
+
+        def direct(envelope: Envelope) -> bool:
+            taken.append(envelope.message.turn_id)
+            return envelope.message.turn_id != 2  # turn 2 is declined: it queues
+
+        inbox.direct = direct
+        await bus.publish(transcript(0), "input")  # nobody waits: queued, direct not asked
+        assert taken == [] and len(inbox) == 1
+        assert (await inbox.get()).message.turn_id == 0
+        inbox.task_done()
+
+        reader = asyncio.create_task(inbox.get())
+        await asyncio.sleep(0)  # the reader now waits on the empty inbox
+        await bus.publish(transcript(1), "input")
+        assert taken == [1] and len(inbox) == 0 and not reader.done()
+        assert not inbox.idle, "a message taken directly is unfinished until task_done"
+        joined = asyncio.create_task(inbox.join())
+        await asyncio.sleep(0)
+        assert not joined.done()
+        inbox.task_done()
+        await asyncio.wait_for(joined, 1)
+
+        await bus.publish(transcript(2), "input")  # declined: the waiting reader gets it
+        await bus.publish(transcript(3), "input")  # the reader was woken: queued behind 2
+        assert taken == [1, 2]
+        assert (await asyncio.wait_for(reader, 1)).message.turn_id == 2
+        assert (await inbox.get()).message.turn_id == 3
+
+    asyncio.run(scenario())
+
+
+def test_an_inbox_has_one_reader() -> None:
+    async def scenario() -> None:
+        inbox = Bus().subscribe("x", {Transcript: None}).inbox
+        first = asyncio.create_task(inbox.get())
+        await asyncio.sleep(0)
+        with pytest.raises(RuntimeError, match="one reader"):
+            await inbox.get()
+        first.cancel()
+
+    asyncio.run(scenario())
+
+
+def test_offer_leaves_what_a_full_inbox_cannot_take_to_deliver() -> None:
+    async def scenario() -> None:
+        bus = Bus()
+        roomy = bus.subscribe("roomy", {Transcript: None}, maxsize=4)
+        full = bus.subscribe("full", {Transcript: None}, maxsize=1)
+        assert bus.offer(transcript(1), "input") is None
+        pending = bus.offer(transcript(2), "input")
+        assert pending is not None and pending[1] == (full.inbox,)
+        assert len(roomy.inbox) == 2 and len(full.inbox) == 1
+        delivering = asyncio.create_task(bus.deliver(pending))
+        await asyncio.sleep(0.01)
+        assert not delivering.done()
+        await full.inbox.get()
+        full.inbox.task_done()
+        await asyncio.wait_for(delivering, 1)
+        assert [(await full.inbox.get()).message.turn_id] == [2]
+
+    asyncio.run(scenario())
+
+
+def test_an_observer_may_remove_itself_or_add_another_while_it_is_called() -> None:
+    seen: list[str] = []
+
+    async def scenario() -> None:
+        bus = Bus()
+
+        def once(message: Message, sender: str) -> None:
+            seen.append(f"once {message.turn_id}")
+            remove_once()
+            bus.observe(lambda m, s: seen.append(f"added {m.turn_id}"))
+
+        remove_once = bus.observe(once)
+        bus.observe(lambda m, s: seen.append(f"always {m.turn_id}"))
+        await bus.publish(transcript(1), "input")
+        await bus.publish(transcript(2), "input")
+
+    asyncio.run(scenario())
+    # What a publish calls is fixed when it starts: the added observer sees the next message.
+    assert seen == ["once 1", "always 1", "always 2", "added 2"]

@@ -11,14 +11,17 @@ import threading
 from pathlib import Path
 
 import pytest
+import yaml
 
 from assistant.core.errors import MissingModelError
 from assistant.safety import apply_changes
 from assistant.safety.pii import (
     DEFAULT_PII_ENTITIES,
     DEFAULT_SCORE_THRESHOLD,
+    PATTERN_NEEDS,
     PiiRedactor,
     SharedAnalyzer,
+    analyzer_loading,
     shared_analyzer,
     shared_pii_redactor,
     spacy_model_dir,
@@ -122,7 +125,53 @@ def test_redactors_share_one_loaded_analyzer() -> None:
     a = shared_pii_redactor(DEFAULT_PII_ENTITIES, DEFAULT_SCORE_THRESHOLD)
     assert shared_pii_redactor(DEFAULT_PII_ENTITIES, DEFAULT_SCORE_THRESHOLD) is a
     b = shared_pii_redactor(("EMAIL_ADDRESS",), 0.5)
-    assert a.analyzer is b.analyzer is shared_analyzer()
+    assert a.analyzer is b.analyzer is analyzer_loading(ner=False)
+    assert b.analyzer is not None and b.analyzer.get() is shared_analyzer(ner=False)
+    names = shared_pii_redactor(("PERSON", "EMAIL_ADDRESS"), 0.5)
+    assert names.analyzer is analyzer_loading(ner=True)
+
+
+def test_every_pattern_entity_holds_a_character_the_prefilter_looks_for() -> None:
+    """A text the prefilter skips could not have matched: every sentence of the held-out PII
+    set, and each entity found in it, holds one of its characters; ordinary replies without
+    any are not scanned, and the full analyzer (names and places off) finds nothing in them."""
+    data = yaml.safe_load((ROOT / "benchmarks/data/filter_test.yml").read_text())
+    redactor = PiiRedactor(DEFAULT_PII_ENTITIES)
+    for case in data["pii"]:
+        changes = redactor.find(case["text"])
+        assert changes, case["text"]
+        assert all(PATTERN_NEEDS.search(case["text"][c.start : c.end]) for c in changes)
+    skipped = [text for text in data["ordinary_replies"] if not redactor.could_hold(text)]
+    assert len(skipped) > 10
+    analyzer = shared_analyzer(ner=False)
+    for text in skipped:
+        assert analyzer.analyze(text, DEFAULT_PII_ENTITIES, DEFAULT_SCORE_THRESHOLD) == []
+
+
+def test_names_and_places_are_looked_for_in_every_text() -> None:
+    names = PiiRedactor(("PERSON",))
+    assert names.could_hold("ask sarah about it")
+    assert not PiiRedactor(DEFAULT_PII_ENTITIES).could_hold("ask sarah about it")
+
+
+def test_a_turn_without_digits_loads_no_presidio() -> None:
+    """`chat --once hi` answers without importing Presidio or spaCy (1.5-2.5 s of a start), nor
+    the language model (a one-shot run loads it only for a turn that generates); a number in
+    the words loads Presidio for that turn."""
+    code = (
+        "import sys\n"
+        "from assistant.cli import main\n"
+        "main(['chat', '--once', sys.argv[1], '--set', 'dst=tracker-memory'])\n"
+        "loaded = ('presidio_analyzer', 'spacy', 'cyllama')\n"
+        "print(sorted(m for m in loaded if m in sys.modules))\n"
+    )
+    both = "['presidio_analyzer', 'spacy']"
+    for text, loaded in (("hi", "[]"), ("call me on 212-555-0147", both)):
+        done = subprocess.run(
+            [sys.executable, "-c", code, text], capture_output=True, text=True, cwd=ROOT
+        )
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.strip().splitlines()[-1] == loaded, done.stdout
 
 
 def test_redaction_from_several_threads_at_once(redactor: PiiRedactor) -> None:

@@ -447,3 +447,52 @@ def test_clashing_type_names_are_an_error() -> None:
         wire.message_types()
     with pytest.raises(WireError, match="message type 'transcript' names both"):
         wire.encode(SessionEnd(session_id="s", turn_id=1))
+
+
+@pytest.mark.usefixtures("scratch_messages")
+def test_a_message_type_defined_after_the_table_was_built_still_travels() -> None:
+    before = wire.message_types()
+    assert "late_plugin_note" not in before
+    wire.encode(Transcript(session_id="s", turn_id=1, text="builds the table"))
+
+    @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+    class LatePluginNote(Message):
+        note: str
+
+    sent = LatePluginNote(session_id="s", turn_id=2, note="defined after the first encode")
+    assert wire.decode(wire.encode(sent)) == sent
+    assert wire.message_types()["late_plugin_note"] is LatePluginNote
+
+
+def test_the_type_table_is_kept_until_a_message_type_is_defined() -> None:
+    wire.message_types()
+    table = wire._message_types()
+    wire.encode(Transcript(session_id="s", turn_id=1, text="x"))
+    assert wire._message_types() is table  # not walked again per message
+    copy = wire.message_types()
+    copy.clear()  # the public table is a copy: a caller cannot break the cache
+    assert wire._message_types() is table and "transcript" in table
+
+
+@pytest.mark.usefixtures("scratch_messages")
+def test_a_collected_message_type_leaves_the_table() -> None:
+    @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+    class Ephemeral(Message):
+        pass
+
+    assert "ephemeral" in wire.message_types()
+    del Ephemeral
+    gc.collect()
+    assert "ephemeral" not in wire.message_types()
+
+
+@pytest.mark.usefixtures("scratch_messages")
+def test_a_clash_defined_after_the_table_was_built_is_found() -> None:
+    wire.encode(Transcript(session_id="s", turn_id=1, text="x"))  # the table is built, kept
+
+    @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+    class SessionEnd(Message):  # a plugin's, clashing with the control message
+        pass
+
+    with pytest.raises(WireError, match="message type 'session_end' names both"):
+        wire.encode(Transcript(session_id="s", turn_id=1, text="x"))

@@ -5,6 +5,11 @@ slows its producer down (backpressure) instead of growing memory without limit. 
 (`Message.SYSTEM`) go to a separate unbounded queue that is always read first, so an interrupt
 is never stuck behind the work it cancels. Observers see every message synchronously, in
 publication order; they must be cheap (tracing, metrics, transcripts).
+
+Publishing is synchronous as far as it can be (`Bus.offer`): a coroutine, a task switch or an
+allocation per message costs more than a light stage's work, so dispatch tables are cached per
+(type, sender), waiting readers are woken through one future, and a reader waiting on an empty
+inbox may take a message directly (`Inbox.direct`, how a runner hands it to its lane).
 """
 
 from __future__ import annotations
@@ -31,40 +36,60 @@ class Envelope:
 
 
 class Inbox:
-    """One subscriber's queue: system messages first, then data messages in order, bounded."""
+    """One subscriber's queue: system messages first, then data messages in order, bounded.
+
+    It has one reader. Waking a reader costs a task switch, so a reader that waits on an empty
+    inbox may set `direct`: then a message goes straight to it, in the publisher's task, when
+    `direct` takes it (returns True); it still counts as unfinished until `task_done`.
+    """
 
     def __init__(self, maxsize: int) -> None:
         if maxsize < 1:
             raise ValueError("an inbox needs room for at least one message")
         self.maxsize = maxsize
+        self.direct: Callable[[Envelope], bool] | None = None
         self._system: deque[Envelope] = deque()
         self._data: deque[Envelope] = deque()
-        self._readable = asyncio.Event()
+        self._reader: asyncio.Future[None] | None = None  # the reader waiting in `get`
         self._writable = asyncio.Event()
         self._writable.set()
         self._unfinished = 0
-        self._idle = asyncio.Event()
-        self._idle.set()
+        self._idle_waiters: list[asyncio.Future[None]] = []
 
     def __len__(self) -> int:
         return len(self._system) + len(self._data)
 
-    async def put(self, envelope: Envelope) -> None:
+    def offer(self, envelope: Envelope) -> bool:
+        """Put without waiting; False when it would have to wait (a data message, inbox full)."""
+        reader = self._reader
+        if reader is not None and not reader.done():
+            # The reader waits, so the inbox is empty: nothing is ahead of this message.
+            direct = self.direct
+            if direct is not None and direct(envelope):
+                self._unfinished += 1
+                return True
+            self._reader = None
+            reader.set_result(None)
         if envelope.message.SYSTEM:
             self._system.append(envelope)
-        else:
-            while len(self._data) >= self.maxsize:
-                self._writable.clear()
-                await self._writable.wait()
+        elif len(self._data) < self.maxsize:
             self._data.append(envelope)
+        else:
+            return False
         self._unfinished += 1
-        self._idle.clear()
-        self._readable.set()
+        return True
+
+    async def put(self, envelope: Envelope) -> None:
+        while not self.offer(envelope):
+            self._writable.clear()
+            await self._writable.wait()
 
     async def get(self) -> Envelope:
         while not (self._system or self._data):
-            self._readable.clear()
-            await self._readable.wait()
+            if self._reader is not None and not self._reader.done():
+                raise RuntimeError("an inbox has one reader")
+            self._reader = asyncio.get_running_loop().create_future()
+            await self._reader
         envelope = self._system.popleft() if self._system else self._data.popleft()
         if len(self._data) < self.maxsize:
             self._writable.set()
@@ -75,10 +100,15 @@ class Inbox:
         self._unfinished -= 1
         if self._unfinished <= 0:
             self._unfinished = 0
-            self._idle.set()
+            waiters, self._idle_waiters = self._idle_waiters, []
+            for waiter in waiters:
+                if not waiter.done():
+                    waiter.set_result(None)
 
     def drop_turns(self, interrupt: Interrupt) -> int:
         """Forget queued data messages of turns that were interrupted; returns how many."""
+        if not self._data:
+            return 0
         kept = deque(e for e in self._data if not interrupt.cancels(e.message))
         dropped = len(self._data) - len(kept)
         self._data = kept
@@ -90,11 +120,17 @@ class Inbox:
 
     @property
     def idle(self) -> bool:
-        return self._idle.is_set()
+        return self._unfinished == 0
 
     async def join(self) -> None:
-        await self._idle.wait()
+        while self._unfinished:
+            waiter = asyncio.get_running_loop().create_future()
+            self._idle_waiters.append(waiter)
+            await waiter
 
+
+Pending: TypeAlias = tuple[Envelope, tuple[Inbox, ...]]
+"""A message on its way: the inboxes still to take it, the first of them full."""
 
 Senders: TypeAlias = str | Collection[str] | None
 """Whom a subscriber takes a message type from: one sender, any of several, or (None) anyone."""
@@ -121,9 +157,12 @@ class Bus:
     def __init__(self, default_maxsize: int = 16) -> None:
         self.default_maxsize = default_maxsize
         self._subscriptions: list[Subscription] = []
-        self._observers: list[Observer] = []
-        # Dispatch is by (message type, sender); the answer is cached until subscriptions change.
-        self._routes: dict[tuple[type[Message], str], list[Subscription]] = {}
+        # A tuple, replaced on change: publish iterates it without copying, even while an
+        # observer adds or removes one.
+        self._observers: tuple[Observer, ...] = ()
+        # Dispatch is by sender, then message type (no key tuple built per message); the answer
+        # is cached until subscriptions change.
+        self._routes: dict[str, dict[type[Message], tuple[Inbox, ...]]] = {}
 
     def subscribe(
         self,
@@ -149,26 +188,56 @@ class Bus:
 
     def observe(self, observer: Observer) -> Callable[[], None]:
         """Add an observer; returns a function that removes it."""
-        self._observers.append(observer)
-        return lambda: self._observers.remove(observer)
+        self._observers = (*self._observers, observer)
+
+        def remove() -> None:
+            observers = list(self._observers)
+            observers.remove(observer)
+            self._observers = tuple(observers)
+
+        return remove
 
     async def publish(self, message: Message, sender: str) -> None:
         """Deliver to every subscriber that wants it; waits while a subscriber's inbox is full."""
-        for observer in tuple(self._observers):
-            try:
-                observer(message, sender)
-            except Exception:  # an observer must never break the conversation
-                log.exception("observer %r failed on %s", observer, type(message).__name__)
+        pending = self.offer(message, sender)
+        if pending is not None:
+            await self.deliver(pending)
+
+    def offer(self, message: Message, sender: str) -> Pending | None:
+        """Publish as far as possible without waiting (a coroutine per message costs more than
+        a light stage's work): observers see the message and inboxes in order take it until
+        one is full. Returns None when every subscriber has it, else what `deliver` must
+        finish: `publish` is `offer` then `deliver`."""
+        if self._observers:
+            for observer in self._observers:
+                try:
+                    observer(message, sender)
+                except Exception:  # an observer must never break the conversation
+                    log.exception("observer %r failed on %s", observer, type(message).__name__)
         if isinstance(message, Interrupt):
             self._interrupt(message)
-        key = (type(message), sender)
-        targets = self._routes.get(key)
-        if targets is None:
-            targets = [s for s in self._subscriptions if s.accepts(message, sender)]
-            self._routes[key] = targets
-        envelope = Envelope(message, sender)
-        for subscription in targets:
-            await subscription.inbox.put(envelope)
+        by_type = self._routes.get(sender)
+        if by_type is None:
+            by_type = self._routes[sender] = {}
+        inboxes = by_type.get(type(message))
+        if inboxes is None:
+            inboxes = by_type[type(message)] = self._resolve(message, sender)
+        if inboxes:
+            envelope = Envelope(message, sender)
+            for inbox in inboxes:
+                if not inbox.offer(envelope):
+                    return envelope, inboxes[inboxes.index(inbox) :]
+        return None
+
+    @staticmethod
+    async def deliver(pending: Pending) -> None:
+        """Finish an `offer`: wait for room in each inbox that was full, in order."""
+        envelope, inboxes = pending
+        for inbox in inboxes:
+            await inbox.put(envelope)
+
+    def _resolve(self, message: Message, sender: str) -> tuple[Inbox, ...]:
+        return tuple(s.inbox for s in self._subscriptions if s.accepts(message, sender))
 
     def _interrupt(self, interrupt: Interrupt) -> None:
         for subscription in self._subscriptions:

@@ -12,8 +12,9 @@ The product's own messages (audio, transcripts, replies) are in `assistant.messa
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
-from typing import ClassVar
+from collections.abc import Callable
+from dataclasses import dataclass, field, fields
+from typing import Any, ClassVar
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -28,6 +29,21 @@ class Message:
     session_id: str
     turn_id: int
     timestamp: float = field(default_factory=time.monotonic)
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        # Not zero-argument super(): its cell is the class before `slots=True` replaced it.
+        super(Message, cls).__init_subclass__(**kwargs)
+        global _subclasses_defined
+        _subclasses_defined += 1
+
+
+_subclasses_defined = 0
+
+
+def subclasses_defined() -> int:
+    """How many Message subclasses were ever defined (a `slots=True` dataclass counts twice):
+    tables built by walking the subclasses are stale when this changes."""
+    return _subclasses_defined
 
 
 # --- control -----------------------------------------------------------------------------------
@@ -73,6 +89,38 @@ class StageTiming(Message):
     consumed: str
     started: float
     finished: float
+
+
+def _stage_timing_builder() -> Callable[[str, int, str, str, float, float], StageTiming]:
+    # The slots' own setters, bound once: a frozen dataclass's __init__ parses keywords and goes
+    # through object.__setattr__ by name for each field, twice the cost of a runner's hop.
+    new = object.__new__
+    names = ("session_id", "turn_id", "timestamp", "stage", "consumed", "started", "finished")
+    if {f.name for f in fields(StageTiming)} != set(names):
+        raise TypeError("stage_timing must set every field of StageTiming")
+    set_session, set_turn, set_timestamp, set_stage, set_consumed, set_started, set_finished = (
+        getattr(StageTiming, name).__set__ for name in names
+    )
+
+    def stage_timing(
+        session_id: str, turn_id: int, stage: str, consumed: str, started: float, finished: float
+    ) -> StageTiming:
+        """`StageTiming(...)` stamped at `finished`, built at half the cost (one per message and
+        stage)."""
+        timing = new(StageTiming)
+        set_session(timing, session_id)
+        set_turn(timing, turn_id)
+        set_timestamp(timing, finished)
+        set_stage(timing, stage)
+        set_consumed(timing, consumed)
+        set_started(timing, started)
+        set_finished(timing, finished)
+        return timing
+
+    return stage_timing
+
+
+stage_timing = _stage_timing_builder()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -4,6 +4,9 @@ Each runner subscribes its stage to the types the plan wired it to and feeds it,
 it yields and turning failures into `StageError` messages, so that one broken stage never ends
 the session. Messages of one conversation are handled in order, on their own `Lane` task:
 a stage busy with one conversation (waiting on a model, a slow answer) does not hold up another.
+While the runner waits on an empty inbox, a published message goes straight into its lane, in
+the publisher's task: one task switch per hop instead of two (the runner's task then handles
+only what queues: interrupts, and messages for a full lane).
 
 Markers (`TurnStart`, `TurnEnd`, `EndOfStream`) are passed on by every runner once every stage
 it reads from has passed them, after the stage's `end_turn` / `end_stream` hook: since a marker
@@ -14,6 +17,7 @@ is done there, for this conversation only.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 import time
 from collections import deque
@@ -30,9 +34,9 @@ from assistant.core.message import (
     SessionEnd,
     SessionStart,
     StageError,
-    StageTiming,
     TurnEnd,
     TurnStart,
+    stage_timing,
 )
 from assistant.core.planner import PipelinePlan, PlannedStage
 from assistant.core.stage import Stage, StageContext
@@ -40,6 +44,7 @@ from assistant.core.stage import Stage, StageContext
 log = logging.getLogger(__name__)
 
 CONTROL_TYPES: tuple[type[Message], ...] = (SessionStart, SessionEnd, Interrupt)
+_NOT_DATA: tuple[type[Message], ...] = (Marker, *CONTROL_TYPES)
 
 
 class StageRunner:
@@ -55,6 +60,7 @@ class StageRunner:
         origins: dict[str, frozenset[str]] | None = None,
     ) -> None:
         self.stage = stage
+        self.name = stage.name
         self.bus = bus
         self.maxsize = maxsize
         self.senders = frozenset(planned.senders)
@@ -67,7 +73,22 @@ class StageRunner:
             stage.name, routes, maxsize=maxsize, on_interrupt=self._interrupt
         )
         self.lanes: dict[str, Lane] = {}
+        # Lanes run in copies of the runner task's context, wherever they are created.
+        self.context: contextvars.Context | None = None
+        self.subscription.inbox.direct = self._direct
         stage.attach(lambda message: bus.publish(message, stage.name))
+
+    def _direct(self, envelope: Envelope) -> bool:
+        """The inbox is empty and `run` waits on it: hand the message to its lane at once, as
+        `run` would, without waking `run` (a task switch per message saved). Interrupts, and
+        messages for a lane that is full, queue in the inbox for `run`."""
+        message = envelope.message
+        if isinstance(message, Interrupt):
+            return False
+        lane = self.lanes.get(message.session_id)
+        if lane is None:
+            lane = self.lanes[message.session_id] = Lane(self, message.session_id)
+        return lane.offer(envelope)
 
     def _interrupt(self, interrupt: Interrupt) -> None:
         lane = self.lanes.get(interrupt.session_id)
@@ -76,6 +97,7 @@ class StageRunner:
 
     async def run(self) -> None:
         inbox = self.subscription.inbox
+        self.context = contextvars.copy_context()
         try:
             while True:
                 envelope = await inbox.get()
@@ -108,36 +130,45 @@ class StageRunner:
         await self.bus.publish(message, self.stage.name)
 
     async def process(self, message: Message) -> None:
+        """Feed a data message to the stage and publish what it yields, then its timing. The
+        bus's `offer` delivers without a coroutine when every inbox has room."""
+        bus, name = self.bus, self.name
         started = time.monotonic()
-        await self.publish_outputs(self.stage.process(message), message)
-        await self.publish(
-            StageTiming(
-                session_id=message.session_id,
-                turn_id=message.turn_id,
-                stage=self.stage.name,
-                consumed=type(message).__name__,
-                started=started,
-                finished=time.monotonic(),
-            )
+        try:
+            async for output in self.stage.process(message):
+                pending = bus.offer(output, name)
+                if pending is not None:
+                    await bus.deliver(pending)
+        except Exception as exc:
+            await self.failed(exc, message)
+        finished = time.monotonic()
+        timing = stage_timing(
+            message.session_id, message.turn_id, name, type(message).__name__, started, finished
         )
+        pending = bus.offer(timing, name)
+        if pending is not None:
+            await bus.deliver(pending)
 
     async def publish_outputs(self, outputs: AsyncIterator[Message], cause: Message) -> None:
         """Publish what the stage yields for `cause`; a failure becomes a `StageError`."""
         try:
             async for output in outputs:
-                await self.publish(output)
+                await self.bus.publish(output, self.name)
         except Exception as exc:
-            log.debug("stage %s failed", self.stage.name, exc_info=True)
-            await self.publish(
-                StageError(
-                    session_id=cause.session_id,
-                    turn_id=cause.turn_id,
-                    stage=self.stage.name,
-                    consumed=type(cause).__name__,
-                    error_type=type(exc).__name__,
-                    detail=str(exc) or type(exc).__name__,
-                )
+            await self.failed(exc, cause)
+
+    async def failed(self, exc: Exception, cause: Message) -> None:
+        log.debug("stage %s failed", self.name, exc_info=True)
+        await self.publish(
+            StageError(
+                session_id=cause.session_id,
+                turn_id=cause.turn_id,
+                stage=self.name,
+                consumed=type(cause).__name__,
+                error_type=type(exc).__name__,
+                detail=str(exc) or type(exc).__name__,
             )
+        )
 
 
 class Lane:
@@ -147,55 +178,84 @@ class Lane:
     def __init__(self, runner: StageRunner, session_id: str) -> None:
         self.runner = runner
         self.session_id = session_id
+        self.maxsize = runner.maxsize
         self.queue: deque[Envelope] = deque()
-        self._readable = asyncio.Event()
-        self._writable = asyncio.Event()
-        self._writable.set()
+        # What waits: the lane's task for a message, the runner for room (one each at most).
+        self._reader: asyncio.Future[None] | None = None
+        self._writer: asyncio.Future[None] | None = None
         self.current: Message | None = None
         self._interrupting = False
         self.taking_part: dict[int, frozenset[str]] = {}  # turn -> senders it comes through
         self.ended: dict[int, set[str]] = {}  # turn -> senders whose TurnEnd came
         self.streams_ended: set[str] = set()
+        context = runner.context.copy() if runner.context is not None else None
         self.task = asyncio.get_running_loop().create_task(
-            self.run(), name=f"stage-{runner.stage.name}-{session_id}"
+            self.run(), name=f"stage-{runner.stage.name}-{session_id}", context=context
         )
 
-    async def put(self, envelope: Envelope) -> None:
-        while len(self.queue) >= self.runner.maxsize:
-            self._writable.clear()
-            await self._writable.wait()
+    def offer(self, envelope: Envelope) -> bool:
+        """Queue without waiting; False when the lane is full."""
+        if len(self.queue) >= self.maxsize:
+            return False
         self.queue.append(envelope)
-        self._readable.set()
+        reader = self._reader
+        if reader is not None:
+            self._reader = None
+            if not reader.done():
+                reader.set_result(None)
+        return True
+
+    async def put(self, envelope: Envelope) -> None:
+        while not self.offer(envelope):
+            self._writer = asyncio.get_running_loop().create_future()
+            await self._writer
+
+    def _wake_writer(self) -> None:
+        writer = self._writer
+        if writer is not None:
+            self._writer = None
+            if not writer.done():
+                writer.set_result(None)
 
     def interrupt(self, interrupt: Interrupt) -> None:
         """Drop queued work of the interrupted turns and cancel the message in flight if it is
         one of theirs. The stage runs inside the lane's own task (a task per message would cost
         more than the work of a light stage), so that task is cancelled and `run` takes the
         cancellation back."""
-        kept = deque(e for e in self.queue if not interrupt.cancels(e.message))
+        kept = [e for e in self.queue if not interrupt.cancels(e.message)]
         for _ in range(len(self.queue) - len(kept)):
             self.runner.subscription.inbox.task_done()
-        self.queue = kept
-        self._writable.set()
+        self.queue.clear()
+        self.queue.extend(kept)
+        self._wake_writer()
         current = self.current
         if current is not None and not self._interrupting and interrupt.cancels(current):
             self._interrupting = True
             self.task.cancel()
 
     async def run(self) -> None:
-        inbox = self.runner.subscription.inbox
+        runner, queue = self.runner, self.queue
+        inbox = runner.subscription.inbox
+        loop = asyncio.get_running_loop()
         while True:
-            while not self.queue:
-                self._readable.clear()
-                await self._readable.wait()
-            envelope = self.queue.popleft()
-            self._writable.set()
+            if not queue:
+                self._reader = loop.create_future()
+                await self._reader
+                continue
+            envelope = queue.popleft()
+            if self._writer is not None:
+                self._wake_writer()
+            message = envelope.message
             try:
-                await self._handle(envelope)
+                if isinstance(message, _NOT_DATA):
+                    await self._handle(envelope)
+                else:
+                    self.current = message
+                    await runner.process(message)
             except asyncio.CancelledError:
                 if not self._interrupting:
                     raise
-                log.debug("stage %s: turn interrupted", self.runner.stage.name)
+                log.debug("stage %s: turn interrupted", runner.name)
             finally:
                 self.current = None
                 inbox.task_done()
@@ -203,19 +263,17 @@ class Lane:
                 self._interrupting = False
                 if self.task.uncancel() > 0:  # a stop() came too: end the lane
                     raise asyncio.CancelledError
-            if isinstance(envelope.message, SessionEnd) and not self.queue:
-                self.runner.lanes.pop(self.session_id, None)  # the conversation is over here
+            if isinstance(message, SessionEnd) and not queue:
+                runner.lanes.pop(self.session_id, None)  # the conversation is over here
                 return
 
     async def _handle(self, envelope: Envelope) -> None:
+        """A marker or a control message (data goes to `StageRunner.process`)."""
         message = envelope.message
         if isinstance(message, Marker):
             await self._marker(message, envelope.sender)
-        elif isinstance(message, CONTROL_TYPES):
-            await self.runner.control(message)
         else:
-            self.current = message
-            await self.runner.process(message)
+            await self.runner.control(message)
 
     async def _marker(self, marker: Marker, sender: str) -> None:
         """Pass a marker on once every sender that takes part has passed it: a turn comes
@@ -268,12 +326,14 @@ class Pipeline:
         ]
         self._tasks: list[asyncio.Task[None]] = []
 
-    async def start(self) -> None:
+    async def start(self, *, prefetch: bool = True) -> None:
         """Load every stage's models (one at a time: the machine has two cores, and loading in
         parallel mostly fights over them), then start the runners. What stages prefetch
-        loads in the background meanwhile."""
-        for stage in self.stages:
-            stage.prefetch()
+        loads in the background meanwhile; without `prefetch` (a one-shot run) it loads when a
+        turn first needs it, and a run that never needs it neither loads it nor waits for it."""
+        if prefetch:
+            for stage in self.stages:
+                stage.prefetch()
         for stage, planned in zip(self.stages, self.plan.stages, strict=True):
             try:
                 await stage.start()

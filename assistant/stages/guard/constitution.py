@@ -15,6 +15,7 @@ filter, TTS).
 
 from __future__ import annotations
 
+import asyncio
 import random
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -49,6 +50,8 @@ from assistant.safety.pii import (
     SPACY_PACKAGE,
     SUPPORTED_PII_ENTITIES,
     PiiRedactor,
+    prefetch_analyzer,
+    settle_analyzers,
     shared_pii_redactor,
 )
 from assistant.skills.loader import load_skills
@@ -173,6 +176,12 @@ class ConstitutionGuard(Stage):
     def prepare(cls, params: StageParams, context: StageContext, progress: Progress) -> bool:
         assert isinstance(params, ConstitutionParams)
         return prepare_encoder()
+
+    def prefetch(self) -> None:
+        prefetch_analyzer(self.params.pii_entities if self.params.redact_pii else ())
+
+    async def settle(self) -> None:
+        await asyncio.to_thread(settle_analyzers)
 
     def load(self) -> None:
         policy = self.params.policy

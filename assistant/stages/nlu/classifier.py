@@ -22,7 +22,8 @@ from pydantic import Field
 from assistant.core.stage import Stage, StageParams
 from assistant.messages import Entity, IntentScore, Message, Parse, Transcript
 from assistant.nlu.entities import EntityExtractor
-from assistant.nlu.fitted import LinearClassifier, fit_key, remembered, unit_rows
+from assistant.nlu.fitted import LinearClassifier, fit_key, remembered
+from assistant.nlu.nearest import NearestExample
 from assistant.records import last_of, parse_json
 from assistant.skills.loader import Example, SkillSet, load_skills
 
@@ -109,9 +110,7 @@ class IntentClassifierStage(Stage):
         self.restore_features(arrays)
         self.classifier = LinearClassifier.from_arrays(arrays, "intents_")
         self.labels: list[str] = self.classifier.classes
-        # Unit rows, transposed once: the nearest example is then one matrix product per
-        # utterance.
-        self._examples_t = unit_rows(self.features(texts, training=True)).T
+        self.nearest_example = NearestExample(self.features(texts, training=True))
 
     def load(self) -> None:
         self.skills: SkillSet = load_skills(self.context.skill_dirs)
@@ -143,7 +142,7 @@ class IntentClassifierStage(Stage):
             raise ValueError("the utterance is empty")
         features = self.features([text])
         probabilities = self.classifier.predict_proba(features)[0]
-        nearest = float((unit_rows(features) @ self._examples_t).max())
+        nearest = self.nearest_example.similarity(features[0])
         return probabilities, nearest
 
     def decide(

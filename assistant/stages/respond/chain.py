@@ -129,9 +129,14 @@ class ChainResponder(Stage):
     def prefetch(self) -> None:
         # The language model loads while the other stages load and the first turns are
         # answered: most turns never need it.
-        if hasattr(self, "generation"):
-            return
-        self.generation: Generation | None = self._generation_step()
+        generation = self._generation_made()
+        if generation is not None:
+            generation.prefetch()
+
+    def _generation_made(self) -> Generation | None:
+        if not hasattr(self, "generation"):
+            self.generation: Generation | None = self._generation_step()
+        return self.generation
 
     def load(self) -> None:
         self.skills: SkillSet = load_skills(self.context.skill_dirs)
@@ -144,7 +149,7 @@ class ChainResponder(Stage):
         )
         self.forms = Forms(self.skills.forms, self.params.exit_intents, self.answers)
         self.knowledge = self._knowledge_index()
-        self.prefetch()  # when not started by a pipeline (which has called it already)
+        self._generation_made()  # loaded by the first turn that generates, if not prefetched
 
     def _knowledge_index(self) -> KnowledgeIndex | None:
         if not self.context.knowledge_paths or "knowledge" not in self.params.order:
@@ -193,7 +198,6 @@ class ChainResponder(Stage):
             await generation.settle()
 
     async def stop(self) -> None:
-        await self.settle()
         actions = getattr(self, "actions", None)
         if isinstance(actions, HttpActions):
             await actions.close()

@@ -1,10 +1,10 @@
 """The chain's generation step: the language model answers its intents (chit-chat, by default).
 
 Most turns never need the model, so it loads in a thread of its own from the moment the stage is
-prefetched (`assistant.core.background`); the first turn that generates waits only for what is
-left. Once loaded it writes one token, so that the first reply does not pay for the shared prompt
-header (not when the session is already over). A turn's prompt carries the session's earlier
-exchanges (`history`).
+prefetched (`assistant.core.background`), or else when the first turn needs it; that turn waits
+only for what is left. Once loaded it writes one token, so that the first reply does not pay for
+the shared prompt header (not when the session is already over). A turn's prompt carries the
+session's earlier exchanges (`history`).
 
 The model runs on the stage's worker thread (the `run_blocking` it is given), one call at a time.
 A streamed reply is started here: when the step returns, the first sentence of a
@@ -59,7 +59,11 @@ class Generation:
         self.stream = stream  # send the reply sentence by sentence as it is written
         self.run_blocking = run_blocking
         self._stopping = threading.Event()
-        self._load = InBackground(self._warm_model, name="the language model")
+        self._load = InBackground(self._warm_model, name="the language model", start=False)
+
+    def prefetch(self) -> None:
+        """Begin loading the model in the background (else the first turn that needs it does)."""
+        self._load.start()
 
     async def settle(self) -> None:
         """Before the process may end: skip the warm-up if it has not begun, and wait until the
