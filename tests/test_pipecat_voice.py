@@ -1,6 +1,7 @@
 """The Pipecat peer of the voice benchmark (benchmarks/pipecat_voice.py) on one real request:
 Pipecat's own Silero VAD, Smart Turn v3, Whisper STT and Piper TTS, each from a file on this
-machine, with our text pipeline in the middle. Skipped without the `bench` extra (pipecat-ai)."""
+machine, with our text pipeline in the middle. Needs the `bench` extra (pipecat-ai with its
+dependencies), which `make test` installs."""
 
 from __future__ import annotations
 
@@ -8,8 +9,6 @@ import asyncio
 from pathlib import Path
 
 import pytest
-
-pytest.importorskip("pipecat")
 
 from benchmarks import pipecat_voice
 from benchmarks.audio_set import PIPER_VOICES, conversation, generate
