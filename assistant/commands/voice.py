@@ -65,13 +65,13 @@ async def _voice(args: argparse.Namespace, plan: PipelinePlan, speaker: Speaker 
     if live:
         print("Loading models...", file=sys.stderr)
     async with Pipeline(plan, context=context) as pipeline:
-        release_free_memory()  # what loading the models left free in the heaps
+        release_free_memory()  # what loading the models left free (see assistant.core.memory)
         conversation = VoiceConversation(
             pipeline,
             playback=playback,
             session_id=args.session,
             barge_in=not args.no_barge_in,
-            on_turn=lambda record: _turn_done(record, as_json=args.json),
+            on_turn=lambda record: _print_turn(record, as_json=args.json),
         )
         if live:
             print("Listening; speak to the assistant (Ctrl-C to stop).", file=sys.stderr)
@@ -101,14 +101,6 @@ def _write_output(path: object, result: VoiceResult, timeline: Timeline | None) 
         return
     write_wav(str(path), speech.samples, speech.sample_rate)
     print(f"{path}: {speech.duration:.1f} s of replies", file=sys.stderr)
-
-
-def _turn_done(record: TurnRecord, *, as_json: bool) -> None:
-    _print_turn(record, as_json=as_json)
-    # A turn's buffers (audio, features, activations) were freed in many threads' heaps; left
-    # there, the next turn's come from other heaps and the process keeps growing. Off the event
-    # loop: it takes a few ms to tens of ms.
-    asyncio.get_running_loop().run_in_executor(None, release_free_memory)
 
 
 def _print_turn(record: TurnRecord, *, as_json: bool) -> None:

@@ -4,14 +4,16 @@ runtimes, each in threads of its own).
 Every thread that allocates gets an arena of its own (ONNX Runtime, CTranslate2, llama.cpp and
 spaCy each run in the stages' worker threads and in their own pools), and an arena returns to the
 system only the free memory at its very top. What loading the models left free (a model file read
-whole before its weights were laid out, features computed while fitting) and what a turn freed
-(audio, features, activations) stays resident otherwise, and the next turn's buffers come from
-other arenas. `release_free_memory` is `malloc_trim(0)`, which returns the free pages of every
-arena; measured on `assistant voice` over a 3-request recording it takes about 110 MB off the
-peak. Elsewhere than glibc it does nothing.
+whole before its weights were laid out, features computed while fitting, a first warm-up run)
+stays resident otherwise, for the whole session. `release_free_memory` is `malloc_trim(0)`, which
+returns the free pages of every arena; called once the models have loaded, it takes about 100 MB
+off the peak of `assistant voice` over a 3-request recording. Elsewhere than glibc it does
+nothing.
 
-(Fixing glibc's mmap threshold at 1 MB, so that large blocks are unmapped when freed, took 25 MB
-more but made Whisper 15-40 % slower: every decode faults its buffers in again.)
+Not done, because each costs speed for little memory: trimming after every turn (13 MB less
+on that recording; Whisper then faults its ~90 MB of decoding buffers in again, 5-15 % slower),
+and fixing glibc's mmap threshold at 1 MB so that large blocks are unmapped when freed (25 MB
+less, Whisper 15-40 % slower).
 """
 
 from __future__ import annotations
