@@ -12,7 +12,12 @@ import numpy as np
 import pytest
 
 from assistant.nlu.embedder import default_model_dir, shared_encoder
-from assistant.nlu.minilm_onnx import TransformersSentenceEncoder, onnx_model, onnx_path
+from assistant.nlu.minilm_onnx import (
+    TransformersSentenceEncoder,
+    onnx_model,
+    onnx_path,
+    weights_path,
+)
 
 SENTENCES = [
     "hi",
@@ -44,7 +49,9 @@ def test_the_export_is_made_once_and_reused(
     path = onnx_model(default_model_dir())
     assert path == onnx_path(default_model_dir()) and path.is_file()
     assert path.is_relative_to(tmp_path)
-    assert [p.name for p in path.parent.iterdir()] == [path.name]  # no partial file left
+    # The graph and its weights, and no partial file left.
+    assert sorted(p.name for p in path.parent.iterdir()) == [path.name, weights_path(path).name]
+    assert path.stat().st_size < 1 << 20  # the weights (90 MB) are in their own file
     mtime = path.stat().st_mtime_ns
     assert onnx_model(default_model_dir()) == path and path.stat().st_mtime_ns == mtime
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -64,6 +65,26 @@ def test_voice_over_files_answers_every_request_in_speech(
     replies = read_wav(out)
     assert replies.duration > 2.0
     assert np.abs(replies.samples.astype(np.int32)).mean() > 100
+
+
+def test_voice_over_files_imports_neither_torch_nor_transformers(
+    two_requests: Path, tmp_path: Path
+) -> None:
+    # The voice path runs on ONNX Runtime, CTranslate2 and llama.cpp; torch would add hundreds
+    # of MB to its memory and seconds to its start.
+    argv = ["voice", "--input", str(two_requests), "--output", str(tmp_path / "out.wav")]
+    code = (
+        "import sys\n"
+        "from assistant.cli import main\n"
+        f"assert main({[*argv, '--set', 'dst=tracker-memory']!r}) == 0\n"
+        "print(sorted(m for m in ('torch', 'transformers', 'sklearn') if m in sys.modules))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=600, cwd=ROOT
+    )
+    assert done.returncode == 0, done.stderr
+    assert "you> " in done.stdout  # the requests were heard and answered
+    assert done.stdout.strip().splitlines()[-1] == "[]"
 
 
 def test_voice_with_an_unreadable_file_fails_before_loading_anything(

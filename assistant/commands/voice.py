@@ -20,6 +20,7 @@ from assistant.audio.devices import (
 from assistant.audio.wav import read_wav, write_wav
 from assistant.commands.common import build_plan
 from assistant.core.errors import ConfigError
+from assistant.core.memory import release_free_memory
 from assistant.core.planner import PipelinePlan
 from assistant.core.runner import Pipeline
 from assistant.core.stage import StageContext
@@ -64,6 +65,7 @@ async def _voice(args: argparse.Namespace, plan: PipelinePlan, speaker: Speaker 
     if live:
         print("Loading models...", file=sys.stderr)
     async with Pipeline(plan, context=context) as pipeline:
+        release_free_memory()  # what loading the models left free (see assistant.core.memory)
         conversation = VoiceConversation(
             pipeline,
             playback=playback,

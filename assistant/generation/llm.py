@@ -122,7 +122,9 @@ class GeneratorSpec(BaseModel):
     top_p: float = Field(0.95, gt=0.0, le=1.0, description="nucleus sampling mass")
     seed: int | None = Field(None, ge=0, description="fix sampling (tests, demos); None: random")
     repeat_penalty: float = Field(1.1, ge=1.0, le=2.0, description="1.0: off")
-    n_ctx: int = Field(2048, ge=256, description="context window (llama)")
+    # The longest prompt `build_prompt` makes (every turn at its 300-character cap) is about 870
+    # tokens; each 1024 positions of Gemma's KV cache hold 18 MB for the whole session.
+    n_ctx: int = Field(1024, ge=256, description="context window (llama)")
     n_threads: int = Field(2, ge=1, description="CPU threads (llama)")
     cache_dir: Path | None = Field(
         None, description="where the shipped GGUF is assembled; default ~/.cache/assistant/models"

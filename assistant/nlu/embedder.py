@@ -181,10 +181,10 @@ def shared_encoder(model_dir: Path | None = None) -> SentenceEncoder:
 def prepare_encoder(model_dir: Path | None = None) -> bool:
     """One-time work (`assistant models prepare`; otherwise done at the first start): export
     the ONNX model. Whether there was anything to do."""
-    from assistant.nlu.minilm_onnx import onnx_model, onnx_path
+    from assistant.nlu.minilm_onnx import onnx_model, onnx_path, weights_path
 
     folder = model_dir or default_model_dir()
-    if onnx_path(folder).is_file():
+    if onnx_path(folder).is_file() and weights_path(onnx_path(folder)).is_file():
         return False
     onnx_model(folder)
     return True
