@@ -25,6 +25,7 @@ from assistant.messages import (
     TurnEnd,
     TurnStart,
     UtteranceAudio,
+    UtteranceDraft,
 )
 from assistant.speech.vad import (
     SAMPLE_RATE,
@@ -150,7 +151,7 @@ class SileroVAD(Stage):
         if turn is None:
             turn = self._begin_turn(session, session_id, offered)
         session.open_turn = None
-        session.ready.append(_utterance_audio(event, session_id, turn))
+        session.ready.append(utterance_message(event, session_id, turn))
         session.ready.append(TurnEnd(session_id=session_id, turn_id=turn))
 
     def _add_other(self, session: _Session, event: Any, session_id: str, offered: int) -> None:
@@ -174,9 +175,15 @@ def _check_format(frame: AudioFrame) -> None:
         )
 
 
-def _utterance_audio(utterance: Utterance, session_id: str, turn: int) -> UtteranceAudio:
+def utterance_message(
+    utterance: Utterance,
+    session_id: str,
+    turn: int,
+    kind: type[UtteranceAudio] | type[UtteranceDraft] = UtteranceAudio,
+) -> UtteranceAudio | UtteranceDraft:
+    """The message of an endpointed utterance: final (`UtteranceAudio`) or a draft."""
     # start_s/end_s bound the audio carried (padding included), from the stream's start.
-    return UtteranceAudio(
+    return kind(
         session_id=session_id,
         turn_id=turn,
         pcm=utterance.pcm,

@@ -34,8 +34,7 @@ from assistant.speech.turn_endpoint import (
     TurnRules,
     Verdict,
 )
-from assistant.speech.vad import SAMPLE_RATE
-from assistant.stages.vad.silero import SileroParams, SileroVAD, _Session
+from assistant.stages.vad.silero import SileroParams, SileroVAD, _Session, utterance_message
 
 log = logging.getLogger(__name__)
 
@@ -118,15 +117,6 @@ class SmartTurnVAD(SileroVAD):
         turn = session.open_turn
         if turn is None:
             turn = self._begin_turn(session, session_id, offered)
-        draft = event.utterance
         session.ready.append(
-            UtteranceDraft(
-                session_id=session_id,
-                turn_id=turn,
-                pcm=draft.pcm,
-                sample_rate=SAMPLE_RATE,
-                start_s=draft.start_s,
-                end_s=draft.end_s,
-                speech_end_s=draft.speech_end_s,
-            )
+            utterance_message(event.utterance, session_id, turn, UtteranceDraft)
         )
