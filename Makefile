@@ -40,6 +40,7 @@ test: $(BENCH)
 bench: $(BENCH)
 	$(BIN)/python -m benchmarks.bus
 	$(BIN)/python -m benchmarks.cold_start
+	$(BIN)/python -m benchmarks.chat_ready
 	$(BIN)/python -m benchmarks.text_turn
 
 # Speech: ASR WER/RTF per model (long: ~140 clips x 4 models), TTS, voice-to-voice latency
