@@ -328,12 +328,11 @@ class Pipeline:
 
     async def start(self, *, prefetch: bool = True) -> None:
         """Load every stage's models (one at a time: the machine has two cores, and loading in
-        parallel mostly fights over them), then start the runners. What stages prefetch
-        loads in the background meanwhile; without `prefetch` (a one-shot run) it loads when a
-        turn first needs it, and a run that never needs it neither loads it nor waits for it."""
-        if prefetch:
-            for stage in self.stages:
-                stage.prefetch()
+        parallel mostly fights over them), then start the runners. What stages prefetch begins
+        to load in the background then, while the user starts to speak or type (begun before,
+        it slowed the stages' loading down on two cores); without `prefetch` (a one-shot run)
+        it loads when a turn first needs it, and a run that never needs it neither loads it nor
+        waits for it."""
         for stage, planned in zip(self.stages, self.plan.stages, strict=True):
             try:
                 await stage.start()
@@ -349,6 +348,9 @@ class Pipeline:
             asyncio.create_task(runner.run(), name=f"stage-{runner.stage.name}")
             for runner in self.runners
         ]
+        if prefetch:
+            for stage in self.stages:
+                stage.prefetch()
 
     async def stop(self) -> None:
         for task in self._tasks:

@@ -94,8 +94,9 @@ class Stage(ABC):
 
     def prefetch(self) -> None:
         """Begin slow loading that needs nothing else of the stage in a thread of its own
-        (`assistant.core.background`): called for every stage before any stage loads, so it
-        overlaps all of their loading. Must return at once. Default: nothing."""
+        (`assistant.core.background`): called for every stage of an interactive pipeline once
+        all of them have loaded, so it runs while the user begins to speak or type (not for a
+        one-shot run). Must return at once. Default: nothing."""
 
     async def settle(self) -> None:
         """Wait for what `prefetch` began, whatever its outcome (before the process may end:

@@ -127,8 +127,8 @@ class ChainResponder(Stage):
         )
 
     def prefetch(self) -> None:
-        # The language model loads while the other stages load and the first turns are
-        # answered: most turns never need it.
+        # The language model loads while the first turns are answered: most turns never
+        # need it.
         generation = self._generation_made()
         if generation is not None:
             generation.prefetch()
