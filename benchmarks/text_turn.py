@@ -77,7 +77,8 @@ async def stage_timings(plan: PipelinePlan, utterances: Sequence[str]) -> dict[s
             turns = utterances[start : start + CONVERSATION_TURNS]
             for record in await converse(pipeline, turns):
                 timings = record.timings_ms()
-                if record.to_json()["source"] == GENERATED:
+                reply = record.reply
+                if reply is not None and reply.source == GENERATED:
                     samples.setdefault("total (generated)", []).append(timings["total"])
                     continue
                 for stage, ms in timings.items():

@@ -179,7 +179,7 @@ class Endpointer:
         than `max_utterance_s`; the speech that goes on becomes the next utterance."""
         if self.speech_start is None:
             return []
-        if self.position + incoming - self._utterance_start() <= self.max_samples:
+        if self.position + incoming - self.utterance_start() <= self.max_samples:
             return []
         return self._end(self._speech_end())
 
@@ -209,9 +209,6 @@ class Endpointer:
 
     def utterance_start(self) -> int:
         """Where the current utterance's audio (padding included) begins, in samples."""
-        return self._utterance_start()
-
-    def _utterance_start(self) -> int:
         assert self.speech_start is not None
         return max(self.buffer_start, self.speech_start - self.pad)
 
@@ -231,7 +228,7 @@ class Endpointer:
         """The current utterance's audio from its start (padding included) to now."""
         if self.speech_start is None:
             return np.zeros(0, np.int16)
-        return self._audio()[self._utterance_start() - self.buffer_start :]
+        return self._audio()[self.utterance_start() - self.buffer_start :]
 
     def _audio(self) -> npt.NDArray[np.int16]:
         if len(self.buffer) > 1:
@@ -239,7 +236,7 @@ class Endpointer:
         return self.buffer[0] if self.buffer else np.zeros(0, np.int16)
 
     def _span(self, audio: npt.NDArray[np.int16], speech_end: int) -> Span:
-        start = self._utterance_start()
+        start = self.utterance_start()
         cut = min(speech_end + self.end_pad, self.position)
         samples = audio[start - self.buffer_start : cut - self.buffer_start]
         return Span(samples, start, cut, speech_end)
