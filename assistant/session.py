@@ -130,9 +130,12 @@ class TurnRecord:
 
     @property
     def text(self) -> str:
-        """What the user reads or hears: never empty, never a traceback."""
+        """What the user reads or hears: never a traceback, and empty only when the turn was
+        interrupted (or withdrawn) before anything was said."""
         if self.reply is not None and self.reply.text.strip():
             return self.reply.text
+        if self.interrupted:
+            return ""
         if self.timed_out:
             return TIMEOUT_APOLOGY
         return APOLOGY if self.errors else NO_REPLY

@@ -289,7 +289,7 @@ class VoiceConversation:
     def _withdrawn(self, interrupt: Interrupt) -> None:
         """A stage withdrew earlier turns (the VAD heard the user go on with the last request,
         whose audio the next turn carries): their replies are never played."""
-        self.interrupted.update(range(1, interrupt.turn_id + 1))
+        self.interrupted.update(range(max(interrupt.first_turn_id, 1), interrupt.turn_id + 1))
         if self.playback is not None and self.playback.playing:
             self.playback.stop()
 

@@ -132,6 +132,22 @@ def test_interrupt_drops_queued_work_of_the_interrupted_turns_only() -> None:
     assert len(interrupted) == 1
 
 
+def test_an_interrupt_from_a_first_turn_spares_the_turns_before() -> None:
+    """A withdrawn turn (the user went on with it) is dropped; earlier turns still queued go on."""
+
+    async def scenario() -> list[Message]:
+        bus = Bus()
+        bus.subscribe("stage", {Transcript: None})
+        for turn in (1, 2, 3):
+            await bus.publish(transcript(turn), "input")
+        await bus.publish(Interrupt(session_id="s", turn_id=2, first_turn_id=2), "input")
+        received = await drain(bus, "stage", 2)
+        await asyncio.wait_for(bus.join(), 1)
+        return received
+
+    assert [m.turn_id for m in asyncio.run(scenario())] == [1, 3]
+
+
 def test_join_waits_until_everything_is_handled() -> None:
     async def scenario() -> list[str]:
         bus = Bus()

@@ -114,6 +114,6 @@ def _print_turn(record: TurnRecord, *, as_json: bool) -> None:
         print(json.dumps(record.to_json(), ensure_ascii=False))
     else:
         heard = record.transcript.text if record.transcript else ""
-        cut = " (interrupted)" if record.interrupted else ""
-        print(f"you> {heard}\nassistant> {record.text}{cut}")
+        said = " ".join(filter(None, (record.text, "(interrupted)" * record.interrupted)))
+        print(f"you> {heard}\nassistant> {said}")
     sys.stdout.flush()

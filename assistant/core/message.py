@@ -51,11 +51,13 @@ def subclasses_defined() -> int:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Interrupt(Message):
-    """The user barged in: drop and cancel work of turns up to and including `turn_id`."""
+    """The user barged in: drop and cancel work of turns up to and including `turn_id`; from
+    `first_turn_id` on only, when one turn is withdrawn and the turns before it go on."""
 
     SYSTEM: ClassVar[bool] = True
 
     reason: str = "barge-in"
+    first_turn_id: int = 0
 
     def cancels(self, message: Message) -> bool:
         """Whether this interrupt drops `message`: data of the interrupted turns, never a
@@ -63,7 +65,7 @@ class Interrupt(Message):
         return (
             message.INTERRUPTIBLE
             and message.session_id == self.session_id
-            and message.turn_id <= self.turn_id
+            and self.first_turn_id <= message.turn_id <= self.turn_id
         )
 
 

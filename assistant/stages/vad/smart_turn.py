@@ -108,9 +108,13 @@ class SmartTurnVAD(SileroVAD):
         if isinstance(event, Rejoin):
             # The last turn's utterance was not the end of the request: withdraw that turn (its
             # reply is never spoken); the next turn's utterance carries its audio in front.
-            log.debug("speech continues the utterance of turn %d", session.turns)
+            # Earlier turns go on: read from a file faster than real time, they may not be done.
+            turn = session.turns
+            log.debug("speech continues the utterance of turn %d", turn)
             session.ready.append(
-                Interrupt(session_id=session_id, turn_id=session.turns, reason="continued")
+                Interrupt(
+                    session_id=session_id, turn_id=turn, first_turn_id=turn, reason="continued"
+                )
             )
             return
         assert isinstance(event, Draft), event
