@@ -20,11 +20,12 @@ once its last sample is recorded, so these figures are up to one block (32 ms) o
 end-of-speech wait comes out a little under `min_silence_ms` for that reason.
 
 Memory: before anything loads here, `assistant voice --input CONVERSATION.wav --output OUT.wav`
-runs as a child process (the console script next to this interpreter) on one multi-request
-recording; its peak resident memory and wall time are reported. The peak is read from the
-child's /proc/PID/status (VmHWM) while it runs: `getrusage(RUSAGE_CHILDREN).ru_maxrss`, also
-reported, is at least the parent's own peak at the time of the spawn, because Linux carries
-ru_maxrss across fork and exec.
+runs as a child process (the console script next to this interpreter) on the first recording
+(three requests the skills answer), then on the first with small talk (the language model loads
+only for that); the peak resident memory and wall time of each are reported. The peak is read
+from the child's /proc/PID/status (VmHWM) while it runs: `getrusage(RUSAGE_CHILDREN).ru_maxrss`,
+also reported, is at least the parent's own peak at the time of the spawn, because Linux
+carries ru_maxrss across fork and exec.
 
 Peer: after ours, the same recordings go through a Pipecat 1.14 pipeline of its own local pieces
 (Silero VAD with Smart Turn v3, its Whisper STT service, Piper), with our text pipeline where its
@@ -94,6 +95,7 @@ REQUESTS: tuple[str, ...] = (
     "Thank you, that's all for now.",
 )
 PER_CONVERSATION = 3
+SMALL_TALK = "Hello, how are you doing today?"  # answered by the language model
 WARMUP = "What time is it?"
 
 
@@ -332,12 +334,16 @@ def print_report(
         print(
             f"({latency['interrupted']} of {latency['turns']} replies were cut by the next request)"
         )
+    print_command(command, "")
+
+
+def print_command(command: dict[str, Any] | None, note: str) -> None:
     if command is None:
         return
     print(
         f"\n`assistant voice --input` ({command['input_s']} s, {command['requests']} requests -> "
-        f"{command['turns']} turns): peak RSS {command['peak_rss_mib']} MiB, "
-        f"wall {command['wall_s']} s"
+        f"{command['turns']} turns{'; ' + note if note else ''}): peak RSS "
+        f"{command['peak_rss_mib']} MiB, wall {command['wall_s']} s"
     )
 
 
@@ -368,11 +374,16 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     warmup, talks = asyncio.run(conversations(turns, args.pause))
     # First, while this process is small and nothing else here competes for the CPU.
     command = None if args.skip_memory else measure_command(talks[0], overrides)
+    chatty = next((t for t in talks if SMALL_TALK in t.texts), None)
+    small_talk = (
+        None if args.skip_memory or chatty is None else measure_command(chatty, overrides)
+    )
     warm, rows = asyncio.run(measure_latency(plan, warmup, talks))
     latency = latency_summary(rows)
     vad = next(s for s in plan.stages if s.kind == "vad")
     min_silence_ms = int(getattr(vad.params, "min_silence_ms", 0))
     print_report(latency, command, min_silence_ms)
+    print_command(small_talk, "with small talk: the language model loads")
     peer = None if args.no_peer else run_peer(warmup, talks, parse_overrides(overrides))
     if peer is not None:
         peer["compared"] = report_peer(rows, peer)
@@ -395,6 +406,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "warmup_turns": warm,
         "turns": rows,
         "assistant_voice_command": command,
+        "assistant_voice_command_small_talk": small_talk,
         "peer": peer,  # Pipecat 1.14 on the same recordings, or why not (benchmarks.voice_peer)
     }
     write_results(args.output, result)

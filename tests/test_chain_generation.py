@@ -24,7 +24,7 @@ from assistant.config import BUILTIN_SKILLS_DIR, load_models, load_pipeline
 from assistant.core.runner import Pipeline
 from assistant.core.stage import StageContext
 from assistant.dialogue.events import ActionExecuted, BotUttered, UserUttered
-from assistant.generation import Generator
+from assistant.generation import Generator, GeneratorSpec
 from assistant.generation.llm import FinishReason
 from assistant.messages import (
     DialogueState,
@@ -313,3 +313,32 @@ def test_gemma_speaks_its_first_sentence_before_it_is_done(tmp_path: Path) -> No
     # chain's last piece.
     assert chunks[0].timestamp <= from_chain[-1].timestamp
     assert record.to_json()["text"] == reply.text
+
+
+@pytest.mark.parametrize(
+    ("spec", "preloads"),
+    [
+        ({}, False),  # Gemma on llama.cpp: about 0.2 s to load, 350 MB to hold
+        ({"preload": True}, True),
+        ({"runtime": "transformers", "model_path": "/models/lm"}, True),  # seconds to load
+        ({"runtime": "transformers", "model_path": "/models/lm", "preload": False}, False),
+    ],
+)
+def test_an_interactive_session_preloads_only_a_slow_language_model(
+    monkeypatch: pytest.MonkeyPatch, spec: dict[str, Any], preloads: bool
+) -> None:
+    loads: list[GeneratorSpec] = []
+    monkeypatch.setattr(generation_module, "load_generator", lambda s: loads.append(s) or s)
+
+    async def run_blocking(fn: Any, *args: Any) -> Any:
+        return fn(*args)
+
+    generation = generation_module.Generation(
+        GeneratorSpec.model_validate(spec),
+        frozenset({"chitchat"}),
+        stream=False,
+        run_blocking=run_blocking,
+    )
+    generation.prefetch()
+    asyncio.run(generation.settle())  # waits for a load that began; begins none
+    assert len(loads) == int(preloads)

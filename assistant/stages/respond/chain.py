@@ -127,8 +127,7 @@ class ChainResponder(Stage):
         )
 
     def prefetch(self) -> None:
-        # The language model loads while the first turns are answered: most turns never
-        # need it.
+        # A slow-loading language model loads while the first turns are answered.
         generation = self._generation_made()
         if generation is not None:
             generation.prefetch()

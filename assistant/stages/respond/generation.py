@@ -1,7 +1,8 @@
 """The chain's generation step: the language model answers its intents (chit-chat, by default).
 
-Most turns never need the model, so it loads in a thread of its own from the moment the stage is
-prefetched (`assistant.core.background`), or else when the first turn needs it; that turn waits
+Most turns never need the model, so it loads in a thread of its own when the first turn needs
+it, or from the moment the stage is prefetched if the spec preloads it
+(`GeneratorSpec.preloads`: by default only the slow-loading transformers runtime); a turn waits
 only for what is left. Once loaded it writes one token, so that the first reply does not pay for
 the shared prompt header (not when the session is already over). A turn's prompt carries the
 session's earlier exchanges (`history`).
@@ -62,8 +63,10 @@ class Generation:
         self._load = InBackground(self._warm_model, name="the language model", start=False)
 
     def prefetch(self) -> None:
-        """Begin loading the model in the background (else the first turn that needs it does)."""
-        self._load.start()
+        """Begin loading the model in the background, if the spec says so (`preloads`); else
+        the first turn that needs it does."""
+        if self.spec.preloads:
+            self._load.start()
 
     async def settle(self) -> None:
         """Before the process may end: skip the warm-up if it has not begun, and wait until the

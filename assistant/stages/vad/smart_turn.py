@@ -109,11 +109,14 @@ class SmartTurnVAD(SileroVAD):
             # The last turn's utterance was not the end of the request: withdraw that turn (its
             # reply is never spoken); the next turn's utterance carries its audio in front.
             # Earlier turns go on: read from a file faster than real time, they may not be done.
-            turn = session.turns
-            log.debug("speech continues the utterance of turn %d", turn)
+            withdrawn = session.turns
+            log.debug("speech continues the utterance of turn %d", withdrawn)
             session.ready.append(
                 Interrupt(
-                    session_id=session_id, turn_id=turn, first_turn_id=turn, reason="continued"
+                    session_id=session_id,
+                    turn_id=withdrawn,
+                    first_turn_id=withdrawn,
+                    reason="continued",
                 )
             )
             return
