@@ -65,9 +65,10 @@ class Inbox:
         if reader is not None and not reader.done():
             # The reader waits, so the inbox is empty: nothing is ahead of this message.
             direct = self.direct
+            self._unfinished += 1  # before: `direct` may finish with it at once (task_done)
             if direct is not None and direct(envelope):
-                self._unfinished += 1
                 return True
+            self._unfinished -= 1
             self._reader = None
             reader.set_result(None)
         if envelope.message.SYSTEM:
@@ -146,9 +147,10 @@ class Subscription:
     inbox: Inbox
     on_interrupt: Callable[[Interrupt], None] | None = None
 
-    def accepts(self, message: Message, sender: str) -> bool:
-        for kind, senders in self.routes.items():
-            if isinstance(message, kind) and (senders is None or sender in senders):
+    def accepts(self, kind: type[Message], sender: str) -> bool:
+        """Whether messages of type `kind` from `sender` come here."""
+        for wanted, senders in self.routes.items():
+            if issubclass(kind, wanted) and (senders is None or sender in senders):
                 return True
         return False
 
@@ -216,12 +218,10 @@ class Bus:
                     log.exception("observer %r failed on %s", observer, type(message).__name__)
         if isinstance(message, Interrupt):
             self._interrupt(message)
-        by_type = self._routes.get(sender)
-        if by_type is None:
-            by_type = self._routes[sender] = {}
-        inboxes = by_type.get(type(message))
+        by_type = self._routes.get(sender)  # the cache, looked up here: once per message
+        inboxes = by_type.get(type(message)) if by_type is not None else None
         if inboxes is None:
-            inboxes = by_type[type(message)] = self._resolve(message, sender)
+            inboxes = self._inboxes(type(message), sender)
         if inboxes:
             envelope = Envelope(message, sender)
             for inbox in inboxes:
@@ -236,8 +236,26 @@ class Bus:
         for inbox in inboxes:
             await inbox.put(envelope)
 
-    def _resolve(self, message: Message, sender: str) -> tuple[Inbox, ...]:
-        return tuple(s.inbox for s in self._subscriptions if s.accepts(message, sender))
+    def _inboxes(self, kind: type[Message], sender: str) -> tuple[Inbox, ...]:
+        """Who takes messages of type `kind` from `sender` (cached until subscriptions change)."""
+        by_type = self._routes.get(sender)
+        if by_type is None:
+            by_type = self._routes[sender] = {}
+        inboxes = by_type.get(kind)
+        if inboxes is None:
+            inboxes = by_type[kind] = tuple(
+                s.inbox for s in self._subscriptions if s.accepts(kind, sender)
+            )
+        return inboxes
+
+    def heard(self, kind: type[Message], sender: str) -> bool:
+        """Whether a message of type `kind` from `sender` would reach anyone: an observer or a
+        subscriber. What no one would hear need not be built."""
+        if self._observers:
+            return True
+        by_type = self._routes.get(sender)
+        inboxes = by_type.get(kind) if by_type is not None else None
+        return bool(inboxes if inboxes is not None else self._inboxes(kind, sender))
 
     def _interrupt(self, interrupt: Interrupt) -> None:
         for subscription in self._subscriptions:

@@ -5,8 +5,9 @@ it yields and turning failures into `StageError` messages, so that one broken st
 the session. Messages of one conversation are handled in order, on their own `Lane` task:
 a stage busy with one conversation (waiting on a model, a slow answer) does not hold up another.
 While the runner waits on an empty inbox, a published message goes straight into its lane, in
-the publisher's task: one task switch per hop instead of two (the runner's task then handles
-only what queues: interrupts, and messages for a full lane).
+the publisher's task, and an idle lane runs it there and then until the stage first waits
+(`assistant.core.lane`): no task switch for a hop through a stage that does not wait (the
+runner's task handles only what queues: interrupts, and messages for a busy or full lane).
 
 Markers (`TurnStart`, `TurnEnd`, `EndOfStream`) are passed on by every runner once every stage
 it reads from has passed them, after the stage's `end_turn` / `end_stream` hook: since a marker
@@ -20,31 +21,23 @@ import asyncio
 import contextvars
 import logging
 import time
-from collections import deque
 from collections.abc import AsyncIterator
-from dataclasses import replace
 
 from assistant.core.bus import Bus, Envelope, Senders, Subscription
 from assistant.core.errors import StageLoadError
+from assistant.core.lane import CONTROL_TYPES, Lane
 from assistant.core.message import (
-    EndOfStream,
     Interrupt,
     Marker,
     Message,
-    SessionEnd,
-    SessionStart,
     StageError,
-    TurnEnd,
-    TurnStart,
+    StageTiming,
     stage_timing,
 )
 from assistant.core.planner import PipelinePlan, PlannedStage
 from assistant.core.stage import Stage, StageContext
 
 log = logging.getLogger(__name__)
-
-CONTROL_TYPES: tuple[type[Message], ...] = (SessionStart, SessionEnd, Interrupt)
-_NOT_DATA: tuple[type[Message], ...] = (Marker, *CONTROL_TYPES)
 
 
 class StageRunner:
@@ -141,6 +134,8 @@ class StageRunner:
                     await bus.deliver(pending)
         except Exception as exc:
             await self.failed(exc, message)
+        if not bus.heard(StageTiming, name):
+            return  # nothing traces or records this pipeline (a benchmark's chain)
         finished = time.monotonic()
         timing = stage_timing(
             message.session_id, message.turn_id, name, type(message).__name__, started, finished
@@ -169,137 +164,6 @@ class StageRunner:
                 detail=str(exc) or type(exc).__name__,
             )
         )
-
-
-class Lane:
-    """One conversation's messages at one stage, handled in order by their own task. It also
-    counts the markers of the conversation: which senders began each turn, which ended it."""
-
-    def __init__(self, runner: StageRunner, session_id: str) -> None:
-        self.runner = runner
-        self.session_id = session_id
-        self.maxsize = runner.maxsize
-        self.queue: deque[Envelope] = deque()
-        # What waits: the lane's task for a message, the runner for room (one each at most).
-        self._reader: asyncio.Future[None] | None = None
-        self._writer: asyncio.Future[None] | None = None
-        self.current: Message | None = None
-        self._interrupting = False
-        self.taking_part: dict[int, frozenset[str]] = {}  # turn -> senders it comes through
-        self.ended: dict[int, set[str]] = {}  # turn -> senders whose TurnEnd came
-        self.streams_ended: set[str] = set()
-        context = runner.context.copy() if runner.context is not None else None
-        self.task = asyncio.get_running_loop().create_task(
-            self.run(), name=f"stage-{runner.stage.name}-{session_id}", context=context
-        )
-
-    def offer(self, envelope: Envelope) -> bool:
-        """Queue without waiting; False when the lane is full."""
-        if len(self.queue) >= self.maxsize:
-            return False
-        self.queue.append(envelope)
-        reader = self._reader
-        if reader is not None:
-            self._reader = None
-            if not reader.done():
-                reader.set_result(None)
-        return True
-
-    async def put(self, envelope: Envelope) -> None:
-        while not self.offer(envelope):
-            self._writer = asyncio.get_running_loop().create_future()
-            await self._writer
-
-    def _wake_writer(self) -> None:
-        writer = self._writer
-        if writer is not None:
-            self._writer = None
-            if not writer.done():
-                writer.set_result(None)
-
-    def interrupt(self, interrupt: Interrupt) -> None:
-        """Drop queued work of the interrupted turns and cancel the message in flight if it is
-        one of theirs. The stage runs inside the lane's own task (a task per message would cost
-        more than the work of a light stage), so that task is cancelled and `run` takes the
-        cancellation back."""
-        kept = [e for e in self.queue if not interrupt.cancels(e.message)]
-        for _ in range(len(self.queue) - len(kept)):
-            self.runner.subscription.inbox.task_done()
-        self.queue.clear()
-        self.queue.extend(kept)
-        self._wake_writer()
-        current = self.current
-        if current is not None and not self._interrupting and interrupt.cancels(current):
-            self._interrupting = True
-            self.task.cancel()
-
-    async def run(self) -> None:
-        runner, queue = self.runner, self.queue
-        inbox = runner.subscription.inbox
-        loop = asyncio.get_running_loop()
-        while True:
-            if not queue:
-                self._reader = loop.create_future()
-                await self._reader
-                continue
-            envelope = queue.popleft()
-            if self._writer is not None:
-                self._wake_writer()
-            message = envelope.message
-            try:
-                if isinstance(message, _NOT_DATA):
-                    await self._handle(envelope)
-                else:
-                    self.current = message
-                    await runner.process(message)
-            except asyncio.CancelledError:
-                if not self._interrupting:
-                    raise
-                log.debug("stage %s: turn interrupted", runner.name)
-            finally:
-                self.current = None
-                inbox.task_done()
-            if self._interrupting:
-                self._interrupting = False
-                if self.task.uncancel() > 0:  # a stop() came too: end the lane
-                    raise asyncio.CancelledError
-            if isinstance(message, SessionEnd) and not queue:
-                runner.lanes.pop(self.session_id, None)  # the conversation is over here
-                return
-
-    async def _handle(self, envelope: Envelope) -> None:
-        """A marker or a control message (data goes to `StageRunner.process`)."""
-        message = envelope.message
-        if isinstance(message, Marker):
-            await self._marker(message, envelope.sender)
-        else:
-            await self.runner.control(message)
-
-    async def _marker(self, marker: Marker, sender: str) -> None:
-        """Pass a marker on once every sender that takes part has passed it: a turn comes
-        through the senders after where it began (a timer's turn begins at the dialogue tracker,
-        not at the input); the stream's end through all of them. A TurnStart is passed on as
-        soon as the first sender passes it."""
-        stage, turn = self.runner.stage, marker.turn_id
-        if isinstance(marker, TurnStart):
-            if turn in self.taking_part:
-                return
-            self.taking_part[turn] = self.runner.senders_of(marker.origin)
-        elif isinstance(marker, TurnEnd):
-            ended = self.ended.setdefault(turn, set())
-            ended.add(sender)
-            if not ended >= self.taking_part.get(turn, self.runner.senders):
-                return
-            self.taking_part.pop(turn, None)
-            self.ended.pop(turn, None)
-            await self.runner.publish_outputs(stage.end_turn(self.session_id, turn), marker)
-        elif isinstance(marker, EndOfStream):
-            self.streams_ended.add(sender)
-            if not self.streams_ended >= self.runner.senders:
-                return
-            self.streams_ended.clear()
-            await self.runner.publish_outputs(stage.end_stream(self.session_id), marker)
-        await self.runner.publish(replace(marker, timestamp=time.monotonic()))
 
 
 class Pipeline:
