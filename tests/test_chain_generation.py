@@ -318,7 +318,7 @@ def test_gemma_speaks_its_first_sentence_before_it_is_done(tmp_path: Path) -> No
 @pytest.mark.parametrize(
     ("spec", "preloads"),
     [
-        ({}, False),  # Gemma on llama.cpp: about 0.2 s to load, 350 MB to hold
+        ({}, False),  # Gemma on llama.cpp: ready in about a second, 350 MB to hold
         ({"preload": True}, True),
         ({"runtime": "transformers", "model_path": "/models/lm"}, True),  # seconds to load
         ({"runtime": "transformers", "model_path": "/models/lm", "preload": False}, False),
