@@ -64,6 +64,11 @@ else:
         return previous
 
 
+def _wake(waiter: asyncio.Future[None] | None) -> None:
+    if waiter is not None and not waiter.done():
+        waiter.set_result(None)
+
+
 class _Resume:
     """The rest of a step begun eagerly, awaited by the lane's task: it hands the task what the
     step waits on, and what the task sends or throws back (a result, a cancellation) to the
@@ -166,11 +171,8 @@ class Lane:
             self._wake_reader()
 
     def _wake_reader(self) -> None:
-        reader = self._reader
-        if reader is not None:
-            self._reader = None
-            if not reader.done():
-                reader.set_result(None)
+        reader, self._reader = self._reader, None
+        _wake(reader)
 
     async def put(self, envelope: Envelope) -> None:
         while not self.offer(envelope):
@@ -178,11 +180,8 @@ class Lane:
             await self._writer
 
     def _wake_writer(self) -> None:
-        writer = self._writer
-        if writer is not None:
-            self._writer = None
-            if not writer.done():
-                writer.set_result(None)
+        writer, self._writer = self._writer, None
+        _wake(writer)
 
     def interrupt(self, interrupt: Interrupt) -> None:
         """Drop queued work of the interrupted turns and cancel the message in flight if it is
