@@ -8,6 +8,8 @@ BIN    := $(VENV)/bin
 PIP    := $(BIN)/python -m pip
 STAMP  := $(VENV)/.installed
 BENCH  := $(VENV)/.bench
+BROWSER := $(VENV)/.browser
+SUDO   := $(if $(filter 0,$(shell id -u)),,sudo)
 
 .PHONY: setup chat test lint bench bench-voice bench-safety clean lock
 
@@ -31,7 +33,13 @@ $(BENCH): $(STAMP)
 chat: $(STAMP)
 	$(BIN)/assistant chat
 
-test: $(BENCH)
+# A real browser for the browser client's tests: Debian's chromium (Playwright drives it).
+$(BROWSER):
+	command -v chromium >/dev/null || { $(SUDO) apt-get update -qq && \
+	    $(SUDO) apt-get install -y -qq chromium; }
+	mkdir -p $(VENV) && touch $(BROWSER)
+
+test: $(BENCH) $(BROWSER)
 	$(BIN)/ruff check assistant tests benchmarks demos
 	$(BIN)/mypy
 	$(BIN)/lint-imports
