@@ -16,7 +16,7 @@ from assistant.core.runner import Pipeline
 from assistant.messages import Reply
 from assistant.pipeline import plan_pipeline
 from assistant.server.hub import ConversationHub, HubClosed, HubError
-from assistant.session import APOLOGY
+from assistant.session import APOLOGY, TurnRecord
 from tests.test_pipeline import make_plan
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -166,3 +166,34 @@ def test_close_ends_conversations_and_refuses_new_turns(tmp_path: Path) -> None:
                 await hub.say("crash", "hello")
 
     asyncio.run(scenario())
+
+
+CHITCHAT = [
+    "what do you do for fun",
+    "how have you been",
+    "what's your favourite song",
+    "i just got back from a run",
+    "what's your favourite animal",
+    "my day was pretty rough",
+]
+
+
+def test_conversations_chatting_with_the_language_model_at_once(running: Running) -> None:
+    """Both replies are written by the model; neither waits for the turn timeout (a streamed
+    reply used to hold the model's lock between sentences, and the other conversation's
+    reply then blocked the stage's only thread for good)."""
+    hub = ConversationHub(running.pipeline, turn_timeout=30)
+
+    async def scenario() -> list[TurnRecord]:
+        records = await asyncio.gather(
+            *(hub.say(f"gen-{i}", text) for i, text in enumerate(CHITCHAT)),
+            *(hub.say(f"gen-{i}", "hello") for i in range(len(CHITCHAT), 10)),
+        )
+        records.append(await hub.say("gen-0", "do you like pizza"))
+        await hub.close()
+        return records
+
+    records = running.run(scenario())
+    assert not [r.session_id for r in records if r.timed_out]
+    chatted = [*records[: len(CHITCHAT)], records[-1]]
+    assert {r.reply.source if r.reply else None for r in chatted} == {"generation"}
