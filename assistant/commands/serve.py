@@ -91,7 +91,7 @@ async def _serve(args: argparse.Namespace, plan: PipelinePlan, token: str | None
     hub = ConversationHub(pipeline)
     # No access log: URLs may carry the token (?token=), and turns are counted in /metrics.
     runner = web.AppRunner(
-        make_app(hub, token=token), access_log=None, shutdown_timeout=hub.turn_timeout + 5
+        build_app(hub, token), access_log=None, shutdown_timeout=hub.turn_timeout + 5
     )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -115,6 +115,11 @@ async def _serve(args: argparse.Namespace, plan: PipelinePlan, token: str | None
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(signum)
     return 0
+
+
+def build_app(hub: ConversationHub, token: str | None) -> web.Application:
+    """Everything served over HTTP; other front ends add their routes to this app."""
+    return make_app(hub, token=token)
 
 
 def _url(runner: web.AppRunner) -> str:
