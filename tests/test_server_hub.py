@@ -73,6 +73,19 @@ def test_conversations_keep_their_own_lists(running: Running) -> None:
     assert hub.active >= 3
 
 
+def test_no_conversation_holds_the_records_of_answered_turns(running: Running) -> None:
+    """Each session's recorder keeps its own turns until it hands them out, and never the
+    other conversations' (it used to: memory grew with conversations x turns)."""
+    hub = running.hub
+
+    async def scenario() -> None:
+        await asyncio.gather(*(hub.say(f"hub-mem-{i}", "what is 2 plus 2") for i in range(5)))
+
+    running.run(scenario())
+    held = {cid: len(c.session.recorder.turns) for cid, c in hub._conversations.items()}
+    assert set(held.values()) == {0}, held
+
+
 def test_turns_of_one_conversation_run_one_at_a_time_in_order(running: Running) -> None:
     hub = running.hub
 
