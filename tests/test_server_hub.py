@@ -141,6 +141,26 @@ def test_a_timer_goes_to_its_conversations_listener_only(running: Running) -> No
     assert hub.take_kept("hub-listen") == []  # delivered, so not kept too
 
 
+def test_an_idle_conversation_is_ended_and_picks_up_where_it_was(running: Running) -> None:
+    """Ended once idle (its state stays in the tracker's store), unless a timer still runs."""
+    hub = ConversationHub(running.pipeline, idle_seconds=0.2)
+
+    async def scenario() -> tuple[set[str], str]:
+        await hub.say("idle-list", "add pears to my shopping list")
+        await hub.say("idle-timer", "set a timer for 10 minutes")
+        await asyncio.sleep(0.3)
+        await hub.say("idle-new", "hello")  # a request sweeps the idle ones out
+        await asyncio.sleep(0.1)
+        left = set(hub._conversations)
+        listed = await hub.say("idle-list", "what's on my shopping list")
+        await hub.close()
+        return left, listed.text.lower()
+
+    left, listed = running.run(scenario())
+    assert left == {"idle-timer", "idle-new"}
+    assert "pears" in listed
+
+
 @pytest.mark.parametrize(
     ("conversation", "text", "problem"),
     [
