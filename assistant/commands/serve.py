@@ -44,7 +44,8 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--token",
         metavar="TOKEN",
-        help=f"require this token on every request (default: ${TOKEN_ENV})",
+        help=f"require this token on every request (default: ${TOKEN_ENV}, which other "
+        "users cannot see in the process list)",
     )
     parser.add_argument(
         "--knowledge",
