@@ -2,7 +2,7 @@
 
 Loopback by default; any other address needs a token (`--token` or `ASSISTANT_TOKEN`).
 SIGTERM or Ctrl-C: stop accepting, let the turns in flight finish, end every conversation (the
-stores are flushed), exit 0.
+stores are flushed), exit 0. A second one stops at once.
 """
 
 from __future__ import annotations
@@ -96,8 +96,14 @@ async def _serve(args: argparse.Namespace, plan: PipelinePlan, token: str | None
     )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
+
+    def stop_gently() -> None:
+        stop.set()
+        for signum in (signal.SIGTERM, signal.SIGINT):  # a second signal stops at once
+            loop.remove_signal_handler(signum)
+
     for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, stop.set)
+        loop.add_signal_handler(signum, stop_gently)
     try:
         await runner.setup()
         try:
