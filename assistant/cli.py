@@ -25,6 +25,7 @@ from assistant.commands.common import (
     build_plan,
 )
 from assistant.commands.models import cmd_models, cmd_models_prepare
+from assistant.commands.serve import add_serve_arguments, cmd_serve
 from assistant.commands.voice import cmd_voice
 from assistant.core.errors import ConfigError, StageLoadError
 from assistant.core.planner import PipelinePlan
@@ -257,6 +258,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     add_chat_command(commands)
     add_voice_command(commands)
+    add_serve_command(commands)
     add_speech_commands(commands)
     add_catalog_commands(commands)
     return parser
@@ -307,6 +309,14 @@ def add_voice_command(commands: Commands) -> None:
         "--json", action="store_true", help="print one JSON object per turn (with transcript)"
     )
     voice.set_defaults(func=cmd_voice)
+
+
+def add_serve_command(commands: Commands) -> None:
+    serve = commands.add_parser(
+        "serve", help="serve many conversations over HTTP (Rasa's REST channel, records, metrics)"
+    )
+    add_serve_arguments(serve)
+    serve.set_defaults(func=cmd_serve)
 
 
 def add_speech_commands(commands: Commands) -> None:

@@ -1,0 +1,134 @@
+"""`assistant serve`: load the pipeline once and serve many conversations over HTTP.
+
+Loopback by default; any other address needs a token (`--token` or `ASSISTANT_TOKEN`).
+SIGTERM or Ctrl-C: stop accepting, let the turns in flight finish, end every conversation (the
+stores are flushed), exit 0. A second one stops at once.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import ipaddress
+import os
+import signal
+import sys
+from pathlib import Path
+
+from aiohttp import web
+
+from assistant.commands.common import add_pipeline_options, build_plan
+from assistant.core.errors import ConfigError
+from assistant.core.planner import PipelinePlan
+from assistant.core.runner import Pipeline
+from assistant.core.stage import StageContext
+from assistant.messages import Transcript
+from assistant.server.http import make_app
+from assistant.server.hub import ConversationHub
+
+TOKEN_ENV = "ASSISTANT_TOKEN"
+
+
+def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
+    add_pipeline_options(parser, "text")
+    parser.add_argument(
+        "--host",
+        default="127.0.0.1",
+        metavar="ADDRESS",
+        help="the address to listen on (default: 127.0.0.1, this machine only); any other "
+        "needs a token",
+    )
+    parser.add_argument(
+        "--port", type=int, default=8080, metavar="N", help="the TCP port (default: 8080; 0: any)"
+    )
+    parser.add_argument(
+        "--token",
+        metavar="TOKEN",
+        help=f"require this token on every request (default: ${TOKEN_ENV}, which other "
+        "users cannot see in the process list)",
+    )
+    parser.add_argument(
+        "--knowledge",
+        type=Path,
+        action="append",
+        default=[],
+        metavar="PATH",
+        help="a file or folder of .md/.txt documents to answer questions from; repeatable",
+    )
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False  # a host name: it may resolve to anything
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    token = args.token or os.environ.get(TOKEN_ENV) or None
+    if not is_loopback(args.host) and token is None:
+        raise ConfigError(
+            f"--host {args.host} lets other machines in: give a token (--token or "
+            f"${TOKEN_ENV}), or keep the default --host 127.0.0.1"
+        )
+    if not 0 <= args.port <= 65535:
+        raise ConfigError(f"--port {args.port}: give a port between 0 and 65535")
+    plan = build_plan(args)
+    if plan.input_type is not Transcript:
+        raise ConfigError(
+            f"{plan.path}: input: the {plan.name!r} pipeline takes audio; serve needs a "
+            "pipeline with 'input: text' (e.g. --pipeline text)"
+        )
+    return asyncio.run(_serve(args, plan, token))
+
+
+async def _serve(args: argparse.Namespace, plan: PipelinePlan, token: str | None) -> int:
+    print("Loading models...", file=sys.stderr, flush=True)
+    context = StageContext(skill_dirs=plan.skill_dirs, knowledge_paths=tuple(args.knowledge))
+    pipeline = Pipeline(plan, context=context)
+    await pipeline.start(prefetch=True)
+    hub = ConversationHub(pipeline)
+    # No access log: URLs may carry the token (?token=), and turns are counted in /metrics.
+    runner = web.AppRunner(
+        build_app(hub, token), access_log=None, shutdown_timeout=hub.turn_timeout + 5
+    )
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+
+    def stop_gently() -> None:
+        stop.set()
+        for signum in (signal.SIGTERM, signal.SIGINT):  # a second signal stops at once
+            loop.remove_signal_handler(signum)
+
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop_gently)
+    try:
+        await runner.setup()
+        try:
+            await web.TCPSite(runner, args.host, args.port).start()
+        except OSError as exc:
+            raise ConfigError(
+                f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}"
+            ) from exc
+        print(f"Serving the {plan.name} pipeline at {_url(runner)}", flush=True)
+        await stop.wait()
+        print("Stopping: finishing the turns in flight...", file=sys.stderr, flush=True)
+    finally:
+        await runner.cleanup()  # stops accepting, then waits for the requests in flight
+        await hub.close()
+        await pipeline.stop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(signum)
+    return 0
+
+
+def build_app(hub: ConversationHub, token: str | None) -> web.Application:
+    """Everything served over HTTP; other front ends add their routes to this app."""
+    return make_app(hub, token=token)
+
+
+def _url(runner: web.AppRunner) -> str:
+    host, port = runner.addresses[0][:2]  # the bound port, when --port 0 let the system pick
+    return f"http://[{host}]:{port}/" if ":" in host else f"http://{host}:{port}/"
