@@ -1,0 +1,1 @@
+"""`assistant serve`: the assistant over the network (HTTP, WebSocket, Wyoming)."""
