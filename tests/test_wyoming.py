@@ -333,6 +333,18 @@ def test_two_clients_at_once(server: tuple[str, int]) -> None:
     assert "bread" in words(listed)
 
 
+def test_a_turn_whose_client_left_is_still_completed_and_kept(server: tuple[str, int]) -> None:
+    async def scenario() -> Handled:
+        async with AsyncTcpClient(*server) as client:
+            context = {"conversation_id": "left-early"}
+            await client.write_event(Transcript("add butter to my shopping list", context).event())
+        async with AsyncTcpClient(*server) as client:  # the turns of one id go in order
+            return await converse(client, "what's on my shopping list", "left-early")
+
+    listed = run(scenario())
+    assert "butter" in words(listed.text or ""), listed
+
+
 # --- what is not Wyoming -------------------------------------------------------------------------
 
 
@@ -358,6 +370,19 @@ def test_unknown_events_are_ignored_and_a_malformed_frame_closes_only_its_connec
     assert first == "info"
     assert b'"type": "error"' in closing and b"not JSON" in closing
     assert after == "info"
+
+
+def test_an_oversize_frame_is_refused_without_reading_it(server: tuple[str, int]) -> None:
+    async def scenario() -> bytes:
+        reader, writer = await asyncio.open_connection(*server)
+        writer.write(b'{"type": "audio-chunk", "payload_length": 1000000000}\n')
+        await writer.drain()
+        answer = await reader.read()  # the server closes; it never waits for the gigabyte
+        writer.close()
+        return answer
+
+    answer = run(scenario())
+    assert b'"type": "error"' in answer and b"payload_length must be an integer" in answer
 
 
 # --- without a server ----------------------------------------------------------------------------

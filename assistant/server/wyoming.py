@@ -37,7 +37,13 @@ log = logging.getLogger(__name__)
 # --- the server ------------------------------------------------------------------------------
 
 
-def check_uri(uri: str, allow_remote: bool = False) -> str:
+def check_uri(
+    uri: str,
+    allow_remote: bool = False,
+    *,
+    option: str = "--wyoming",
+    allow: str = "--wyoming-allow-remote",
+) -> str:
     """The URI to listen on, or a ConfigError: tcp://HOST:PORT or unix://PATH. Wyoming has
     no authentication, so a TCP host other than loopback must be asked for explicitly."""
     parsed = urlparse(uri)
@@ -45,13 +51,13 @@ def check_uri(uri: str, allow_remote: bool = False) -> str:
         return uri
     if parsed.scheme != "tcp" or not parsed.hostname or parsed.port is None:
         raise ConfigError(
-            f"--wyoming {uri}: give tcp://HOST:PORT (e.g. tcp://127.0.0.1:10300) or unix://PATH"
+            f"{option} {uri}: give tcp://HOST:PORT (e.g. tcp://127.0.0.1:10300) or unix://PATH"
         )
     if not allow_remote and not _loopback(parsed.hostname):
         raise ConfigError(
-            f"--wyoming {uri}: Wyoming has no authentication, so anyone who can reach "
+            f"{option} {uri}: Wyoming has no authentication, so anyone who can reach "
             f"{parsed.hostname} could use the assistant; bind 127.0.0.1, or allow it "
-            "explicitly (--wyoming-allow-remote) behind a firewall"
+            f"explicitly ({allow}) behind a firewall"
         )
     return uri
 
@@ -211,9 +217,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--debug", action="store_true", help="log every event")
     add_pipeline_options(parser, "text")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.debug else logging.INFO)
+    logging.basicConfig(level=logging.DEBUG if args.debug else logging.WARNING)
+    logging.getLogger("assistant.server").setLevel(logging.DEBUG if args.debug else logging.INFO)
     try:
-        check_uri(args.uri, args.allow_remote)  # before any model loads
+        check_uri(args.uri, args.allow_remote, option="--uri", allow="--allow-remote")
         asyncio.run(_serve(args, build_plan(args)))
     except ConfigError as exc:
         print(f"assistant: {exc}", file=sys.stderr)
