@@ -92,8 +92,8 @@ class WyomingServer:
 
     async def start(self) -> None:
         """Load the default model and voice (so the first request is not slow), then listen."""
-        recognizers = Recognizers(self.options)
-        voices = await asyncio.to_thread(Voices, self.options)
+        self.recognizers = recognizers = Recognizers(self.options)
+        self.voices = voices = await asyncio.to_thread(Voices, self.options)
         await recognizers.get(recognizers.check(None, None))
         await voices.load(voices.pick(None, None))
         info = await asyncio.to_thread(build_info, recognizers, voices, self.agent)
