@@ -59,11 +59,14 @@ class SessionsPerId:
             return await self.sessions[conversation_id].say(text)
 
 
+RUNNING: dict[str, Any] = {}  # the server thread's loop and conversations
+
+
 @pytest.fixture(scope="module")
 def server() -> Iterator[tuple[str, int]]:
     """(host, port) of a started server; stopped (gracefully) after the module's tests."""
     ready = threading.Event()
-    found: dict[str, Any] = {}
+    found = RUNNING
 
     async def run() -> None:
         path = ROOT / "pipelines" / "text.yaml"
@@ -73,10 +76,14 @@ def server() -> Iterator[tuple[str, int]]:
         )
         try:
             async with Pipeline(plan) as pipeline:
-                wyoming = WyomingServer("tcp://127.0.0.1:0", SessionsPerId(pipeline))
+                conversations = SessionsPerId(pipeline)
+                wyoming = WyomingServer("tcp://127.0.0.1:0", conversations)
                 await wyoming.start()
                 stop = asyncio.Event()
-                found.update(address=wyoming.address, stop=stop, loop=asyncio.get_running_loop())
+                loop = asyncio.get_running_loop()
+                found.update(
+                    address=wyoming.address, stop=stop, loop=loop, conversations=conversations
+                )
                 ready.set()
                 await stop.wait()
                 await wyoming.stop()
@@ -383,6 +390,49 @@ def test_an_oversize_frame_is_refused_without_reading_it(server: tuple[str, int]
 
     answer = run(scenario())
     assert b'"type": "error"' in answer and b"payload_length must be an integer" in answer
+
+
+class Slowly:
+    """The conversations, each turn started half a second late: a turn to stop during."""
+
+    def __init__(self, conversations: SessionsPerId) -> None:
+        self.conversations = conversations
+
+    async def say(self, conversation_id: str, text: str) -> TurnRecord:
+        await asyncio.sleep(0.5)
+        return await self.conversations.say(conversation_id, text)
+
+
+def test_stop_finishes_the_turn_in_flight_and_closes_idle_connections(
+    server: tuple[str, int],
+) -> None:
+    loop = RUNNING["loop"]
+
+    async def start() -> WyomingServer:
+        second = WyomingServer("tcp://127.0.0.1:0", Slowly(RUNNING["conversations"]))
+        await second.start()
+        return second
+
+    second = asyncio.run_coroutine_threadsafe(start(), loop).result(TIMEOUT)
+    host, port = second.address.removeprefix("tcp://").rsplit(":", 1)
+
+    async def scenario() -> tuple[Handled, Event | None]:
+        async with AsyncTcpClient(host, int(port)) as idle, AsyncTcpClient(host, int(port)) as busy:
+            await idle.write_event(Describe().event())
+            await read_until(idle, "info")
+            context = {"conversation_id": "stopping"}
+            await busy.write_event(Transcript("add rice to my shopping list", context).event())
+            await asyncio.sleep(0.1)  # the turn is in flight
+            stopping = asyncio.wrap_future(asyncio.run_coroutine_threadsafe(second.stop(), loop))
+            (*_, answer) = await read_until(busy, "handled")
+            await stopping
+            with pytest.raises(OSError):
+                await asyncio.open_connection(host, int(port))  # no longer listening
+            return Handled.from_event(answer), await idle.read_event()
+
+    handled, idle_after = run(scenario())
+    assert "rice" in words(handled.text or ""), handled
+    assert idle_after is None  # closed by the stop
 
 
 # --- without a server ----------------------------------------------------------------------------
