@@ -8,8 +8,10 @@ whole module; it runs on its own event loop in a thread, each test's clients on 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import io
 import re
+import socket
 import threading
 import wave
 from collections.abc import Iterator
@@ -22,7 +24,7 @@ from wyoming.asr import Transcribe, Transcript
 from wyoming.audio import AudioChunk, AudioStart, AudioStop, wav_to_chunks
 from wyoming.client import AsyncTcpClient
 from wyoming.error import Error
-from wyoming.event import Event
+from wyoming.event import Event, async_write_event
 from wyoming.handle import Handled
 from wyoming.info import Describe, Info
 from wyoming.tts import Synthesize, SynthesizeVoice
@@ -31,6 +33,7 @@ from assistant.config import DEFAULT_MODELS, load_models, load_pipeline
 from assistant.core.errors import ConfigError
 from assistant.core.runner import Pipeline
 from assistant.pipeline import plan_pipeline
+from assistant.server import wyoming_handler
 from assistant.server.wyoming import WyomingServer, check_uri
 from assistant.server.wyoming_audio import AudioFormat, AudioFormatError, IncomingAudio
 from assistant.session import TextSession, TurnRecord
@@ -433,6 +436,39 @@ def test_stop_finishes_the_turn_in_flight_and_closes_idle_connections(
     handled, idle_after = run(scenario())
     assert "rice" in words(handled.text or ""), handled
     assert idle_after is None  # closed by the stop
+
+
+def test_a_client_that_stops_reading_is_dropped(
+    server: tuple[str, int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ten minutes of eSpeak audio (~27 MB) to a client that does not read: once the buffers
+    are full (a few MB), the server's write waits WRITE_TIMEOUT_S (1 s here), and it drops that
+    client, and only that one."""
+    monkeypatch.setattr(wyoming_handler, "WRITE_TIMEOUT_S", 1.0)
+    text = " ".join(["This sentence is spoken to nobody who listens."] * 200)[:9_999]
+
+    async def scenario() -> tuple[bytes, str]:
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        sock.connect(server)
+        reader, writer = await asyncio.open_connection(sock=sock)
+        voice = SynthesizeVoice(name="espeak-en-us")
+        await async_write_event(Synthesize(text=text, voice=voice).event(), writer)
+        await asyncio.sleep(5)  # not reading meanwhile
+        received = b""
+        with contextlib.suppress(ConnectionResetError):  # the server aborted the connection
+            while chunk := await reader.read(1 << 16):
+                received += chunk
+        writer.close()
+        async with AsyncTcpClient(*server) as client:
+            await client.write_event(Describe().event())
+            after = (await read_until(client, "info"))[-1].type
+        return received, after
+
+    received, after = run(scenario())
+    assert b'"type": "audio-start"' in received
+    assert b'"type": "audio-stop"' not in received  # dropped before the end
+    assert after == "info"
 
 
 # --- without a server ----------------------------------------------------------------------------

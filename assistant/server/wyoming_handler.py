@@ -157,7 +157,10 @@ class AssistantHandler(AsyncEventHandler):
                 finally:
                     self.busy = False
         except (ConnectionError, TimeoutError) as exc:
-            log.info("wyoming: %s: connection lost (%s)", peer, type(exc).__name__)
+            log.info("wyoming: %s: connection lost (%s)", peer, exc or type(exc).__name__)
+            self.writer.transport.abort()  # drop what is buffered for it: it will not read it
+        except Exception:  # a bug: this connection ends, the server and the others go on
+            log.exception("wyoming: %s: the connection failed", peer)
         finally:
             self._running.pop(task, None)
             await self.disconnect()
@@ -299,6 +302,8 @@ class AssistantHandler(AsyncEventHandler):
                     chunk = AudioChunk(rate, 2, 1, piece, timestamp=sent * 1000 // rate)
                     await self.write_event(chunk.event())
                     sent += len(piece) // 2
+        except (ConnectionError, TimeoutError):
+            raise  # the client is gone or stopped reading: nobody to tell
         except Exception as exc:  # the audio started: a client cannot tell it is cut short
             log.exception("wyoming: synthesis failed")
             await self._error(f"synthesize: speech synthesis failed: {exc}", "tts-failed")
@@ -323,7 +328,12 @@ class AssistantHandler(AsyncEventHandler):
         if problem:
             await self._error(f"transcript: {problem}", "bad-request")
             return
-        record = await self.services.conversations.say(conversation_id, text)
+        try:
+            record = await self.services.conversations.say(conversation_id, text)
+        except Exception as exc:  # the turn itself never raises; the hub may, when stopping
+            log.exception("wyoming: conversation %r failed", conversation_id)
+            await self._error(f"transcript: the assistant could not answer: {exc}", "failed")
+            return
         context["conversation_id"] = conversation_id
         await self.write_event(Handled(text=record.text, context=context).event())
 
