@@ -36,6 +36,7 @@ from assistant.pipeline import plan_pipeline
 from assistant.server import wyoming_handler
 from assistant.server.wyoming import WyomingServer, check_uri
 from assistant.server.wyoming_audio import AudioFormat, AudioFormatError, IncomingAudio
+from assistant.server.wyoming_speech import SpeechOptions
 from assistant.session import TextSession, TurnRecord
 from tests.speech import write_speech
 
@@ -192,6 +193,7 @@ def test_describe_advertises_speech_to_text_voices_and_the_assistant(
     assert voices["espeak-en-us"].installed and "en_US" in voices["espeak-en-us"].languages
     assert voices["espeak-en-us"].version  # the library's own version
     assert len(voices) > 100  # eSpeak NG's languages
+    assert not voices["espeak-fo"].installed  # its pronunciation dictionary is not shipped
     (handle,) = info.handle
     assert handle.installed and handle.models[0].languages == ["en"]
     assert not handle.supports_home_control
@@ -261,7 +263,7 @@ def test_a_model_or_language_the_server_lacks_is_an_error(server: tuple[str, int
 def test_synthesized_speech_has_the_right_format_and_says_the_text(
     server: tuple[str, int],
 ) -> None:
-    text = "Your timer for five minutes is set."
+    text = "Your timer is set, and I will tell you when it is done."  # no numbers: 5 or five
 
     async def scenario() -> tuple[list[Event], list[Event]]:
         async with AsyncTcpClient(*server) as client:
@@ -482,6 +484,15 @@ def test_only_loopback_or_an_explicit_choice_is_served() -> None:
         check_uri("tcp://0.0.0.0:10300")
     with pytest.raises(ConfigError, match="tcp://HOST:PORT"):
         check_uri("http://127.0.0.1:10300")
+
+
+def test_the_speech_models_come_from_the_catalog() -> None:
+    voice_pipeline = SpeechOptions.from_catalog()
+    assert (voice_pipeline.asr_model, voice_pipeline.voice) == ("tiny.en", "joe")
+    chosen = SpeechOptions.from_catalog(asr="whisper-base", tts="espeak")
+    assert (chosen.asr_model, chosen.voice, chosen.beam_size) == ("base", "espeak-en-us", 5)
+    with pytest.raises(ConfigError, match="no asr model 'nope'"):
+        SpeechOptions.from_catalog(asr="nope")
 
 
 def test_stereo_48_khz_32_bit_audio_becomes_16_khz_mono() -> None:

@@ -30,7 +30,15 @@ from assistant.server.wyoming_handler import AssistantHandler, Conversations, Se
 from assistant.server.wyoming_speech import Recognizers, SpeechOptions, Voices, build_info
 from assistant.session import TextSession, TurnRecord
 
-__all__ = ["Conversations", "LocalConversations", "SpeechOptions", "WyomingServer", "serve_wyoming"]
+__all__ = [
+    "Conversations",
+    "LocalConversations",
+    "SpeechOptions",
+    "WyomingServer",
+    "add_wyoming_options",
+    "check_uri",
+    "serve_wyoming",
+]
 
 log = logging.getLogger(__name__)
 
@@ -153,6 +161,21 @@ async def serve_wyoming(
         await server.stop()
 
 
+def add_wyoming_options(parser: argparse.ArgumentParser) -> None:
+    """`--wyoming URI` and `--wyoming-allow-remote`, for `assistant serve`."""
+    parser.add_argument(
+        "--wyoming",
+        metavar="URI",
+        help="also serve Home Assistant's Wyoming protocol (speech-to-text, text-to-speech, "
+        "conversation agent) on URI, e.g. tcp://127.0.0.1:10300",
+    )
+    parser.add_argument(
+        "--wyoming-allow-remote",
+        action="store_true",
+        help="let --wyoming bind a non-loopback address (Wyoming has no authentication)",
+    )
+
+
 # --- standalone: python -m assistant.server.wyoming --------------------------------------------
 
 
@@ -193,6 +216,7 @@ async def _serve(args: argparse.Namespace, plan: PipelinePlan) -> None:
         await serve_wyoming(
             args.uri,
             conversations,
+            SpeechOptions.from_catalog(args.models),
             agent=plan.name,
             allow_remote=args.allow_remote,
             started=lambda server: print(f"Wyoming on {server.address}", file=sys.stderr),

@@ -16,6 +16,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from wyoming.info import (
     AsrModel,
@@ -29,13 +30,16 @@ from wyoming.info import (
 )
 
 from assistant import __version__
-from assistant.core.errors import MissingModelError
+from assistant.commands.common import pipeline_model
+from assistant.config import DEFAULT_MODELS, load_models
+from assistant.core.errors import ConfigError, MissingModelError
 from assistant.core.paths import default_cache_dir
 from assistant.speech.asr_ct2 import ComputeType, FasterWhisperEngine, require_faster_whisper
 from assistant.speech.tts import Synthesizer
 from assistant.speech.tts_espeak import EspeakSynthesizer, shared_engine
 from assistant.speech.tts_piper import VOICE_PACKAGES, PiperSynthesizer, voice_files
 from assistant.speech.whisper import WhisperEngine
+from assistant.stages.asr.whisper_ct2 import FasterWhisperParams
 from assistant.weights import WHISPER_CT2, model_packages
 
 log = logging.getLogger(__name__)
@@ -64,6 +68,36 @@ class SpeechOptions:
     language: str = "en"  # what the models are told the speech is (the assistant's language)
     max_audio_s: float = 120.0
     cache_dir: Path = field(default_factory=default_cache_dir)
+
+    @classmethod
+    def from_catalog(
+        cls, models: Path = DEFAULT_MODELS, *, asr: str | None = None, tts: str | None = None
+    ) -> SpeechOptions:
+        """The speech models of the voice pipeline (or the catalog's models named), so that
+        models.yaml decides what Home Assistant's requests are heard and spoken with."""
+        catalog = load_models(models)
+        asr, tts = asr or pipeline_model("asr"), tts or pipeline_model("tts")
+        for kind, name in (("asr", asr), ("tts", tts)):
+            if name not in catalog.get(kind, {}):
+                known = ", ".join(catalog.get(kind, {}))
+                raise ConfigError(
+                    f"{models}: no {kind} model {name!r} (its {kind} models: {known})"
+                )
+        values: dict[str, Any] = {}
+        asr_spec, tts_spec = catalog["asr"][asr], catalog["tts"][tts]
+        if asr_spec.backend == "faster-whisper":  # the backend this server runs
+            params = FasterWhisperParams(**asr_spec.params)
+            values.update(
+                asr_model=params.model,
+                beam_size=params.beam_size,
+                compute_type=params.compute_type,
+                cpu_threads=params.cpu_threads,
+                language=params.language or "en",
+            )
+        voice = tts_spec.params.get("voice")
+        if isinstance(voice, str):
+            values["voice"] = f"espeak-{voice.lower()}" if tts_spec.backend == "espeak" else voice
+        return cls(**values)
 
 
 def base_language(code: str) -> str:
