@@ -27,6 +27,7 @@ from wyoming.error import Error
 from wyoming.event import Event, async_write_event
 from wyoming.handle import Handled
 from wyoming.info import Describe, Info
+from wyoming.ping import Ping, Pong
 from wyoming.tts import Synthesize, SynthesizeVoice
 
 from assistant.config import DEFAULT_MODELS, load_models, load_pipeline
@@ -366,8 +367,12 @@ def test_unknown_events_are_ignored_and_a_malformed_frame_closes_only_its_connec
     async def scenario() -> tuple[str, bytes, str]:
         async with AsyncTcpClient(*server) as client:
             await client.write_event(Event(type="no-such-event", data={"x": 1}))
+            await client.write_event(Ping(text="still there?").event())
             await client.write_event(Describe().event())
-            first = (await read_until(client, "info"))[0].type
+            answers = await read_until(client, "info")
+            first = answers[0].type
+            assert Pong.from_event(answers[0]).text == "still there?"
+            assert [e.type for e in answers] == ["pong", "info"]
         reader, writer = await asyncio.open_connection(*server)
         writer.write(b"this is not json\n")
         await writer.drain()
@@ -379,7 +384,7 @@ def test_unknown_events_are_ignored_and_a_malformed_frame_closes_only_its_connec
         return first, closing, after
 
     first, closing, after = run(scenario())
-    assert first == "info"
+    assert first == "pong"
     assert b'"type": "error"' in closing and b"not JSON" in closing
     assert after == "info"
 
