@@ -1,1 +1,2 @@
-"""`assistant serve`: the assistant over the network (HTTP, WebSocket, Wyoming)."""
+"""Servers over one started pipeline: the conversation hub and HTTP (WebSocket and Wyoming
+beside them)."""
