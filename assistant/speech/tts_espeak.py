@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ctypes
 import importlib
+import itertools
 import os
 import shutil
 import tempfile
@@ -68,6 +69,7 @@ class EspeakEngine:
 
     def __init__(self, library: Path, data_dir: Path) -> None:
         self.library = library
+        self.data_dir = data_dir
         self.lib = _declare(ctypes.CDLL(str(library)))
         rate = self.lib.espeak_Initialize(
             _AUDIO_OUTPUT_SYNCHRONOUS, 0, str(data_dir).encode(), _INITIALIZE_DONT_EXIT
@@ -93,6 +95,48 @@ class EspeakEngine:
                     f"espeak-ng has no voice {voice!r} (examples: en-us, en (British), de, fr, es)"
                 )
 
+    def version(self) -> str:
+        """The library's version, e.g. "1.52.0"."""
+        with self.lock:
+            return (self.lib.espeak_Info(None) or b"").decode()
+
+    def voices(self) -> list[EspeakVoice]:
+        """Every voice the library offers, in its order; a voice whose pronunciation
+        dictionary is not in the data folder is listed as not installed."""
+        with self.lock:
+            listed = self.lib.espeak_ListVoices(None)
+            found = []
+            for index in itertools.count():
+                if not listed[index]:
+                    break
+                voice = listed[index].contents
+                identifier = (voice.identifier or b"").decode()
+                found.append(
+                    EspeakVoice(
+                        name=(voice.name or b"").decode().strip(),
+                        identifier=identifier,
+                        languages=_languages(voice.languages),
+                        installed=self._has_dictionary(identifier),
+                    )
+                )
+        return found
+
+    def _has_dictionary(self, identifier: str) -> bool:
+        # espeak-ng's rule: a `dictionary` line names it, else the first language up to "-".
+        dictionary = ""
+        try:
+            lines = (self.data_dir / "lang" / identifier).read_text(errors="replace").splitlines()
+        except OSError:
+            return False
+        for line in lines:
+            key, _, value = line.partition(" ")
+            if key == "dictionary":
+                dictionary = value.split()[0]
+                break
+            if key == "language" and not dictionary:
+                dictionary = value.split()[0].split("-")[0]
+        return bool(dictionary) and (self.data_dir / f"{dictionary}_dict").is_file()
+
     def speak(self, text: str, voice: str, words_per_minute: int, pitch: int) -> bytes:
         """16-bit PCM of `text` at `sample_rate` (blocking)."""
         data = text.encode("utf-8") + b"\0"
@@ -111,12 +155,52 @@ class EspeakEngine:
         return pcm
 
 
+@dataclass(frozen=True)
+class EspeakVoice:
+    name: str  # e.g. "English (America)"
+    identifier: str  # its file under espeak-ng-data/lang, e.g. "gmw/en-US"; selects it
+    languages: tuple[str, ...]  # its own first, e.g. ("en-us", "en")
+    installed: bool
+
+
+class _Voice(ctypes.Structure):
+    """espeak_VOICE of speak_lib.h."""
+
+    _fields_ = [
+        ("name", ctypes.c_char_p),
+        ("languages", ctypes.c_void_p),  # (priority byte, language, NUL) pairs, then a 0 byte
+        ("identifier", ctypes.c_char_p),
+        ("gender", ctypes.c_ubyte),
+        ("age", ctypes.c_ubyte),
+        ("variant", ctypes.c_ubyte),
+        ("xx1", ctypes.c_ubyte),
+        ("score", ctypes.c_int),
+        ("spare", ctypes.c_void_p),
+    ]
+
+
+def _languages(pointer: int | None) -> tuple[str, ...]:
+    """Decode a voice's languages list, in its order (the voice's own language first)."""
+    found: list[str] = []
+    while pointer:
+        if ctypes.string_at(pointer, 1)[0] == 0:  # the priority byte; 0 ends the list
+            break
+        language = ctypes.string_at(pointer + 1)
+        found.append(language.decode())
+        pointer += 2 + len(language)
+    return tuple(found)
+
+
 def _declare(lib: ctypes.CDLL) -> ctypes.CDLL:
     """Argument types of the functions used, so ctypes converts (and checks) each call."""
     c = ctypes
     lib.espeak_Initialize.argtypes = [c.c_int, c.c_int, c.c_char_p, c.c_int]
     lib.espeak_SetVoiceByName.argtypes = [c.c_char_p]
     lib.espeak_SetParameter.argtypes = [c.c_int, c.c_int, c.c_int]
+    lib.espeak_Info.argtypes = [c.c_void_p]
+    lib.espeak_Info.restype = c.c_char_p
+    lib.espeak_ListVoices.argtypes = [c.c_void_p]
+    lib.espeak_ListVoices.restype = c.POINTER(c.POINTER(_Voice))
     lib.espeak_Synth.argtypes = [
         c.c_char_p,  # text
         c.c_size_t,  # its size in bytes, with the terminating NUL
