@@ -36,6 +36,7 @@ from assistant.messages import (
     SessionStart,
     SpeechChunk,
     SpeechStarted,
+    Transcript,
     TurnEnd,
     TurnStart,
 )
@@ -183,6 +184,7 @@ class VoiceConversation:
         self.apologized: set[int] = set()
         self.open_turns: dict[int, asyncio.Future[None]] = {}
         self.stream_start: float | None = None  # set when the input is real time
+        self.stamped = 0  # the turn id on the last frame fed (the VAD may begin that turn)
         self._tasks: set[asyncio.Task[None]] = set()
 
     async def run(self, blocks: AsyncIterator[bytes], *, realtime: bool) -> VoiceResult:
@@ -197,7 +199,7 @@ class VoiceConversation:
                     self.stream_start = time.monotonic() - len(pcm) / (2 * SAMPLE_RATE)
                     if isinstance(self.playback, Timeline):
                         self.playback.start = self.stream_start  # the input's 0 s is its 0 s
-                next_turn = self.conversation.turn_id + 1
+                next_turn = self.stamped = self.conversation.turn_id + 1
                 frame = AudioFrame(session_id=session, turn_id=next_turn, pcm=pcm)
                 await self.bus.publish(frame, INPUT)
             await self.conversation.end_stream()  # the VAD lets go of speech still pending
@@ -213,6 +215,32 @@ class VoiceConversation:
             # Playback went on after the turn was done: a barge-in may have cut it since.
             record.interrupted = turn in self.interrupted
         return VoiceResult([self.records[t] for t in sorted(self.records)], self.chunks)
+
+    async def type_turn(self, text: str) -> int:
+        """A typed turn of this spoken conversation (a browser's text box): it begins after the
+        speech recognizer, as if it had heard `text`, and is answered in speech like any other.
+        Call it while `run` is running. Returns the turn's id."""
+        asr = self.pipeline.plan.last_producer(Transcript)
+        if asr is None:
+            raise ValueError(f"the {self.pipeline.plan.name!r} pipeline has no speech recognizer")
+        # Frames already fed carry at most `stamped`: the VAD may still begin that turn.
+        turn = max(self.conversation.turn_id, self.stamped) + 1
+        self.conversation.turn_id = turn
+        transcript = Transcript(session_id=self.session_id, turn_id=turn, text=text)
+        await self.conversation.publish_turn(turn, transcript, origin=asr)
+        return turn
+
+    def interrupt(self, reason: str = "user") -> None:
+        """Stop talking (the user asked to): playback stops and what is left of the turns so
+        far is cancelled; the conversation goes on."""
+        turn = self.conversation.turn_id
+        if self.playback is not None:
+            self.playback.stop()
+        if turn < 1:
+            return
+        self.interrupted.update(range(1, turn + 1))
+        interrupt = Interrupt(session_id=self.session_id, turn_id=turn, reason=reason)
+        self._spawn(self.bus.publish(interrupt, INPUT))
 
     async def _settle(self) -> None:
         """Until every turn begun is over (apologies included) and no interrupt is pending."""

@@ -1,0 +1,345 @@
+"""The WebSocket `/ws` on a real server (127.0.0.1, an ephemeral port) over the real text and
+voice pipelines (in-memory trackers), loaded once for the module: typed and spoken turns answered
+in text and audio, and bad input answered with an error (or the close code it calls for)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+from collections.abc import Awaitable, Iterator
+from pathlib import Path
+from typing import Any, TypeVar
+
+import aiohttp
+import numpy as np
+import pytest
+from aiohttp import web
+
+from assistant.config import DEFAULT_MODELS, load_models, load_pipeline
+from assistant.core.runner import Pipeline
+from assistant.pipeline import plan_pipeline
+from assistant.server.http import make_app
+from assistant.server.hub import ConversationHub
+from assistant.server.voice_link import VoiceService
+from assistant.server.ws import add_voice_routes
+from assistant.session import TurnRecord
+from tests.speech import conversation
+
+ROOT = Path(__file__).resolve().parents[1]
+TOKEN = "s3cret-token"
+MAX_MESSAGE = 16 * 1024
+T = TypeVar("T")
+Event = dict[str, Any]
+
+
+def plan(name: str) -> Any:
+    path = ROOT / "pipelines" / f"{name}.yaml"
+    models = load_models(DEFAULT_MODELS)
+    return plan_pipeline(
+        load_pipeline(path), path, models, DEFAULT_MODELS, {"dst": "tracker-memory"}
+    )
+
+
+class Server:
+    """Both pipelines, a hub and three apps on one event loop in a thread: open, with a token,
+    and one whose send queue is tiny (the slow-client test)."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self.thread.start()
+        self.records: list[tuple[str, TurnRecord]] = []
+        self.call(self._start())
+
+    def call(self, coroutine: Awaitable[T]) -> T:
+        return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result(timeout=300)  # type: ignore[arg-type]
+
+    async def _start(self) -> None:
+        self.text = Pipeline(plan("text"))
+        self.voice = Pipeline(plan("voice"))
+        await self.text.start()
+        await self.voice.start()
+        self.hub = ConversationHub(self.text)
+        self.service = VoiceService(self.voice)
+        self.service.observers.append(lambda cid, record: self.records.append((cid, record)))
+        self.runners: list[web.AppRunner] = []
+        self.url = await self._site(make_app(self.hub), send_queue=256)
+        self.token_url = await self._site(make_app(self.hub, token=TOKEN), send_queue=256)
+        self.slow_url = await self._site(make_app(self.hub), send_queue=4)
+
+    async def _site(self, app: web.Application, send_queue: int) -> str:
+        add_voice_routes(app, self.service, max_message=MAX_MESSAGE, send_queue=send_queue)
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        self.runners.append(runner)
+        host, port = runner.addresses[0][:2]
+        return f"http://{host}:{port}"
+
+    async def _stop(self) -> None:
+        for runner in self.runners:
+            await runner.cleanup()
+        await self.hub.close()
+        await self.text.stop()
+        await self.voice.stop()
+
+    def close(self) -> None:
+        self.call(self._stop())
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(10)
+        self.loop.close()
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[Server]:
+    server = Server()
+    yield server
+    server.close()
+
+
+def ws_url(base: str, **query: str) -> str:
+    url = base.replace("http://", "ws://") + "/ws"
+    return url + ("?" + "&".join(f"{k}={v}" for k, v in query.items()) if query else "")
+
+
+async def next_event(ws: aiohttp.ClientWebSocketResponse, timeout: float = 60) -> Event:
+    """The next JSON event, skipping audio."""
+    while True:
+        message = await ws.receive(timeout)
+        if message.type == aiohttp.WSMsgType.TEXT:
+            event: Event = json.loads(message.data)
+            return event
+        assert message.type == aiohttp.WSMsgType.BINARY, message
+
+
+async def until_turn(ws: aiohttp.ClientWebSocketResponse) -> tuple[list[Event], bytes]:
+    """Every event and all the audio up to the end of a turn (its `turn` event)."""
+    events: list[Event] = []
+    audio = bytearray()
+    while True:
+        message = await ws.receive(90)
+        if message.type == aiohttp.WSMsgType.BINARY:
+            audio += message.data
+            continue
+        assert message.type == aiohttp.WSMsgType.TEXT, message
+        events.append(json.loads(message.data))
+        if events[-1]["type"] == "turn":
+            return events, bytes(audio)
+
+
+def of(events: list[Event], kind: str) -> list[Event]:
+    return [e for e in events if e["type"] == kind]
+
+
+def run(coroutine: Awaitable[T]) -> T:
+    return asyncio.run(coroutine)  # type: ignore[arg-type]
+
+
+def test_a_typed_turn_is_answered_in_text_and_audio(server: Server) -> None:
+    async def scenario() -> tuple[Event, list[Event], bytes]:
+        async with (
+            aiohttp.ClientSession() as http,
+            http.ws_connect(ws_url(server.url, conversation="typed-1")) as ws,
+        ):
+            ready = await next_event(ws)
+            await ws.send_json({"type": "text", "text": "what is 17 times 23"})
+            events, audio = await until_turn(ws)
+            return ready, events, audio
+
+    ready, events, audio = run(scenario())
+    assert ready == {
+        "type": "ready",
+        "conversation": "typed-1",
+        "audio": {"encoding": "pcm_s16le", "sample_rate": 16000, "channels": 1},
+    }
+    assert [e["text"] for e in of(events, "transcript")] == ["what is 17 times 23"]
+    replies = " ".join(e["text"] for e in of(events, "reply"))
+    assert "391" in replies
+    timings = of(events, "timings")[0]["timings_ms"]
+    assert "asr" not in timings and "nlu" in timings and "tts" in timings
+    record = of(events, "turn")[0]["record"]
+    assert record["session"] == "typed-1" and "391" in record["text"]
+    assert record["input"] == "what is 17 times 23"
+    assert len(audio) % 2 == 0
+    samples = np.frombuffer(audio, dtype="<i2")
+    assert len(samples) > 16000 * 0.5 and np.abs(samples).max() > 1000  # speech, not silence
+
+
+def test_a_spoken_request_in_real_time_is_answered(server: Server) -> None:
+    speech = conversation(1.0, "what time is it", 2.0).pcm
+
+    async def scenario() -> tuple[list[Event], bytes]:
+        async with (
+            aiohttp.ClientSession() as http,
+            http.ws_connect(ws_url(server.url, conversation="spoken-1")) as ws,
+        ):
+            await next_event(ws)
+            collect = asyncio.ensure_future(until_turn(ws))
+            loop = asyncio.get_running_loop()
+            start, block = loop.time(), 640  # 20 ms a frame, as a browser sends them
+            for index in range(0, len(speech), block):
+                await ws.send_bytes(speech[index : index + block])
+                await asyncio.sleep(max(0.0, start + (index + block) / 32000 - loop.time()))
+            return await collect
+
+    events, audio = run(scenario())
+    heard = " ".join(e["text"] for e in of(events, "transcript")).lower()
+    assert "time" in heard
+    reply = " ".join(e["text"] for e in of(events, "reply"))
+    assert reply and "sorry" not in reply.lower()
+    record = of(events, "turn")[0]["record"]
+    assert record["audio"]["voice_to_voice_ms"] is not None
+    assert "asr" in of(events, "timings")[0]["timings_ms"]
+    assert len(audio) > 16000  # half a second of reply at least
+
+
+def test_bad_json_and_unknown_types_get_an_error_and_the_connection_goes_on(
+    server: Server,
+) -> None:
+    async def scenario() -> list[Event]:
+        async with aiohttp.ClientSession() as http, http.ws_connect(ws_url(server.url)) as ws:
+            await next_event(ws)
+            await ws.send_str("{not json")
+            events = [await next_event(ws)]
+            await ws.send_json({"type": "dance"})
+            events.append(await next_event(ws))
+            await ws.send_json(["text", "hello"])
+            events.append(await next_event(ws))
+            await ws.send_json({"type": "text", "text": "   "})
+            events.append(await next_event(ws))
+            await ws.send_json({"type": "hello"})
+            events.append(await next_event(ws))  # still answered
+            return events
+
+    bad_json, unknown, not_object, empty, hello = run(scenario())
+    assert bad_json["type"] == "error" and "not valid JSON" in bad_json["error"]
+    assert unknown["type"] == "error" and "unknown message type 'dance'" in unknown["error"]
+    assert not_object["type"] == "error" and '"type"' in not_object["error"]
+    assert empty["type"] == "error" and "empty" in empty["error"]
+    assert hello["type"] == "hello"
+
+
+def test_audio_in_the_wrong_format_gets_an_error(server: Server) -> None:
+    async def scenario() -> list[Event]:
+        async with aiohttp.ClientSession() as http, http.ws_connect(ws_url(server.url)) as ws:
+            await next_event(ws)
+            await ws.send_bytes(b"\x00" * 1001)
+            events = [await next_event(ws)]
+            await ws.send_bytes(b"RIFF" + b"\x00" * 100)
+            events.append(await next_event(ws))
+            await ws.send_json({"type": "hello", "audio": {"sample_rate": 44100}})
+            events.append(await next_event(ws))
+            return events
+
+    odd, wav, rate = run(scenario())
+    assert odd["type"] == "error" and "odd length" in odd["error"]
+    assert wav["type"] == "error" and "not a WAV file" in wav["error"]
+    assert rate["type"] == "error" and "16000 Hz" in rate["error"]
+
+
+def test_an_oversize_message_closes_the_socket_with_1009(server: Server) -> None:
+    async def scenario() -> int | None:
+        async with aiohttp.ClientSession() as http, http.ws_connect(ws_url(server.url)) as ws:
+            await next_event(ws)
+            await ws.send_bytes(b"\x00" * (MAX_MESSAGE + 2))
+            while (await ws.receive(30)).type not in (
+                aiohttp.WSMsgType.CLOSE,
+                aiohttp.WSMsgType.CLOSED,
+                aiohttp.WSMsgType.CLOSING,
+            ):
+                pass
+            return ws.close_code
+
+    assert run(scenario()) == 1009
+
+
+def test_a_token_is_required_before_the_upgrade(server: Server) -> None:
+    async def scenario() -> tuple[int, str, Event]:
+        async with aiohttp.ClientSession() as http:
+            with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
+                await http.ws_connect(ws_url(server.token_url, token="wrong"))
+            async with http.get(server.token_url + "/ws") as response:
+                body = await response.json()
+            async with http.ws_connect(ws_url(server.token_url, token=TOKEN)) as ws:
+                ready = await next_event(ws)
+            return refused.value.status, body["error"], ready
+
+    status, error, ready = run(scenario())
+    assert status == 401 and "token" in error
+    assert ready["type"] == "ready"
+
+
+def test_a_client_gone_mid_turn_leaves_the_turn_done_and_nothing_running(
+    server: Server,
+) -> None:
+    async def scenario() -> None:
+        async with (
+            aiohttp.ClientSession() as http,
+            http.ws_connect(ws_url(server.url, conversation="gone-1")) as ws,
+        ):
+            await next_event(ws)
+            await ws.send_json({"type": "text", "text": "what is 6 times 7"})
+        # closed before any reply
+
+    before = len(server.records)
+    run(scenario())
+
+    async def settled() -> list[str]:
+        for _ in range(600):
+            if not any(link.conversation_id == "gone-1" for link in server.service.links):
+                break
+            await asyncio.sleep(0.05)
+        return [link.conversation_id for link in server.service.links]
+
+    assert "gone-1" not in server.call(settled())
+    done = [r for cid, r in server.records[before:] if cid == "gone-1"]
+    assert len(done) == 1 and "42" in done[0].text
+
+
+def test_feedback_is_kept_with_its_turn(server: Server) -> None:
+    async def scenario() -> list[Event]:
+        async with (
+            aiohttp.ClientSession() as http,
+            http.ws_connect(ws_url(server.url, conversation="rated-1")) as ws,
+        ):
+            await next_event(ws)
+            await ws.send_json({"type": "feedback", "turn": 1, "rating": "down"})
+            events = [await next_event(ws)]
+            await ws.send_json({"type": "feedback", "turn": 1, "rating": "meh"})
+            events.append(await next_event(ws))
+            return events
+
+    stored, bad = run(scenario())
+    assert stored == {
+        "type": "feedback",
+        "turn": 1,
+        "rating": "down",
+        "comment": "",
+        "stored": True,
+    }
+    assert server.service.feedback["rated-1"][-1]["rating"] == "down"
+    assert bad["type"] == "error" and "up, down, flag" in bad["error"]
+
+
+def test_a_client_that_stops_reading_is_disconnected(server: Server) -> None:
+    before = server.service.slow_clients
+
+    async def scenario() -> None:
+        async with (
+            aiohttp.ClientSession() as http,
+            http.ws_connect(ws_url(server.slow_url, conversation="slow-1"), max_msg_size=0) as ws,
+        ):
+            await next_event(ws)
+            for _ in range(60):  # reads nothing from here on
+                if server.service.slow_clients > before:
+                    return
+                try:
+                    await ws.send_json({"type": "text", "text": "tell me a joke"})
+                except (ConnectionError, RuntimeError):
+                    return
+                await asyncio.sleep(0.5)
+
+    run(scenario())
+    assert server.service.slow_clients == before + 1
