@@ -24,7 +24,7 @@ import numpy as np
 
 from assistant.audio.wav import SAMPLE_RATE, Audio, frames, resample
 from assistant.core.conversation import Conversation
-from assistant.core.planner import INPUT
+from assistant.core.planner import INPUT, PipelinePlan
 from assistant.core.runner import Pipeline
 from assistant.messages import (
     AudioFrame,
@@ -67,6 +67,15 @@ def to_int16(samples: np.ndarray, from_rate: int, to_rate: int) -> np.ndarray:
         return samples.astype(np.int16, copy=False)
     resampled = resample(samples.astype(np.float32), from_rate, to_rate)
     return np.clip(np.round(resampled), -32768, 32767).astype(np.int16)
+
+
+def recognizer(plan: PipelinePlan) -> str | None:
+    """The stage that first makes a `Transcript` (the speech recognizer): a typed turn begins
+    as its output. Later stages may pass the transcript on (a guard redacts it)."""
+    for stage in plan.stages:
+        if Transcript in stage.cls.produces and Transcript not in stage.cls.consumes:
+            return stage.name
+    return None
 
 
 class Timeline:
@@ -220,7 +229,7 @@ class VoiceConversation:
         """A typed turn of this spoken conversation (a browser's text box): it begins after the
         speech recognizer, as if it had heard `text`, and is answered in speech like any other.
         Call it while `run` is running. Returns the turn's id."""
-        asr = self.pipeline.plan.last_producer(Transcript)
+        asr = recognizer(self.pipeline.plan)
         if asr is None:
             raise ValueError(f"the {self.pipeline.plan.name!r} pipeline has no speech recognizer")
         # Frames already fed carry at most `stamped`: the VAD may still begin that turn.

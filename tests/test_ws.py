@@ -158,7 +158,9 @@ def test_a_typed_turn_is_answered_in_text_and_audio(server: Server) -> None:
     replies = " ".join(e["text"] for e in of(events, "reply"))
     assert "391" in replies
     timings = of(events, "timings")[0]["timings_ms"]
-    assert "asr" not in timings and "nlu" in timings and "tts" in timings
+    # Begun after the speech recognizer: every stage after it took part (the guard too).
+    assert "asr" not in timings and "vad" not in timings
+    assert {"guard", "sentiment", "nlu", "tts"} <= set(timings)
     record = of(events, "turn")[0]["record"]
     assert record["session"] == "typed-1" and "391" in record["text"]
     assert record["input"] == "what is 17 times 23"
@@ -343,3 +345,24 @@ def test_a_client_that_stops_reading_is_disconnected(server: Server) -> None:
 
     run(scenario())
     assert server.service.slow_clients == before + 1
+
+
+def test_interrupt_stops_the_reply_being_spoken(server: Server) -> None:
+    async def scenario() -> list[Event]:
+        async with (
+            aiohttp.ClientSession() as http,
+            http.ws_connect(ws_url(server.url, conversation="stopped-1")) as ws,
+        ):
+            await next_event(ws)
+            await ws.send_json({"type": "text", "text": "tell me a joke"})
+            events: list[Event] = []
+            while (message := await ws.receive(60)).type != aiohttp.WSMsgType.BINARY:
+                events.append(json.loads(message.data))  # until its audio begins
+            await ws.send_json({"type": "interrupt"})
+            while events[-1]["type"] != "turn":
+                events.append(await next_event(ws))
+            return events
+
+    events = run(scenario())
+    assert of(events, "interrupted")
+    assert of(events, "turn")[0]["record"]["interrupted"] is True

@@ -22,7 +22,7 @@ from assistant.audio.wav import SAMPLE_RATE
 from assistant.core.runner import Pipeline
 from assistant.messages import Message, Refusal, Reply, Said, SpeechStarted, Transcript
 from assistant.session import TurnRecord
-from assistant.voice import VoiceConversation, to_int16
+from assistant.voice import VoiceConversation, recognizer, to_int16
 
 log = logging.getLogger(__name__)
 
@@ -99,7 +99,7 @@ class VoiceLink:
             pipeline, playback=self.playback, session_id=conversation_id, on_turn=self._turn
         )
         plan = pipeline.plan
-        self.asr = plan.last_producer(Transcript)
+        self.asr = recognizer(plan)
         self.final = plan.final_producers(Reply, Refusal)
         self.blocks: asyncio.Queue[bytes | None] = asyncio.Queue(INPUT_BLOCKS)
         self.pending = b""  # the start of a block not yet whole

@@ -148,7 +148,8 @@ function addFeedback(id) {
   group.setAttribute("role", "group");
   group.setAttribute("aria-label", "Rate this reply");
   for (const [rating, symbol, label] of [
-    ["up", "👍", "Good reply"], ["down", "👎", "Bad reply"], ["flag", "⚑", "Flag this reply"]]) {
+    ["up", "✓ Good", "Good reply"], ["down", "✗ Bad", "Bad reply"],
+    ["flag", "⚑ Flag", "Flag this reply"]]) {
     const button = document.createElement("button");
     button.type = "button";
     button.dataset.rating = rating;
