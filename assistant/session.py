@@ -74,7 +74,9 @@ class TurnRecord:
     plan: PipelinePlan | None = None
 
     def of(self, kind: type[M], sender: str | None = None) -> list[M]:
-        return [m for s, m in self.messages if isinstance(m, kind) and sender in (None, s)]
+        return [
+            m for s, m in self.messages if isinstance(m, kind) and sender in (None, s)
+        ]
 
     def latest(self, kind: type[M]) -> M | None:
         return last_of(kind, (m for _, m in self.messages))

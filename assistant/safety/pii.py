@@ -211,7 +211,6 @@ class SharedAnalyzer:
             raise MissingModelError(
                 f"PII redaction needs Presidio: pip install {PRESIDIO_PACKAGE}"
             ) from None
-
         class PartialSpacyEngine(SpacyNlpEngine):
             def load(self) -> None:
                 import spacy

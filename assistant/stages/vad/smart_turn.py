@@ -124,4 +124,6 @@ class SmartTurnVAD(SileroVAD):
         turn = session.open_turn
         if turn is None:
             turn = self._begin_turn(session, session_id, offered)
-        session.ready.append(utterance_message(event.utterance, session_id, turn, UtteranceDraft))
+        session.ready.append(
+            utterance_message(event.utterance, session_id, turn, UtteranceDraft)
+        )
