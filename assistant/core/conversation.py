@@ -58,7 +58,9 @@ class Conversation:
     async def end_stream(self) -> None:
         """End the input and wait until every stage has let go of what it held."""
         done = self.expect(STREAM)
-        await self.bus.publish(EndOfStream(session_id=self.session_id, turn_id=self.turn_id), INPUT)
+        await self.bus.publish(
+            EndOfStream(session_id=self.session_id, turn_id=self.turn_id), INPUT
+        )
         await done
 
     def _observe(self, message: Message, sender: str) -> None:
