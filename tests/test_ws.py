@@ -366,3 +366,53 @@ def test_interrupt_stops_the_reply_being_spoken(server: Server) -> None:
     events = run(scenario())
     assert of(events, "interrupted")
     assert of(events, "turn")[0]["record"]["interrupted"] is True
+
+
+def test_the_page_and_its_files_need_the_token_and_the_page_passes_it_on(server: Server) -> None:
+    async def scenario() -> tuple[int, int, str, int]:
+        async with aiohttp.ClientSession() as http:
+            async with http.get(server.token_url + "/") as response:
+                bare = response.status
+            async with http.get(server.token_url + "/static/app.js") as response:
+                script = response.status
+            async with http.get(server.token_url + f"/?token={TOKEN}") as response:
+                page = await response.text()
+            async with http.get(server.token_url + f"/static/worklet.js?token={TOKEN}") as response:
+                worklet = response.status
+            return bare, script, page, worklet
+
+    bare, script, page, worklet = run(scenario())
+    assert bare == script == 401
+    assert f'src="/static/app.js?token={TOKEN}"' in page and worklet == 200
+
+
+def test_concurrent_conversations_get_only_their_own_replies(server: Server) -> None:
+    async def ask(conversation: str, text: str) -> list[Event]:
+        async with (
+            aiohttp.ClientSession() as http,
+            http.ws_connect(ws_url(server.url, conversation=conversation)) as ws,
+        ):
+            await next_event(ws)
+            await ws.send_json({"type": "text", "text": text})
+            return (await until_turn(ws))[0]
+
+    async def scenario() -> tuple[list[Event], list[Event], int]:
+        first, second = await asyncio.gather(
+            ask("pair-a", "what is 12 times 12"), ask("pair-b", "what is 11 times 11")
+        )
+        async with (
+            aiohttp.ClientSession() as http,
+            http.ws_connect(ws_url(server.url, conversation="pair-c")) as ws,
+        ):
+            await next_event(ws)
+            with pytest.raises(aiohttp.WSServerHandshakeError) as taken:
+                await http.ws_connect(ws_url(server.url, conversation="pair-c"))
+        return first, second, taken.value.status
+
+    first, second, status = run(scenario())
+    first_text = " ".join(e["text"] for e in of(first, "reply"))
+    second_text = " ".join(e["text"] for e in of(second, "reply"))
+    assert "144" in first_text and "121" not in first_text
+    assert "121" in second_text and "144" not in second_text
+    assert {e["record"]["session"] for e in of(first, "turn")} == {"pair-a"}
+    assert status == 409  # one connection per conversation at a time
