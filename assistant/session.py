@@ -220,10 +220,13 @@ class TurnRecord:
 
 
 class TurnRecorder:
-    """Bus observer that sorts messages into per-turn records."""
+    """Bus observer that sorts messages into per-turn records. With `session_id`, only that
+    session's: a conversation must not keep the turns of every other one sharing the pipeline
+    (nobody would ever take them)."""
 
-    def __init__(self, plan: PipelinePlan) -> None:
+    def __init__(self, plan: PipelinePlan, session_id: str | None = None) -> None:
         self.plan = plan
+        self.session_id = session_id
         self.final_senders = plan.final_producers(Reply, Refusal)
         self.turns: dict[tuple[str, int], TurnRecord] = {}
 
@@ -236,6 +239,8 @@ class TurnRecorder:
     def __call__(self, message: Message, sender: str) -> None:
         # Proactive turns (negative ids: a timer announcing itself) belong to no user turn.
         if isinstance(message, Marker) or message.turn_id < 0:
+            return
+        if self.session_id is not None and message.session_id != self.session_id:
             return
         if isinstance(message, SessionStart | SessionEnd | Interrupt | AudioFrame):
             return  # not part of a turn (input audio is the stream the turns are cut from)
@@ -267,7 +272,7 @@ class TextSession:
         self.session_id = session_id or new_session_id()
         self.conversation = Conversation(self.bus, pipeline.plan, self.session_id)
         self.turn_timeout = turn_timeout
-        self.recorder = TurnRecorder(pipeline.plan)
+        self.recorder = TurnRecorder(pipeline.plan, self.session_id)
         final_senders = self.recorder.final_senders
         self._removers = [self.bus.observe(self.recorder), self.conversation.close]
         if on_proactive is not None:

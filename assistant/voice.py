@@ -184,7 +184,7 @@ class VoiceConversation:
         self.barge_in = barge_in
         self.on_turn = on_turn
         plan = pipeline.plan
-        self.recorder = TurnRecorder(plan)
+        self.recorder = TurnRecorder(plan, self.session_id)
         self.speech_sender = plan.last_producer(SpeechChunk)
         self.reply_sender = plan.last_producer(Reply)
         self.chunks: list[SpeechChunk] = []
