@@ -237,8 +237,9 @@ class TurnRecorder:
         return self.turns[key]
 
     def __call__(self, message: Message, sender: str) -> None:
-        # Proactive turns (negative ids: a timer announcing itself) belong to no user turn.
-        if isinstance(message, Marker) or message.turn_id < 0:
+        # Proactive turns (negative ids: a timer announcing itself) belong to no user turn, nor
+        # does turn 0: the session's own messages (feedback on a turn, say).
+        if isinstance(message, Marker) or message.turn_id <= 0:
             return
         if self.session_id is not None and message.session_id != self.session_id:
             return

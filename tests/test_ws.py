@@ -18,6 +18,7 @@ from aiohttp import web
 
 from assistant.config import DEFAULT_MODELS, load_models, load_pipeline
 from assistant.core.runner import Pipeline
+from assistant.dialogue.events import FeedbackGiven
 from assistant.pipeline import plan_pipeline
 from assistant.server.http import make_app
 from assistant.server.hub import ConversationHub
@@ -300,29 +301,40 @@ def test_a_client_gone_mid_turn_leaves_the_turn_done_and_nothing_running(
     assert len(done) == 1 and "42" in done[0].text
 
 
-def test_feedback_is_kept_with_its_turn(server: Server) -> None:
+def test_feedback_is_stored_as_a_tracker_event_of_the_conversation(server: Server) -> None:
     async def scenario() -> list[Event]:
         async with (
             aiohttp.ClientSession() as http,
             http.ws_connect(ws_url(server.url, conversation="rated-1")) as ws,
         ):
             await next_event(ws)
-            await ws.send_json({"type": "feedback", "turn": 1, "rating": "down"})
-            events = [await next_event(ws)]
+            await ws.send_json({"type": "feedback", "turn": 1, "rating": "up"})
+            events = [await next_event(ws)]  # no turn yet
+            await ws.send_json({"type": "text", "text": "hello"})
+            await until_turn(ws)
+            await ws.send_json({"type": "feedback", "turn": 1, "rating": "down", "comment": "rude"})
+            events.append(await next_event(ws))
             await ws.send_json({"type": "feedback", "turn": 1, "rating": "meh"})
             events.append(await next_event(ws))
             return events
 
-    stored, bad = run(scenario())
-    assert stored == {
-        "type": "feedback",
-        "turn": 1,
-        "rating": "down",
-        "comment": "",
-        "stored": True,
-    }
-    assert server.service.feedback["rated-1"][-1]["rating"] == "down"
+    early, stored, bad = run(scenario())
+    assert early["type"] == "error" and "has not happened" in early["error"]
+    assert stored == {"type": "feedback", "turn": 1, "rating": "down", "comment": "rude"}
     assert bad["type"] == "error" and "up, down, flag" in bad["error"]
+    tracker = next(s for s in server.voice.stages if s.kind == "dst")
+
+    async def stored_feedback() -> list[FeedbackGiven]:
+        for _ in range(100):  # the tracker stage stores it in its turn
+            kept = [e for e in tracker.store.load("rated-1") if isinstance(e, FeedbackGiven)]
+            if kept:
+                break
+            await asyncio.sleep(0.05)
+        return kept
+
+    kept = server.call(stored_feedback())
+    assert kept == [FeedbackGiven(turn=1, rating="down", comment="rude")]
+    assert FeedbackGiven.from_wire(kept[0].to_json()) == kept[0]
 
 
 def test_a_client_that_stops_reading_is_disconnected(server: Server) -> None:

@@ -19,8 +19,18 @@ from typing import Any
 import numpy as np
 
 from assistant.audio.wav import SAMPLE_RATE
+from assistant.core.planner import INPUT
 from assistant.core.runner import Pipeline
-from assistant.messages import Message, Refusal, Reply, Said, SpeechStarted, Transcript
+from assistant.dialogue.events import FeedbackGiven
+from assistant.messages import (
+    DialogueUpdate,
+    Message,
+    Refusal,
+    Reply,
+    Said,
+    SpeechStarted,
+    Transcript,
+)
 from assistant.session import TurnRecord
 from assistant.voice import VoiceConversation, recognizer, to_int16
 
@@ -73,7 +83,6 @@ class VoiceService:
     turns: int = 0  # turns finished, over every link
     slow_clients: int = 0  # connections dropped because they stopped reading
     closing: bool = False
-    feedback: dict[str, list[Event]] = field(default_factory=dict)  # conversation -> feedback
     observers: list[Callable[[str, TurnRecord], None]] = field(default_factory=list)
     """Called with the conversation id and the record after every turn (metrics, tests)."""
 
@@ -100,6 +109,8 @@ class VoiceLink:
         )
         plan = pipeline.plan
         self.asr = recognizer(plan)
+        # Whether a stage stores the dialogue's events (the tracker takes DialogueUpdates).
+        self.dialogue = any(DialogueUpdate in stage.cls.feedback for stage in plan.stages)
         self.final = plan.final_producers(Reply, Refusal)
         self.blocks: asyncio.Queue[bytes | None] = asyncio.Queue(INPUT_BLOCKS)
         self.pending = b""  # the start of a block not yet whole
@@ -145,6 +156,18 @@ class VoiceLink:
 
     def interrupt(self) -> None:
         self.voice.interrupt("user")
+
+    async def feedback(self, turn: int, rating: str, comment: str) -> bool:
+        """Store the user's rating of turn `turn` as a tracker event (`FeedbackGiven`), through
+        the tracker stage that owns the conversation's events. False when the turn has not
+        begun in this conversation, or the pipeline keeps no tracker."""
+        if not 1 <= turn <= self.voice.conversation.turn_id or not self.dialogue:
+            return False
+        event = FeedbackGiven(turn=turn, rating=rating, comment=comment)
+        # Turn 0: the conversation's own message, part of no turn (and of no turn's record).
+        update = DialogueUpdate(session_id=self.conversation_id, turn_id=0, events=(event,))
+        await self.service.pipeline.bus.publish(update, INPUT)
+        return True
 
     def end_input(self) -> None:
         """No more input: the turns begun finish (their replies still go out if the client is

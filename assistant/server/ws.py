@@ -214,14 +214,14 @@ async def _command(raw: str, connection: Connection, link: VoiceLink) -> None:
     elif kind == "interrupt":
         link.interrupt()
     elif kind == "feedback":
-        _feedback(data, connection, link)
+        await _feedback(data, connection, link)
     elif kind == "hello":
         _hello(data, connection)
     else:
         connection.error(f"unknown message type {kind!r}; the types are: {', '.join(CLIENT_TYPES)}")
 
 
-def _feedback(data: dict[str, Any], connection: Connection, link: VoiceLink) -> None:
+async def _feedback(data: dict[str, Any], connection: Connection, link: VoiceLink) -> None:
     turn, rating = data.get("turn"), data.get("rating")
     if isinstance(turn, bool) or not isinstance(turn, int) or turn < 1:
         connection.error("feedback: turn must be the id of a turn (a positive integer)")
@@ -233,9 +233,10 @@ def _feedback(data: dict[str, Any], connection: Connection, link: VoiceLink) -> 
     if not isinstance(note, str) or len(note) > 1000:
         connection.error("feedback: comment must be a string of at most 1000 characters")
         return
-    entry = {"turn": turn, "rating": rating, "comment": note}
-    link.service.feedback.setdefault(link.conversation_id, []).append(entry)
-    connection.send({"type": "feedback", **entry, "stored": True})
+    if not await link.feedback(turn, rating, note):
+        connection.error(f"feedback: turn {turn} has not happened in this conversation")
+        return
+    connection.send({"type": "feedback", "turn": turn, "rating": rating, "comment": note})
 
 
 def _hello(data: dict[str, Any], connection: Connection) -> None:
