@@ -5,6 +5,7 @@ in text and audio, and bad input answered with an error (or the close code it ca
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import threading
 from collections.abc import Awaitable, Iterator
@@ -428,3 +429,56 @@ def test_concurrent_conversations_get_only_their_own_replies(server: Server) -> 
     assert "121" in second_text and "144" not in second_text
     assert {e["record"]["session"] for e in of(first, "turn")} == {"pair-a"}
     assert status == 409  # one connection per conversation at a time
+
+
+async def proactive_event(ws: aiohttp.ClientWebSocketResponse, timeout: float) -> tuple[Event, int]:
+    """The next `proactive` event, and how many bytes of audio came with it (within a second)."""
+    while True:
+        event = await next_event(ws, timeout)
+        if event["type"] == "proactive":
+            break
+    audio = 0
+    with contextlib.suppress(TimeoutError):
+        while True:
+            message = await ws.receive(1.0)
+            if message.type == aiohttp.WSMsgType.BINARY:
+                audio += len(message.data)
+    return event, audio
+
+
+def test_a_timer_fires_into_its_own_connection_in_text_and_audio(server: Server) -> None:
+    async def scenario() -> tuple[Event, int, list[Event]]:
+        async with (
+            aiohttp.ClientSession() as http,
+            http.ws_connect(ws_url(server.url, conversation="timer-1")) as ws,
+            http.ws_connect(ws_url(server.url, conversation="timer-quiet")) as quiet,
+        ):
+            await next_event(ws)
+            await next_event(quiet)
+            await ws.send_json({"type": "text", "text": "set a timer for 1 second"})
+            events, _ = await until_turn(ws)
+            assert "timer" in of(events, "turn")[0]["record"]["text"].lower()
+            event, audio = await proactive_event(ws, 10)
+            await quiet.send_json({"type": "hello"})
+            return event, audio, [await next_event(quiet)]  # nothing came before it
+
+    event, audio, quiet = run(scenario())
+    assert "timer is done" in event["text"] and event["turn"] < 0
+    assert audio > 16000  # the announcement is spoken too
+    assert [e["type"] for e in quiet] == ["hello"]
+
+
+def test_a_timer_that_ends_while_its_client_is_away_is_announced_when_it_returns(
+    server: Server,
+) -> None:
+    async def scenario() -> Event:
+        async with aiohttp.ClientSession() as http:
+            async with http.ws_connect(ws_url(server.url, conversation="timer-2")) as ws:
+                await next_event(ws)
+                await ws.send_json({"type": "text", "text": "set a timer for 1 second"})
+                await until_turn(ws)
+            await asyncio.sleep(2.0)
+            async with http.ws_connect(ws_url(server.url, conversation="timer-2")) as ws:
+                return (await proactive_event(ws, 10))[0]
+
+    assert "timer is done" in run(scenario())["text"]
