@@ -482,3 +482,36 @@ def test_a_timer_that_ends_while_its_client_is_away_is_announced_when_it_returns
                 return (await proactive_event(ws, 10))[0]
 
     assert "timer is done" in run(scenario())["text"]
+
+
+def test_a_thousand_connections_opened_and_closed_leave_nothing_behind(server: Server) -> None:
+    """Every connection is a conversation begun and ended on the shared pipeline: after 1,000
+    of them no link, bus observer, stage lane or tracker is left, and memory stays flat."""
+
+    async def cycles(count: int, first: int) -> None:
+        async with aiohttp.ClientSession() as http:
+            for index in range(first, first + count):
+                url = ws_url(server.url, conversation=f"cycle-{index}")
+                async with http.ws_connect(url) as ws:
+                    assert (await next_event(ws))["type"] == "ready"
+
+    async def leftovers() -> tuple[int, int, int, int]:
+        for _ in range(200):
+            lanes = sum(1 for r in server.voice.runners for s in r.lanes if s.startswith("cycle-"))
+            if not server.service.links and not lanes:
+                break
+            await asyncio.sleep(0.05)
+        tracker = next(s for s in server.voice.stages if s.kind == "dst")
+        trackers = sum(1 for s in tracker.trackers if s.startswith("cycle-"))
+        return len(server.service.links), lanes, trackers, len(server.voice.bus._observers)
+
+    def rss_mb() -> float:
+        return int(Path("/proc/self/statm").read_text().split()[1]) * 4096 / 1e6
+
+    observers = len(server.voice.bus._observers)
+    run(cycles(100, 0))  # warm: first-use allocations
+    before = rss_mb()
+    run(cycles(1000, 100))
+    grown = rss_mb() - before
+    assert server.call(leftovers()) == (0, 0, 0, observers)
+    assert grown < 30, f"memory grew by {grown:.1f} MB over 1,000 connections"
