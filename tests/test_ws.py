@@ -515,3 +515,44 @@ def test_a_thousand_connections_opened_and_closed_leave_nothing_behind(server: S
     grown = rss_mb() - before
     assert server.call(leftovers()) == (0, 0, 0, observers)
     assert grown < 30, f"memory grew by {grown:.1f} MB over 1,000 connections"
+
+
+def test_speaking_over_the_reply_interrupts_it_and_is_the_next_turn(server: Server) -> None:
+    speech = conversation(0.3, "what time is it", 1.5).pcm
+
+    async def scenario() -> list[Event]:
+        async with (
+            aiohttp.ClientSession() as http,
+            http.ws_connect(ws_url(server.url, conversation="barge-1")) as ws,
+        ):
+            await next_event(ws)
+            await ws.send_json({"type": "text", "text": "tell me a joke"})
+            events: list[Event] = []
+            while (message := await ws.receive(60)).type != aiohttp.WSMsgType.BINARY:
+                events.append(json.loads(message.data))  # until the joke is being spoken
+            collect = asyncio.ensure_future(until_turn_after(ws, turn=1))
+            loop = asyncio.get_running_loop()
+            start, block = loop.time(), 640
+            for index in range(0, len(speech), block):
+                await ws.send_bytes(speech[index : index + block])
+                await asyncio.sleep(max(0.0, start + (index + block) / 32000 - loop.time()))
+            return events + await collect
+
+    events = run(scenario())
+    types = [e["type"] for e in events]
+    assert "interrupted" in types
+    spoken = [e for e in of(events, "transcript") if e["turn"] > 1]
+    assert spoken and "time" in spoken[0]["text"].lower()
+    assert types.index("interrupted") < types.index("transcript", types.index("accepted") + 1)
+
+
+async def until_turn_after(ws: aiohttp.ClientWebSocketResponse, turn: int) -> list[Event]:
+    """Events until the `turn` event of a turn later than `turn`."""
+    events: list[Event] = []
+    while True:
+        message = await ws.receive(90)
+        if message.type == aiohttp.WSMsgType.BINARY:
+            continue
+        events.append(json.loads(message.data))
+        if events[-1]["type"] == "turn" and events[-1]["turn"] > turn:
+            return events
