@@ -508,7 +508,7 @@ def test_a_thousand_connections_opened_and_closed_leave_nothing_behind(server: S
     def rss_mb() -> float:
         return int(Path("/proc/self/statm").read_text().split()[1]) * 4096 / 1e6
 
-    observers = len(server.voice.bus._observers)
+    *_, observers = server.call(leftovers())  # earlier tests' connections have ended
     run(cycles(100, 0))  # warm: first-use allocations
     before = rss_mb()
     run(cycles(1000, 100))
@@ -556,3 +556,24 @@ async def until_turn_after(ws: aiohttp.ClientWebSocketResponse, turn: int) -> li
         events.append(json.loads(message.data))
         if events[-1]["type"] == "turn" and events[-1]["turn"] > turn:
             return events
+
+
+def test_metrics_count_the_voice_connections_and_turns(server: Server) -> None:
+    async def scenario() -> str:
+        async with (
+            aiohttp.ClientSession() as http,
+            http.ws_connect(ws_url(server.url, conversation="counted-1")) as ws,
+        ):
+            await next_event(ws)
+            await ws.send_json({"type": "text", "text": "hello"})
+            await until_turn(ws)
+            async with http.get(server.url + "/metrics") as response:
+                return await response.text()
+
+    text = run(scenario())
+    lines = {line.rsplit(" ", 1)[0]: float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+             if line and not line.startswith("#")}  # fmt: skip
+    assert lines["assistant_voice_connections"] == 1
+    assert lines['assistant_voice_turns_total{kind="typed"}'] >= 1
+    assert lines['assistant_voice_turns_total{kind="spoken"}'] >= 1  # the spoken test's
+    assert lines["assistant_voice_to_voice_seconds_count"] >= 1

@@ -23,9 +23,10 @@ from urllib.parse import urlencode
 from aiohttp import WSCloseCode, WSMsgType, web
 
 from assistant.audio.wav import SAMPLE_RATE
-from assistant.server.http import dumps, fail
+from assistant.server.http import METRICS, dumps, fail
 from assistant.server.hub import HubError, check_conversation_id, check_text
 from assistant.server.voice_link import Event, VoiceLink, VoiceService
+from assistant.server.voice_metrics import observe_voice
 from assistant.session import new_session_id
 
 log = logging.getLogger(__name__)
@@ -54,6 +55,8 @@ def add_voice_routes(
     if service is not None:
         app[VOICE] = service
         app.on_shutdown.append(_shutdown)
+        if METRICS in app:
+            observe_voice(app[METRICS].registry, service)
     app[LIMITS] = {"max_message": max_message, "send_queue": send_queue}
     app.router.add_get("/ws", websocket)
     app.router.add_get("/", index)
@@ -76,8 +79,11 @@ async def _shutdown(app: web.Application) -> None:
 class Connection:
     """One WebSocket: its send queue and writer, and the conversation it drives."""
 
-    def __init__(self, ws: web.WebSocketResponse, send_queue: int) -> None:
+    def __init__(
+        self, ws: web.WebSocketResponse, transport: asyncio.BaseTransport | None, send_queue: int
+    ) -> None:
         self.ws = ws
+        self.transport = transport
         self.queue: asyncio.Queue[Event | bytes | None] = asyncio.Queue(send_queue)
         self.too_slow = False
         self.writer = asyncio.get_running_loop().create_task(self._write())
@@ -90,9 +96,8 @@ class Connection:
         except asyncio.QueueFull:
             self.too_slow = True
             log.warning("a WebSocket client stopped reading; disconnected")
-            transport = self.ws._req.transport if self.ws._req is not None else None
-            if transport is not None:
-                transport.abort()  # it reads nothing: a close handshake would wait forever
+            if isinstance(self.transport, asyncio.WriteTransport):
+                self.transport.abort()  # it reads nothing: a close handshake would wait forever
 
     def error(self, message: str) -> None:
         self.send({"type": "error", "error": message})
@@ -138,7 +143,7 @@ async def websocket(request: web.Request) -> web.WebSocketResponse:
     ws = web.WebSocketResponse(max_msg_size=limits["max_message"], heartbeat=30.0)
     await ws.prepare(request)
     _bound_send_buffer(request)
-    connection = Connection(ws, limits["send_queue"])
+    connection = Connection(ws, request.transport, limits["send_queue"])
     link = VoiceLink(service, conversation_id, connection.send)
     running = link.start()
     connection.send({"type": "ready", "conversation": conversation_id, "audio": AUDIO_FORMAT})
