@@ -69,9 +69,11 @@ class Server:
         self.url = await self._site(make_app(self.hub), send_queue=256)
         self.token_url = await self._site(make_app(self.hub, token=TOKEN), send_queue=256)
         self.slow_url = await self._site(make_app(self.hub), send_queue=4)
+        self.no_voice_url = await self._site(make_app(self.hub), send_queue=4, voice=False)
 
-    async def _site(self, app: web.Application, send_queue: int) -> str:
-        add_voice_routes(app, self.service, max_message=MAX_MESSAGE, send_queue=send_queue)
+    async def _site(self, app: web.Application, send_queue: int, voice: bool = True) -> str:
+        service = self.service if voice else None
+        add_voice_routes(app, service, max_message=MAX_MESSAGE, send_queue=send_queue)
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
         site = web.TCPSite(runner, "127.0.0.1", 0)
@@ -577,3 +579,46 @@ def test_metrics_count_the_voice_connections_and_turns(server: Server) -> None:
     assert lines['assistant_voice_turns_total{kind="typed"}'] >= 1
     assert lines['assistant_voice_turns_total{kind="spoken"}'] >= 1  # the spoken test's
     assert lines["assistant_voice_to_voice_seconds_count"] >= 1
+
+
+def test_without_voice_or_past_the_limit_the_upgrade_is_refused_with_503(server: Server) -> None:
+    async def status(url: str) -> tuple[int, str]:
+        async with aiohttp.ClientSession() as http, http.get(url + "/ws") as response:
+            return response.status, (await response.json())["error"]
+
+    async def scenario() -> tuple[tuple[int, str], tuple[int, str], int]:
+        without = await status(server.no_voice_url)
+        async with aiohttp.ClientSession() as http, http.ws_connect(ws_url(server.url)) as ws:
+            await next_event(ws)
+            server.service.max_links = len(server.service.links)
+            try:
+                full = await status(server.url)
+            finally:
+                server.service.max_links = 32
+        async with aiohttp.ClientSession() as http, http.get(server.no_voice_url + "/") as page:
+            return without, full, page.status
+
+    without, full, page = run(scenario())
+    assert without[0] == 503 and "--voice none" in without[1]
+    assert full[0] == 503 and "try again later" in full[1]
+    assert page == 200
+
+
+def test_typing_over_the_reply_interrupts_it(server: Server) -> None:
+    async def scenario() -> list[Event]:
+        async with (
+            aiohttp.ClientSession() as http,
+            http.ws_connect(ws_url(server.url, conversation="typed-over-1")) as ws,
+        ):
+            await next_event(ws)
+            await ws.send_json({"type": "text", "text": "tell me a joke"})
+            while (await ws.receive(60)).type != aiohttp.WSMsgType.BINARY:
+                pass  # until the joke is being spoken
+            await ws.send_json({"type": "text", "text": "what is 2 times 3"})
+            return await until_turn_after(ws, turn=1)
+
+    events = run(scenario())
+    types = [e["type"] for e in events]
+    assert "interrupted" in types
+    assert types.index("interrupted") < types.index("accepted")
+    assert "6" in of(events, "turn")[-1]["record"]["text"]

@@ -79,6 +79,7 @@ class VoiceService:
     and stops it), and the links open on it."""
 
     pipeline: Pipeline
+    max_links: int = 32  # conversations at once: each costs the VAD and ASR a share of the CPU
     links: set[VoiceLink] = field(default_factory=set)
     turns: int = 0  # turns finished, over every link
     slow_clients: int = 0  # connections dropped because they stopped reading
@@ -150,8 +151,11 @@ class VoiceLink:
             await self.blocks.put(data[offset : offset + BLOCK_BYTES])
 
     async def text(self, text: str) -> int:
-        """A typed turn; its reply comes as events (and audio) like a spoken one's."""
+        """A typed turn; its reply comes as events (and audio) like a spoken one's. Typed while
+        the assistant talks, it interrupts, as speaking would."""
         await self.started.wait()
+        if self.playback.playing:
+            self.voice.interrupt("typed")
         return await self.voice.type_turn(text)
 
     def interrupt(self) -> None:

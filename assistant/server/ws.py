@@ -128,7 +128,7 @@ async def websocket(request: web.Request) -> web.WebSocketResponse:
     """`/ws?conversation=<id>`: one spoken conversation (a new id when none is given)."""
     service = request.app.get(VOICE)
     if service is None:
-        fail(503, "this server runs without the voice pipeline (--no-voice); use HTTP")
+        fail(503, "this server runs without voice (--voice none): /ws is off; use HTTP")
     if service.closing:
         fail(503, "the server is shutting down; try again in a moment")
     try:
@@ -137,6 +137,8 @@ async def websocket(request: web.Request) -> web.WebSocketResponse:
         )
     except HubError as exc:
         fail(400, f"conversation: {exc}")
+    if len(service.links) >= service.max_links:
+        fail(503, f"{service.max_links} voice conversations are open already; try again later")
     if any(link.conversation_id == conversation_id for link in service.links):
         fail(409, f"conversation {conversation_id} is open on another connection; close it first")
     limits = request.app[LIMITS]
