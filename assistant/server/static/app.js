@@ -221,6 +221,8 @@ async function startMicrophone() {
 
 function stopMicrophone() {
   if (!microphone) return;
+  // A second of silence lets the server's VAD end an utterance the button cut short.
+  if (socket && socket.readyState === WebSocket.OPEN) socket.send(new Int16Array(RATE).buffer);
   microphone.stream.getTracks().forEach((track) => track.stop());
   microphone.context.close();
   microphone = null;
