@@ -81,6 +81,7 @@ class VoiceService:
     pipeline: Pipeline
     max_links: int = 32  # conversations at once: each costs the VAD and ASR a share of the CPU
     links: set[VoiceLink] = field(default_factory=set)
+    opening: set[str] = field(default_factory=set)  # conversation ids being upgraded
     turns: int = 0  # turns finished, over every link
     slow_clients: int = 0  # connections dropped because they stopped reading
     closing: bool = False

@@ -137,10 +137,22 @@ async def websocket(request: web.Request) -> web.WebSocketResponse:
         )
     except HubError as exc:
         fail(400, f"conversation: {exc}")
-    if len(service.links) >= service.max_links:
+    if len(service.links) + len(service.opening) >= service.max_links:
         fail(503, f"{service.max_links} voice conversations are open already; try again later")
-    if any(link.conversation_id == conversation_id for link in service.links):
+    if conversation_id in service.opening or any(
+        link.conversation_id == conversation_id for link in service.links
+    ):
         fail(409, f"conversation {conversation_id} is open on another connection; close it first")
+    service.opening.add(conversation_id)  # until its link is up: the upgrade takes a moment
+    try:
+        return await _converse(request, service, conversation_id)
+    finally:
+        service.opening.discard(conversation_id)
+
+
+async def _converse(
+    request: web.Request, service: VoiceService, conversation_id: str
+) -> web.WebSocketResponse:
     limits = request.app[LIMITS]
     ws = web.WebSocketResponse(max_msg_size=limits["max_message"], heartbeat=30.0)
     await ws.prepare(request)
@@ -148,6 +160,7 @@ async def websocket(request: web.Request) -> web.WebSocketResponse:
     connection = Connection(ws, request.transport, limits["send_queue"])
     link = VoiceLink(service, conversation_id, connection.send)
     running = link.start()
+    service.opening.discard(conversation_id)
     connection.send({"type": "ready", "conversation": conversation_id, "audio": AUDIO_FORMAT})
     receiving = asyncio.ensure_future(_receive(ws, connection, link))
     try:
@@ -155,7 +168,9 @@ async def websocket(request: web.Request) -> web.WebSocketResponse:
         await asyncio.wait({receiving, running}, return_when=asyncio.FIRST_COMPLETED)
     finally:
         receiving.cancel()
-        await asyncio.gather(receiving, return_exceptions=True)
+        (failed,) = await asyncio.gather(receiving, return_exceptions=True)
+        if isinstance(failed, Exception):
+            log.error("WebSocket of conversation %s failed", conversation_id, exc_info=failed)
         await link.finish(client_gone=ws.closed or connection.too_slow)
         await connection.close()
         if not ws.closed:
