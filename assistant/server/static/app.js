@@ -83,7 +83,7 @@ function handle(event) {
       setEnabled(true);
       break;
     case "transcript":
-      if (event.final) addItem("user", "You", event.text).dataset.turn = event.turn;
+      if (event.final && event.text) addItem("user", "You", event.text).dataset.turn = event.turn;
       break;
     case "reply": {
       const turn = turnOf(event.turn);
