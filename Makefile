@@ -42,6 +42,7 @@ bench: $(BENCH)
 	$(BIN)/python -m benchmarks.cold_start
 	$(BIN)/python -m benchmarks.chat_ready
 	$(BIN)/python -m benchmarks.text_turn
+	$(BIN)/python -m benchmarks.serve_http
 
 # Speech: ASR WER/RTF per model (long: ~140 clips x 4 models), TTS, voice-to-voice latency
 # (ours and, on the same recordings, a Pipecat pipeline: the bench extra).

@@ -226,6 +226,8 @@ class TurnRecorder:
 
     def __init__(self, plan: PipelinePlan, session_id: str | None = None) -> None:
         self.plan = plan
+        # With many sessions on one bus, each session's recorder keeps its own turns only: it
+        # pops only those, so it would hold every other session's turns for good.
         self.session_id = session_id
         self.final_senders = plan.final_producers(Reply, Refusal)
         self.turns: dict[tuple[str, int], TurnRecord] = {}

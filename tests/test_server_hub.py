@@ -16,7 +16,7 @@ from assistant.core.runner import Pipeline
 from assistant.messages import Reply
 from assistant.pipeline import plan_pipeline
 from assistant.server.hub import ConversationHub, HubClosed, HubError
-from assistant.session import APOLOGY
+from assistant.session import APOLOGY, TurnRecord
 from tests.test_pipeline import make_plan
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -71,6 +71,19 @@ def test_conversations_keep_their_own_lists(running: Running) -> None:
         assert item in listed, (conversation, listed)
         assert not any(other in listed for other in set(items.values()) - {item}), listed
     assert hub.active >= 3
+
+
+def test_no_conversation_holds_the_records_of_answered_turns(running: Running) -> None:
+    """Each session's recorder keeps its own turns until it hands them out, and never the
+    other conversations' (it used to: memory grew with conversations x turns)."""
+    hub = running.hub
+
+    async def scenario() -> None:
+        await asyncio.gather(*(hub.say(f"hub-mem-{i}", "what is 2 plus 2") for i in range(5)))
+
+    running.run(scenario())
+    held = {cid: len(c.session.recorder.turns) for cid, c in hub._conversations.items()}
+    assert set(held.values()) == {0}, held
 
 
 def test_turns_of_one_conversation_run_one_at_a_time_in_order(running: Running) -> None:
@@ -128,6 +141,26 @@ def test_a_timer_goes_to_its_conversations_listener_only(running: Running) -> No
     assert hub.take_kept("hub-listen") == []  # delivered, so not kept too
 
 
+def test_an_idle_conversation_is_ended_and_picks_up_where_it_was(running: Running) -> None:
+    """Ended once idle (its state stays in the tracker's store), unless a timer still runs."""
+    hub = ConversationHub(running.pipeline, idle_seconds=0.2)
+
+    async def scenario() -> tuple[set[str], str]:
+        await hub.say("idle-list", "add pears to my shopping list")
+        await hub.say("idle-timer", "set a timer for 10 minutes")
+        await asyncio.sleep(0.3)
+        await hub.say("idle-new", "hello")  # a request sweeps the idle ones out
+        await asyncio.sleep(0.1)
+        left = set(hub._conversations)
+        listed = await hub.say("idle-list", "what's on my shopping list")
+        await hub.close()
+        return left, listed.text.lower()
+
+    left, listed = running.run(scenario())
+    assert left == {"idle-timer", "idle-new"}
+    assert "pears" in listed
+
+
 @pytest.mark.parametrize(
     ("conversation", "text", "problem"),
     [
@@ -166,3 +199,34 @@ def test_close_ends_conversations_and_refuses_new_turns(tmp_path: Path) -> None:
                 await hub.say("crash", "hello")
 
     asyncio.run(scenario())
+
+
+CHITCHAT = [
+    "what do you do for fun",
+    "how have you been",
+    "what's your favourite song",
+    "i just got back from a run",
+    "what's your favourite animal",
+    "my day was pretty rough",
+]
+
+
+def test_conversations_chatting_with_the_language_model_at_once(running: Running) -> None:
+    """Both replies are written by the model; neither waits for the turn timeout (a streamed
+    reply used to hold the model's lock between sentences, and the other conversation's
+    reply then blocked the stage's only thread for good)."""
+    hub = ConversationHub(running.pipeline, turn_timeout=30)
+
+    async def scenario() -> list[TurnRecord]:
+        records = await asyncio.gather(
+            *(hub.say(f"gen-{i}", text) for i, text in enumerate(CHITCHAT)),
+            *(hub.say(f"gen-{i}", "hello") for i in range(len(CHITCHAT), 10)),
+        )
+        records.append(await hub.say("gen-0", "do you like pizza"))
+        await hub.close()
+        return records
+
+    records = running.run(scenario())
+    assert not [r.session_id for r in records if r.timed_out]
+    chatted = [*records[: len(CHITCHAT)], records[-1]]
+    assert {r.reply.source if r.reply else None for r in chatted} == {"generation"}

@@ -2,7 +2,7 @@
 
 Loopback by default; any other address needs a token (`--token` or `ASSISTANT_TOKEN`).
 SIGTERM or Ctrl-C: stop accepting, let the turns in flight finish, end every conversation (the
-stores are flushed), exit 0.
+stores are flushed), exit 0. A second one stops at once.
 """
 
 from __future__ import annotations
@@ -47,7 +47,8 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--token",
         metavar="TOKEN",
-        help=f"require this token on every request (default: ${TOKEN_ENV})",
+        help=f"require this token on every request (default: ${TOKEN_ENV}, which other "
+        "users cannot see in the process list)",
     )
     parser.add_argument(
         "--knowledge",
@@ -100,14 +101,19 @@ async def _serve(args: argparse.Namespace, plan: PipelinePlan, token: str | None
     await pipeline.start(prefetch=True)
     hub = ConversationHub(pipeline)
     voice = await start_voice(args.voice_plan, context)
-    app = make_app(hub, token=token)
-    add_voice_routes(app, VoiceService(voice) if voice else None)
+    app = build_app(hub, token, VoiceService(voice) if voice else None)
     # No access log: URLs may carry the token (?token=), and turns are counted in /metrics.
     runner = web.AppRunner(app, access_log=None, shutdown_timeout=hub.turn_timeout + 5)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
+
+    def stop_gently() -> None:
+        stop.set()
+        for signum in (signal.SIGTERM, signal.SIGINT):  # a second signal stops at once
+            loop.remove_signal_handler(signum)
+
     for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, stop.set)
+        loop.add_signal_handler(signum, stop_gently)
     try:
         await runner.setup()
         try:
@@ -128,6 +134,16 @@ async def _serve(args: argparse.Namespace, plan: PipelinePlan, token: str | None
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(signum)
     return 0
+
+
+def build_app(
+    hub: ConversationHub, token: str | None, voice: VoiceService | None = None
+) -> web.Application:
+    """Everything served over HTTP; other front ends add their routes to this app. `/ws` and
+    the browser client are there with or without `voice` (without, `/ws` says it is off)."""
+    app = make_app(hub, token=token)
+    add_voice_routes(app, voice)
+    return app
 
 
 def _url(runner: web.AppRunner) -> str:

@@ -114,6 +114,8 @@ async def _guard(request: web.Request, handler: Handler) -> web.StreamResponse:
     except ApiError as exc:
         response = error_response(exc.status, exc.message)
     except web.HTTPException as exc:  # aiohttp's own: unknown path, wrong method, too large
+        if exc.status < 400:
+            raise  # a redirect, say, from a route another module added: not an error
         response = error_response(exc.status, _explain(request, exc))
     except Exception:
         log.exception("%s %s failed", request.method, request.path)

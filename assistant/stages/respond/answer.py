@@ -11,7 +11,7 @@ know" all go through it, so they fill templates and run actions the same way.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -35,6 +35,9 @@ class Answer:
     # The model is still writing: its first sentence is out, the rest follows (see the chain's
     # `process`).
     stream: SentenceStream | None = None
+    # Gives the model back to other turns once the stream is over (or stopped): the chain
+    # calls it last (see `Generation.step`).
+    release: Callable[[], None] | None = None
 
     def say(self, text: str, source: str) -> None:
         self.texts.append(text)

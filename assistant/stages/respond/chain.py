@@ -232,6 +232,9 @@ class ChainResponder(Stage):
                 # Interrupted, or failed: stop the model. On its own thread, after the sentence
                 # it may still be writing (a generator cannot be closed while it runs).
                 self._stop_later(answer.stream)
+            if answer.release is not None:
+                # After the stop is queued on the model's thread: the next reply runs after it.
+                answer.release()
 
     async def _as_written(
         self, state: DialogueState, answer: Answer, stream: SentenceStream

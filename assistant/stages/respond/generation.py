@@ -60,6 +60,7 @@ class Generation:
         self.stream = stream  # send the reply sentence by sentence as it is written
         self.run_blocking = run_blocking
         self._stopping = threading.Event()
+        self._model_free = asyncio.Lock()
         self._load = InBackground(self._warm_model, name="the language model", start=False)
 
     def prefetch(self) -> None:
@@ -95,10 +96,22 @@ class Generation:
             return False
         generator = await self.run_blocking(self._load.get)  # waits for what is left
         prompt = build_prompt(state.parse.text, intent, dict(state.slots), history(state))
-        # A proactive reply is shown the moment it arrives (the chat prints it): sent whole.
-        if self.stream and not state.proactive:
-            return await self._start_stream(generator, prompt, answer)
-        text = await self.run_blocking(self._generate, generator, prompt)
+        # One model, one reply at a time. A streamed reply keeps the model (and the lock
+        # inside its suspended generator) between sentences, across the turn's awaits: another
+        # conversation's reply must wait here, not on the stage's only thread, where it would
+        # block that thread for good. The chain releases it when the stream is over.
+        await self._model_free.acquire()
+        try:
+            # A proactive reply is shown the moment it arrives (the chat prints it): sent whole.
+            if self.stream and not state.proactive:
+                started = await self._start_stream(generator, prompt, answer)
+                if started:
+                    answer.release = self._model_free.release
+                return started
+            text = await self.run_blocking(self._generate, generator, prompt)
+        finally:
+            if answer.release is None:
+                self._model_free.release()
         if not text:
             return False  # nothing speakable came out: a template or the fallback answers
         answer.events.append(ActionExecuted(name="action_generate"))
