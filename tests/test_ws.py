@@ -7,6 +7,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
+import subprocess
+import sys
 import threading
 from collections.abc import Awaitable, Iterator
 from pathlib import Path
@@ -622,3 +625,13 @@ def test_typing_over_the_reply_interrupts_it(server: Server) -> None:
     assert "interrupted" in types
     assert types.index("interrupted") < types.index("accepted")
     assert "6" in of(events, "turn")[-1]["record"]["text"]
+
+
+def test_serve_refuses_a_voice_pipeline_that_takes_text_before_loading_anything() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "assistant.cli", "serve", "--port", "0", "--voice", "text"],
+        capture_output=True, text=True, timeout=120, cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )  # fmt: skip
+    assert result.returncode == 2, result.stderr
+    assert "--voice text takes text" in result.stderr and "Loading" not in result.stderr

@@ -60,9 +60,9 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--voice",
-        default="voice",
         metavar="NAME|PATH|none",
-        help="the audio pipeline of /ws and the browser client (default: voice; none: no voice)",
+        help="the audio pipeline of /ws and the browser client (default: voice, when the "
+        "catalog has its models; none: text only)",
     )
 
 

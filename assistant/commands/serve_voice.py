@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 from assistant.commands.common import build_plan
 from assistant.core.errors import ConfigError
@@ -13,12 +14,21 @@ from assistant.core.stage import StageContext
 from assistant.messages import AudioFrame
 
 NO_VOICE = "none"
+DEFAULT_VOICE = "voice"
 
 
 def plan_voice(args: argparse.Namespace) -> PipelinePlan | None:
-    """The plan of `--voice` (with the same `--models` and `--set`), or None for `none`."""
+    """The plan of `--voice` (with the same `--models` and `--set`), or None for `none`.
+    Without `--voice`, the default voice pipeline if it can be planned from the catalog given
+    (a catalog of text models only serves text, and says so on stderr)."""
     if args.voice == NO_VOICE:
         return None
+    if args.voice is None:
+        try:
+            return plan_voice(argparse.Namespace(**{**vars(args), "voice": DEFAULT_VOICE}))
+        except ConfigError as exc:
+            print(f"assistant: serving text only (no /ws voice): {exc}", file=sys.stderr)
+            return None
     plan = build_plan(argparse.Namespace(**{**vars(args), "pipeline": args.voice}))
     if plan.input_type is not AudioFrame:
         raise ConfigError(
