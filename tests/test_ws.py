@@ -194,8 +194,11 @@ def test_a_spoken_request_in_real_time_is_answered(server: Server) -> None:
             return await collect
 
     events, audio = run(scenario())
-    heard = " ".join(e["text"] for e in of(events, "transcript")).lower()
-    assert "time" in heard
+    transcripts = of(events, "transcript")
+    assert "time" in transcripts[-1]["text"].lower() and transcripts[-1]["final"]
+    # The words as they stood at the pause came first: speculative ASR's draft, shown partial.
+    assert [t["final"] for t in transcripts] == [False] * (len(transcripts) - 1) + [True]
+    assert len(transcripts) >= 2
     reply = " ".join(e["text"] for e in of(events, "reply"))
     assert reply and "sorry" not in reply.lower()
     record = of(events, "turn")[0]["record"]

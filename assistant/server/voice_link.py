@@ -30,6 +30,7 @@ from assistant.messages import (
     Said,
     SpeechStarted,
     Transcript,
+    TranscriptDraft,
 )
 from assistant.session import TurnRecord
 from assistant.voice import VoiceConversation, recognizer, to_int16
@@ -199,6 +200,8 @@ class VoiceLink:
         turn = message.turn_id
         if isinstance(message, Transcript) and sender == self.asr:
             self.send({"type": "transcript", "turn": turn, "text": message.text, "final": True})
+        elif isinstance(message, TranscriptDraft) and sender == self.asr:
+            self.send({"type": "transcript", "turn": turn, "text": message.text, "final": False})
         elif isinstance(message, Said) and sender in self.final:
             self._said(message)
         elif isinstance(message, SpeechStarted):

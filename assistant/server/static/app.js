@@ -83,7 +83,7 @@ function handle(event) {
       setEnabled(true);
       break;
     case "transcript":
-      if (event.final && event.text) addItem("user", "You", event.text).dataset.turn = event.turn;
+      showTranscript(event);
       break;
     case "reply": {
       const turn = turnOf(event.turn);
@@ -126,6 +126,21 @@ function handle(event) {
     default:
       break; // accepted, hello, speech_started: nothing to show
   }
+}
+
+// A partial transcript shows in a pending bubble that the final one of its turn replaces.
+function showTranscript(event) {
+  let item = log.querySelector(`li.user.partial[data-turn="${event.turn}"]`);
+  if (!event.text) {
+    if (item && event.final) item.remove(); // nothing was said after all
+    return;
+  }
+  if (!item) {
+    item = addItem("user partial", "You", event.text);
+    item.dataset.turn = event.turn;
+  }
+  item.querySelector(".text").textContent = event.text;
+  if (event.final) item.classList.remove("partial");
 }
 
 function showTimings(event) {
