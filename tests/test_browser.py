@@ -110,6 +110,12 @@ def test_a_spoken_request_through_the_microphone_is_answered_in_text_and_audio(
         f"window.assistantStats.audioChunks > {played_before}", timeout=30_000
     )
     page.locator("#mic").click()  # type: ignore[attr-defined]
+    # Still connected with the microphone off: a typed question is answered.
+    page.locator("#text").fill("what is 6 times 7")  # type: ignore[attr-defined]
+    page.locator("#text").press("Enter")  # type: ignore[attr-defined]
+    last = page.locator("#log li.assistant").last  # type: ignore[attr-defined]
+    expect(last).to_contain_text("42", timeout=60_000)
+    expect(last.locator(".timings")).to_contain_text("ms", timeout=30_000)
     # The page as it stands, kept in docs/ when asked (it shows the time, so it changes).
     path = SCREENSHOT if os.environ.get("UPDATE_SCREENSHOT") else tmp_path / "page.png"
     page.screenshot(path=str(path), full_page=True)  # type: ignore[attr-defined]

@@ -236,8 +236,11 @@ async function startMicrophone() {
 
 function stopMicrophone() {
   if (!microphone) return;
-  // A second of silence lets the server's VAD end an utterance the button cut short.
-  if (socket && socket.readyState === WebSocket.OPEN) socket.send(new Int16Array(RATE).buffer);
+  // A second of silence lets the server's VAD end an utterance the button cut short (in
+  // microphone-sized blocks: the server limits a message's size).
+  if (socket && socket.readyState === WebSocket.OPEN) {
+    for (let i = 0; i < RATE / 512; i++) socket.send(new Int16Array(512).buffer);
+  }
   microphone.stream.getTracks().forEach((track) => track.stop());
   microphone.context.close();
   microphone = null;
