@@ -92,7 +92,7 @@ class WhisperASR(Stage):
 
     async def process(self, message: Message) -> AsyncIterator[Message]:
         if isinstance(message, UtteranceDraft):
-            self.speculation.start(message, self._draft)  # nothing goes downstream
+            self.speculation.start(message, self._draft)  # no stage takes what it becomes
             return
         assert isinstance(message, UtteranceAudio)
         draft = self.speculation.take(message)  # only a draft of exactly this audio
