@@ -32,7 +32,8 @@ __all__ = [
     "GuardVerdict", "IntentScore", "Interrupt", "Marker", "Message", "Parse", "Prosody", "Refusal",
     "Reply", "Said",
     "Sentiment", "SessionEnd", "SessionStart", "SpeechChunk", "SpeechStarted", "StageError",
-    "StageTiming", "TextChange", "ToneChoice", "Transcript", "TurnEnd", "TurnStart",
+    "StageTiming", "TextChange", "ToneChoice", "Transcript", "TranscriptDraft", "TurnEnd",
+    "TurnStart",
     "UtteranceAudio", "UtteranceDraft",
 ]  # fmt: skip
 
@@ -106,6 +107,16 @@ class Transcript(Message):
     confidence: float = 1.0
     start_s: float | None = None
     end_s: float | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TranscriptDraft(Message):
+    """What the recognizer heard of an `UtteranceDraft`: the words so far, at a pause the user
+    may still go on from (a client shows it as a partial transcript). No stage consumes it:
+    only a `Transcript` is what the user said."""
+
+    text: str
+    language: str = "en"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

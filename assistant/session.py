@@ -220,7 +220,9 @@ class TurnRecord:
 
 
 class TurnRecorder:
-    """Bus observer that sorts messages into per-turn records."""
+    """Bus observer that sorts messages into per-turn records. With `session_id`, only that
+    session's: a conversation must not keep the turns of every other one sharing the pipeline
+    (nobody would ever take them)."""
 
     def __init__(self, plan: PipelinePlan, session_id: str | None = None) -> None:
         self.plan = plan
@@ -237,8 +239,9 @@ class TurnRecorder:
         return self.turns[key]
 
     def __call__(self, message: Message, sender: str) -> None:
-        # Proactive turns (negative ids: a timer announcing itself) belong to no user turn.
-        if isinstance(message, Marker) or message.turn_id < 0:
+        # Proactive turns (negative ids: a timer announcing itself) belong to no user turn, nor
+        # does turn 0: the session's own messages (feedback on a turn, say).
+        if isinstance(message, Marker) or message.turn_id <= 0:
             return
         if self.session_id is not None and message.session_id != self.session_id:
             return

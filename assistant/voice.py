@@ -24,7 +24,7 @@ import numpy as np
 
 from assistant.audio.wav import SAMPLE_RATE, Audio, frames, resample
 from assistant.core.conversation import Conversation
-from assistant.core.planner import INPUT
+from assistant.core.planner import INPUT, PipelinePlan
 from assistant.core.runner import Pipeline
 from assistant.messages import (
     AudioFrame,
@@ -36,6 +36,7 @@ from assistant.messages import (
     SessionStart,
     SpeechChunk,
     SpeechStarted,
+    Transcript,
     TurnEnd,
     TurnStart,
 )
@@ -66,6 +67,15 @@ def to_int16(samples: np.ndarray, from_rate: int, to_rate: int) -> np.ndarray:
         return samples.astype(np.int16, copy=False)
     resampled = resample(samples.astype(np.float32), from_rate, to_rate)
     return np.clip(np.round(resampled), -32768, 32767).astype(np.int16)
+
+
+def recognizer(plan: PipelinePlan) -> str | None:
+    """The stage that first makes a `Transcript` (the speech recognizer): a typed turn begins
+    as its output. Later stages may pass the transcript on (a guard redacts it)."""
+    for stage in plan.stages:
+        if Transcript in stage.cls.produces and Transcript not in stage.cls.consumes:
+            return stage.name
+    return None
 
 
 class Timeline:
@@ -174,7 +184,7 @@ class VoiceConversation:
         self.barge_in = barge_in
         self.on_turn = on_turn
         plan = pipeline.plan
-        self.recorder = TurnRecorder(plan)
+        self.recorder = TurnRecorder(plan, self.session_id)
         self.speech_sender = plan.last_producer(SpeechChunk)
         self.reply_sender = plan.last_producer(Reply)
         self.chunks: list[SpeechChunk] = []
@@ -183,6 +193,7 @@ class VoiceConversation:
         self.apologized: set[int] = set()
         self.open_turns: dict[int, asyncio.Future[None]] = {}
         self.stream_start: float | None = None  # set when the input is real time
+        self.stamped = 0  # the turn id on the last frame fed (the VAD may begin that turn)
         self._tasks: set[asyncio.Task[None]] = set()
 
     async def run(self, blocks: AsyncIterator[bytes], *, realtime: bool) -> VoiceResult:
@@ -197,7 +208,7 @@ class VoiceConversation:
                     self.stream_start = time.monotonic() - len(pcm) / (2 * SAMPLE_RATE)
                     if isinstance(self.playback, Timeline):
                         self.playback.start = self.stream_start  # the input's 0 s is its 0 s
-                next_turn = self.conversation.turn_id + 1
+                next_turn = self.stamped = self.conversation.turn_id + 1
                 frame = AudioFrame(session_id=session, turn_id=next_turn, pcm=pcm)
                 await self.bus.publish(frame, INPUT)
             await self.conversation.end_stream()  # the VAD lets go of speech still pending
@@ -213,6 +224,32 @@ class VoiceConversation:
             # Playback went on after the turn was done: a barge-in may have cut it since.
             record.interrupted = turn in self.interrupted
         return VoiceResult([self.records[t] for t in sorted(self.records)], self.chunks)
+
+    async def type_turn(self, text: str) -> int:
+        """A typed turn of this spoken conversation (a browser's text box): it begins after the
+        speech recognizer, as if it had heard `text`, and is answered in speech like any other.
+        Call it while `run` is running. Returns the turn's id."""
+        asr = recognizer(self.pipeline.plan)
+        if asr is None:
+            raise ValueError(f"the {self.pipeline.plan.name!r} pipeline has no speech recognizer")
+        # Frames already fed carry at most `stamped`: the VAD may still begin that turn.
+        turn = max(self.conversation.turn_id, self.stamped) + 1
+        self.conversation.turn_id = turn
+        transcript = Transcript(session_id=self.session_id, turn_id=turn, text=text)
+        await self.conversation.publish_turn(turn, transcript, origin=asr)
+        return turn
+
+    def interrupt(self, reason: str = "user") -> None:
+        """Stop talking (the user asked to): playback stops and what is left of the turns so
+        far is cancelled; the conversation goes on."""
+        turn = self.conversation.turn_id
+        if self.playback is not None:
+            self.playback.stop()
+        if turn < 1:
+            return
+        self.interrupted.update(range(1, turn + 1))
+        interrupt = Interrupt(session_id=self.session_id, turn_id=turn, reason=reason)
+        self._spawn(self.bus.publish(interrupt, INPUT))
 
     async def _settle(self) -> None:
         """Until every turn begun is over (apologies included) and no interrupt is pending."""

@@ -76,3 +76,20 @@ def test_fifty_interleaved_sessions_each_keep_their_own_replies_slots_lists_and_
         (reminder,) = session.pending_reminders()  # its own timer, and only that one
         left = reminder.trigger_at - time.time()
         assert minutes * 60 - 120 < left <= minutes * 60, (minutes, left)
+
+
+def test_a_session_keeps_no_record_of_other_sessions_turns(tmp_path: Path) -> None:
+    """Every session observes the shared bus; its recorder must keep only its own turns, or a
+    long conversation would hold every other conversation's (their audio too, in voice)."""
+
+    async def scenario() -> tuple[int, int]:
+        async with Pipeline(make_plan(tmp_path)) as pipeline:
+            a, b = TextSession(pipeline), TextSession(pipeline)
+            await a.begin()
+            await b.begin()
+            for _ in range(5):
+                await b.say("hello")
+            await a.say("hi")
+            return len(a.recorder.turns), len(b.recorder.turns)
+
+    assert asyncio.run(scenario()) == (0, 0)

@@ -18,6 +18,7 @@ from pathlib import Path
 from aiohttp import web
 
 from assistant.commands.common import add_pipeline_options, build_plan
+from assistant.commands.serve_voice import plan_voice, start_voice
 from assistant.core.errors import ConfigError
 from assistant.core.planner import PipelinePlan
 from assistant.core.runner import Pipeline
@@ -25,6 +26,8 @@ from assistant.core.stage import StageContext
 from assistant.messages import Transcript
 from assistant.server.http import make_app
 from assistant.server.hub import ConversationHub
+from assistant.server.voice_link import VoiceService
+from assistant.server.ws import add_voice_routes
 
 TOKEN_ENV = "ASSISTANT_TOKEN"
 
@@ -55,6 +58,12 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="PATH",
         help="a file or folder of .md/.txt documents to answer questions from; repeatable",
     )
+    parser.add_argument(
+        "--voice",
+        metavar="NAME|PATH|none",
+        help="the audio pipeline of /ws and the browser client (default: voice, when the "
+        "catalog has its models; none: text only)",
+    )
 
 
 def is_loopback(host: str) -> bool:
@@ -81,6 +90,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
             f"{plan.path}: input: the {plan.name!r} pipeline takes audio; serve needs a "
             "pipeline with 'input: text' (e.g. --pipeline text)"
         )
+    args.voice_plan = plan_voice(args)  # checked now: a mistake costs no loading
     return asyncio.run(_serve(args, plan, token))
 
 
@@ -90,10 +100,10 @@ async def _serve(args: argparse.Namespace, plan: PipelinePlan, token: str | None
     pipeline = Pipeline(plan, context=context)
     await pipeline.start(prefetch=True)
     hub = ConversationHub(pipeline)
+    voice = await start_voice(args.voice_plan, context)
+    app = build_app(hub, token, VoiceService(voice) if voice else None)
     # No access log: URLs may carry the token (?token=), and turns are counted in /metrics.
-    runner = web.AppRunner(
-        build_app(hub, token), access_log=None, shutdown_timeout=hub.turn_timeout + 5
-    )
+    runner = web.AppRunner(app, access_log=None, shutdown_timeout=hub.turn_timeout + 5)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
 
@@ -119,14 +129,21 @@ async def _serve(args: argparse.Namespace, plan: PipelinePlan, token: str | None
         await runner.cleanup()  # stops accepting, then waits for the requests in flight
         await hub.close()
         await pipeline.stop()
+        if voice is not None:
+            await voice.stop()
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(signum)
     return 0
 
 
-def build_app(hub: ConversationHub, token: str | None) -> web.Application:
-    """Everything served over HTTP; other front ends add their routes to this app."""
-    return make_app(hub, token=token)
+def build_app(
+    hub: ConversationHub, token: str | None, voice: VoiceService | None = None
+) -> web.Application:
+    """Everything served over HTTP; other front ends add their routes to this app. `/ws` and
+    the browser client are there with or without `voice` (without, `/ws` says it is off)."""
+    app = make_app(hub, token=token)
+    add_voice_routes(app, voice)
+    return app
 
 
 def _url(runner: web.AppRunner) -> str:

@@ -43,15 +43,17 @@ class Conversation:
         """Stop waiting for a turn (it timed out); its markers are ignored when they come."""
         self._waiting.pop(key, None)
 
-    async def publish_turn(self, turn_id: int, *messages: Message) -> None:
-        """The turn's input, between its markers."""
+    async def publish_turn(self, turn_id: int, *messages: Message, origin: str = INPUT) -> None:
+        """The turn's input, between its markers, sent as `origin`: the input, or a stage
+        whose output the turn begins with (a typed turn of a spoken conversation is sent as
+        its speech recognizer, so only the stages after it take part)."""
         session = self.session_id
         await self.bus.publish(
-            TurnStart(session_id=session, turn_id=turn_id, origin=INPUT), INPUT
+            TurnStart(session_id=session, turn_id=turn_id, origin=origin), origin
         )
         for message in messages:
-            await self.bus.publish(message, INPUT)
-        await self.bus.publish(TurnEnd(session_id=session, turn_id=turn_id), INPUT)
+            await self.bus.publish(message, origin)
+        await self.bus.publish(TurnEnd(session_id=session, turn_id=turn_id), origin)
 
     async def end_stream(self) -> None:
         """End the input and wait until every stage has let go of what it held."""

@@ -72,6 +72,11 @@ class Stage(ABC):
         """Called by the pipeline: how this stage publishes outside `process`."""
         self._emit = emit
 
+    @property
+    def attached(self) -> bool:
+        """Whether the stage runs in a pipeline (`emit` has somewhere to publish)."""
+        return self._emit is not None
+
     async def emit(self, message: Message) -> None:
         """Publish a message that is not the answer to a consumed one (a timer that ends, a
         microphone that hears speech)."""

@@ -205,6 +205,17 @@ class ReminderTriggered(Event):
         state.reminders.pop(self.name, None)
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FeedbackGiven(Event):
+    """The user rated the reply of turn `turn` (a browser's thumbs up/down or flag): history
+    only, kept with the conversation for review and learning. Not one of Rasa's events."""
+
+    type_name: ClassVar[str] = "feedback"
+    turn: int
+    rating: str  # "up", "down" or "flag"
+    comment: str = ""
+
+
 EVENT_TYPES: dict[str, type[Event]] = {
     cls.type_name: cls
     for cls in (
@@ -217,6 +228,7 @@ EVENT_TYPES: dict[str, type[Event]] = {
         ReminderScheduled,
         ReminderCancelled,
         ReminderTriggered,
+        FeedbackGiven,
     )
 }
 

@@ -1,7 +1,8 @@
 """Speculative transcription: an asr stage starts on an `UtteranceDraft` (the VAD's guess that
 the turn ends at this pause) and uses that work only for an `UtteranceAudio` of exactly the same
-audio, in the same turn. Nothing is published for a draft, so a wrong guess never reaches the
-stages downstream; it costs only the transcription already under way.
+audio, in the same turn. No stage downstream takes what a draft becomes (at most a
+`TranscriptDraft` for a client to show), so a wrong guess never reaches them; it costs only the
+transcription already under way.
 
 Kept per session: one draft at a time (a later pause replaces it), dropped at a session's start
 or end and by an interrupt of its turn.

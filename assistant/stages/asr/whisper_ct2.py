@@ -18,7 +18,13 @@ from pydantic import Field, field_validator
 
 from assistant.core.errors import missing_package
 from assistant.core.stage import Progress, Stage, StageContext, StageParams
-from assistant.messages import Message, Transcript, UtteranceAudio, UtteranceDraft
+from assistant.messages import (
+    Message,
+    Transcript,
+    TranscriptDraft,
+    UtteranceAudio,
+    UtteranceDraft,
+)
 from assistant.records import last_of
 from assistant.speech.asr_ct2 import ComputeType, FasterWhisperEngine, require_faster_whisper
 from assistant.speech.whisper import Recognized, WhisperEngine
@@ -61,7 +67,7 @@ class WhisperASR(Stage):
 
     kind: ClassVar[str] = "asr"
     consumes = (UtteranceAudio, UtteranceDraft)
-    produces = (Transcript,)
+    produces = (Transcript, TranscriptDraft)
     params: WhisperParams
 
     engine: WhisperEngine  # set by the backend's load()
@@ -86,7 +92,7 @@ class WhisperASR(Stage):
 
     async def process(self, message: Message) -> AsyncIterator[Message]:
         if isinstance(message, UtteranceDraft):
-            self.speculation.start(message, self._transcribe)  # nothing goes downstream
+            self.speculation.start(message, self._draft)  # no stage takes what it becomes
             return
         assert isinstance(message, UtteranceAudio)
         draft = self.speculation.take(message)  # only a draft of exactly this audio
@@ -102,6 +108,21 @@ class WhisperASR(Stage):
             start_s=message.start_s,
             end_s=message.end_s,
         )
+
+    async def _draft(self, draft: UtteranceDraft) -> Recognized:
+        """A draft's transcription, its words shown as they stand (`TranscriptDraft`, which no
+        stage takes) before the final transcription reuses it or not."""
+        result = await self._transcribe(draft)
+        if result.text.strip() and self.attached:  # run alone (tests), it has no one to tell
+            await self.emit(
+                TranscriptDraft(
+                    session_id=draft.session_id,
+                    turn_id=draft.turn_id,
+                    text=result.text,
+                    language=result.language,
+                )
+            )
+        return result
 
     async def _transcribe(self, audio: UtteranceAudio | UtteranceDraft) -> Recognized:
         return await self.run_blocking(self.engine.transcribe, audio.pcm, audio.sample_rate)
