@@ -3,6 +3,7 @@ conversation kept on disk like `chat --session`, and SIGTERM finishing the turn 
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import re
@@ -18,6 +19,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from wyoming.asr import Transcript as WyomingTranscript
+from wyoming.client import AsyncTcpClient
+from wyoming.handle import Handled
+from wyoming.info import Describe, Info
 
 from tests import slow_stage
 
@@ -126,3 +131,51 @@ def test_a_conversation_is_kept_on_disk_like_chat_session(
         timeout=120,
     )
     assert "kiwi" in chat.stdout.lower(), (chat.stdout, chat.stderr)
+
+
+def test_serve_with_wyoming_answers_home_assistant_on_the_same_conversations(
+    assistant_bin: str,
+) -> None:
+    """`--wyoming` serves Home Assistant's protocol beside HTTP: its conversation agent and the
+    REST channel share conversations by id."""
+    from wyoming.handle import Handled
+    from wyoming.info import Info
+
+    command = [
+        assistant_bin, "serve", "--port", "0", "--voice", "none", "--set", "dst=tracker-memory",
+        "--wyoming", "tcp://127.0.0.1:0",
+    ]  # fmt: skip
+    with serving(command) as (process, url):
+        assert process.stdout is not None
+        wyoming = re.search(r"tcp://127\.0\.0\.1:(\d+)", process.stdout.readline())
+        assert wyoming, "no Wyoming address"
+        port = int(wyoming.group(1))
+        added = {"sender": "kitchen", "message": "add pears to my list"}
+        call(url + "/webhooks/rest/webhook", added)
+
+        async def ask() -> tuple[Info, Handled]:
+            async with AsyncTcpClient("127.0.0.1", port) as client:
+                await client.write_event(Describe().event())
+                info = Info.from_event(await _next(client, Info))
+            async with AsyncTcpClient("127.0.0.1", port) as client:
+                transcript = WyomingTranscript(
+                    text="what's on my shopping list", context={"conversation_id": "kitchen"}
+                )
+                await client.write_event(transcript.event())
+                handled = Handled.from_event(await _next(client, Handled))
+            return info, handled
+
+        info, handled = asyncio.run(ask())
+        process.send_signal(signal.SIGTERM)
+        process.communicate(timeout=60)
+    assert info.asr and info.tts and info.handle
+    assert "pear" in (handled.text or "").lower(), handled
+    assert process.returncode == 0
+
+
+async def _next(client: Any, kind: Any) -> Any:
+    while True:
+        event = await asyncio.wait_for(client.read_event(), 60)
+        assert event is not None, "the connection closed"
+        if kind.is_type(event.type):
+            return event

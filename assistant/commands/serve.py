@@ -28,6 +28,8 @@ from assistant.server.http import make_app
 from assistant.server.hub import ConversationHub
 from assistant.server.voice_link import VoiceService
 from assistant.server.ws import add_voice_routes
+from assistant.server.wyoming import WyomingServer, add_wyoming_options, check_uri
+from assistant.server.wyoming_speech import SpeechOptions
 
 TOKEN_ENV = "ASSISTANT_TOKEN"
 
@@ -64,6 +66,7 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
         help="the audio pipeline of /ws and the browser client (default: voice, when the "
         "catalog has its models; none: text only)",
     )
+    add_wyoming_options(parser)
 
 
 def is_loopback(host: str) -> bool:
@@ -91,6 +94,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
             "pipeline with 'input: text' (e.g. --pipeline text)"
         )
     args.voice_plan = plan_voice(args)  # checked now: a mistake costs no loading
+    if args.wyoming:
+        check_uri(args.wyoming, args.wyoming_allow_remote)
     return asyncio.run(_serve(args, plan, token))
 
 
@@ -114,6 +119,7 @@ async def _serve(args: argparse.Namespace, plan: PipelinePlan, token: str | None
 
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop_gently)
+    wyoming: WyomingServer | None = None
     try:
         await runner.setup()
         try:
@@ -123,10 +129,13 @@ async def _serve(args: argparse.Namespace, plan: PipelinePlan, token: str | None
                 f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}"
             ) from exc
         print(f"Serving the {plan.name} pipeline at {_url(runner)}", flush=True)
+        wyoming = await _start_wyoming(args, hub, plan)
         await stop.wait()
         print("Stopping: finishing the turns in flight...", file=sys.stderr, flush=True)
     finally:
         await runner.cleanup()  # stops accepting, then waits for the requests in flight
+        if wyoming is not None:
+            await wyoming.stop(grace_s=hub.turn_timeout + 5)
         await hub.close()
         await pipeline.stop()
         if voice is not None:
@@ -134,6 +143,24 @@ async def _serve(args: argparse.Namespace, plan: PipelinePlan, token: str | None
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(signum)
     return 0
+
+
+async def _start_wyoming(
+    args: argparse.Namespace, hub: ConversationHub, plan: PipelinePlan
+) -> WyomingServer | None:
+    """Home Assistant's protocol beside HTTP, on the same conversations (`--wyoming`)."""
+    if not args.wyoming:
+        return None
+    server = WyomingServer(
+        args.wyoming,
+        hub,
+        SpeechOptions.from_catalog(args.models),
+        agent=plan.name,
+        allow_remote=args.wyoming_allow_remote,
+    )
+    await server.start()
+    print(f"Serving Home Assistant's Wyoming protocol at {server.address}", flush=True)
+    return server
 
 
 def build_app(

@@ -1,7 +1,7 @@
 """Home Assistant's voice protocol (Wyoming): the assistant as speech-to-text, text-to-speech
 and conversation agent, on models loaded once and shared by every connection.
 
-`serve_wyoming(uri, conversations)` is what `assistant serve --wyoming URI` runs beside HTTP;
+`WyomingServer` is what `assistant serve --wyoming URI` runs beside HTTP, on its conversations;
 `python -m assistant.server.wyoming --uri tcp://127.0.0.1:10300` runs it alone, for trying it
 out. What each event does is in `assistant.server.wyoming_handler`; the models and voices, and
 the `info` that advertises them, in `assistant.server.wyoming_speech`.
@@ -26,13 +26,12 @@ from assistant.core.errors import ConfigError
 from assistant.core.planner import PipelinePlan
 from assistant.core.runner import Pipeline
 from assistant.core.stage import StageContext
+from assistant.server.hub import ConversationHub
 from assistant.server.wyoming_handler import AssistantHandler, Conversations, Services
 from assistant.server.wyoming_speech import Recognizers, SpeechOptions, Voices, build_info
-from assistant.session import TextSession, TurnRecord
 
 __all__ = [
     "Conversations",
-    "LocalConversations",
     "SpeechOptions",
     "WyomingServer",
     "add_wyoming_options",
@@ -179,36 +178,10 @@ def add_wyoming_options(parser: argparse.ArgumentParser) -> None:
 # --- standalone: python -m assistant.server.wyoming --------------------------------------------
 
 
-class LocalConversations:
-    """One `TextSession` per conversation id on a started pipeline, turns of one id in order:
-    what the standalone entry uses (`assistant serve` passes its hub instead)."""
-
-    def __init__(self, pipeline: Pipeline) -> None:
-        self.pipeline = pipeline
-        self._sessions: dict[str, tuple[TextSession, asyncio.Lock]] = {}
-
-    async def say(self, conversation_id: str, text: str) -> TurnRecord:
-        if conversation_id not in self._sessions:
-            session = TextSession(self.pipeline, session_id=conversation_id)
-            self._sessions[conversation_id] = (session, asyncio.Lock())
-            async with self._sessions[conversation_id][1]:
-                await session.begin()
-        session, lock = self._sessions[conversation_id]
-        async with lock:
-            return await session.say(text)
-
-    async def close(self) -> None:
-        for session, lock in self._sessions.values():
-            async with lock:
-                await session.end()
-                session.close()
-        self._sessions.clear()
-
-
 async def _serve(args: argparse.Namespace, plan: PipelinePlan) -> None:
     pipeline = Pipeline(plan, context=StageContext(skill_dirs=plan.skill_dirs))
     await pipeline.start(prefetch=False)
-    conversations = LocalConversations(pipeline)
+    conversations = ConversationHub(pipeline)
     serving = asyncio.current_task()
     assert serving is not None
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, serving.cancel)
