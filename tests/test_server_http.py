@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Awaitable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -14,13 +14,12 @@ import pytest
 from aiohttp import web
 from prometheus_client.parser import text_string_to_metric_families
 
-from assistant.config import DEFAULT_MODELS, load_models, load_pipeline
 from assistant.core.runner import Pipeline
-from assistant.pipeline import plan_pipeline
 from assistant.server.http import make_app
 from assistant.server.hub import ConversationHub
 from assistant.session import APOLOGY
 from tests.test_pipeline import make_plan
+from tests.test_server_hub import Running as HubRunning
 
 ROOT = Path(__file__).resolve().parents[1]
 TOKEN = "s3cret-token"
@@ -43,27 +42,13 @@ class Server:
         return cls(runner)
 
 
-class Running:
+class Running(HubRunning):
     """One real text pipeline and hub for the module, served twice: openly and with a token."""
 
     def __init__(self) -> None:
-        path = ROOT / "pipelines" / "text.yaml"
-        plan = plan_pipeline(
-            load_pipeline(path),
-            path,
-            load_models(DEFAULT_MODELS),
-            DEFAULT_MODELS,
-            {"dst": "tracker-memory"},
-        )
-        self.loop = asyncio.new_event_loop()
-        self.pipeline = Pipeline(plan)
-        self.run(self.pipeline.start())
-        self.hub = ConversationHub(self.pipeline)
+        super().__init__()
         self.open = self.run(Server.start(make_app(self.hub)))
         self.guarded = self.run(Server.start(make_app(self.hub, token=TOKEN)))
-
-    def run(self, coroutine: Awaitable[T]) -> T:
-        return self.loop.run_until_complete(coroutine)
 
     def post(
         self,
@@ -84,9 +69,7 @@ class Running:
     def close(self) -> None:
         self.run(self.open.runner.cleanup())
         self.run(self.guarded.runner.cleanup())
-        self.run(self.hub.close())
-        self.run(self.pipeline.stop())
-        self.loop.close()
+        super().close()
 
 
 async def request(

@@ -51,6 +51,10 @@ def add_session_options(parser: argparse.ArgumentParser) -> None:
         help="resume (or start) the conversation with this id; it is kept across "
         "runs, pending timers included",
     )
+    add_knowledge_option(parser)
+
+
+def add_knowledge_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--knowledge",
         type=Path,

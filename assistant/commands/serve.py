@@ -13,11 +13,10 @@ import ipaddress
 import os
 import signal
 import sys
-from pathlib import Path
 
 from aiohttp import web
 
-from assistant.commands.common import add_pipeline_options, build_plan
+from assistant.commands.common import add_knowledge_option, add_pipeline_options, build_plan
 from assistant.commands.serve_voice import plan_voice, start_voice
 from assistant.core.errors import ConfigError
 from assistant.core.planner import PipelinePlan
@@ -52,14 +51,7 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
         help=f"require this token on every request (default: ${TOKEN_ENV}, which other "
         "users cannot see in the process list)",
     )
-    parser.add_argument(
-        "--knowledge",
-        type=Path,
-        action="append",
-        default=[],
-        metavar="PATH",
-        help="a file or folder of .md/.txt documents to answer questions from; repeatable",
-    )
+    add_knowledge_option(parser)
     parser.add_argument(
         "--voice",
         metavar="NAME|PATH|none",
