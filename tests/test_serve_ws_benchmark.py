@@ -7,9 +7,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from benchmarks.serve_ws import main
 
 
+@pytest.mark.slow
 def test_quick_run_measures_voice_to_voice_of_each_turn(tmp_path: Path) -> None:
     output = tmp_path / "serve_ws.json"
     result = main(["--quick", "--output", str(output)])
