@@ -22,7 +22,8 @@ matched to the server's turn whose `speech_end_s` (the VAD's, in stream time) is
 Also counted: requests heard wrong (the final transcript differs from the request after
 `benchmarks.asr`'s normalisation: numbers, case, punctuation), turns withdrawn (the speaker went
 on; joined to the next turn), replies interrupted (cut by the next request), requests with no
-reply audio before the next request ended.
+reply audio between their last voiced sample and the next request's (answered too early: the
+VAD ended the turn at a pause mid-request and the reply came while the user spoke on; or never).
 
 The warm-up has a small-talk request too, so that the language model (loaded on first use) is
 in memory before anything is measured.
