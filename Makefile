@@ -58,6 +58,7 @@ bench-voice: $(BENCH)
 	$(BIN)/python -m benchmarks.asr --prepare
 	$(BIN)/python -m benchmarks.tts
 	$(BIN)/python -m benchmarks.voice_latency
+	$(BIN)/python -m benchmarks.serve_ws
 
 # Understanding and safety on held-out sets: intents and entities, sentiment, guard, filter.
 bench-safety: $(STAMP)
