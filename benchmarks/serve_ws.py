@@ -39,7 +39,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import re
 import signal
 import subprocess
@@ -61,12 +60,10 @@ from benchmarks.audio_set import (
     summary,
     write_results,
 )
-from benchmarks.voice_latency import REQUESTS, SMALL_TALK, WARMUP
+from benchmarks.voice_latency import ASSISTANT, PROJECT, REQUESTS, SMALL_TALK, WARMUP
 from benchmarks.ws_talk import BLOCK, LEAD_S, PAUSE_S, Script, Talk, hold, script
 
-PROJECT = Path(__file__).resolve().parent.parent
 RESULTS = PROJECT / "benchmarks" / "results" / "serve_ws.json"
-ASSISTANT = Path(sys.executable).parent / ("assistant.exe" if os.name == "nt" else "assistant")
 SERVER_ARGS = ["serve", "--port", "0", "--set", "dst=tracker-memory"]
 START_TIMEOUT_S = 300.0
 STAGGER_S = 0.5
