@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -51,6 +52,7 @@ M = TypeVar("M", bound=Message)
 APOLOGY = "Sorry, something went wrong on my side. Please try that again."
 TIMEOUT_APOLOGY = "Sorry, that took me too long. Please try again."
 NO_REPLY = "Sorry, I have no answer for that."
+POPPED_REMEMBERED = 64  # handed-out turns whose late messages a recorder drops
 
 
 DOCUMENTED_KEYS = (
@@ -231,6 +233,10 @@ class TurnRecorder:
         self.session_id = session_id
         self.final_senders = plan.final_producers(Reply, Refusal)
         self.turns: dict[tuple[str, int], TurnRecord] = {}
+        # Turns already handed out. A stage's feedback input (the tracker taking the
+        # responder's update) is no part of the turn's markers, so its timing can come after
+        # the turn is over; kept, it would be a record nobody takes. The latest few suffice.
+        self._popped: deque[tuple[str, int]] = deque(maxlen=POPPED_REMEMBERED)
 
     def record(self, session_id: str, turn_id: int) -> TurnRecord:
         key = (session_id, turn_id)
@@ -247,10 +253,15 @@ class TurnRecorder:
             return
         if isinstance(message, SessionStart | SessionEnd | Interrupt | AudioFrame):
             return  # not part of a turn (input audio is the stream the turns are cut from)
+        if (message.session_id, message.turn_id) in self._popped:
+            return  # late: the turn was handed out
         self.record(message.session_id, message.turn_id).messages.append((sender, message))
 
     def pop(self, session_id: str, turn_id: int) -> TurnRecord:
-        return self.turns.pop((session_id, turn_id), None) or self.record(session_id, turn_id)
+        key = (session_id, turn_id)
+        record = self.turns.pop(key, None) or TurnRecord(session_id, turn_id, plan=self.plan)
+        self._popped.append(key)
+        return record
 
 
 def new_session_id() -> str:

@@ -12,11 +12,12 @@ from typing import TypeVar
 import pytest
 
 from assistant.config import DEFAULT_MODELS, load_models, load_pipeline
+from assistant.core.message import stage_timing
 from assistant.core.runner import Pipeline
-from assistant.messages import Reply
+from assistant.messages import Reply, Transcript
 from assistant.pipeline import plan_pipeline
 from assistant.server.hub import ConversationHub, HubClosed, HubError
-from assistant.session import APOLOGY, TurnRecord
+from assistant.session import APOLOGY, TurnRecord, TurnRecorder
 from tests.test_pipeline import make_plan
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -84,6 +85,16 @@ def test_no_conversation_holds_the_records_of_answered_turns(running: Running) -
     running.run(scenario())
     held = {cid: len(c.session.recorder.turns) for cid, c in hub._conversations.items()}
     assert set(held.values()) == {0}, held
+
+
+def test_a_message_coming_after_its_turn_was_handed_out_is_dropped(running: Running) -> None:
+    """The tracker times the responder's update (its feedback input) outside the turn's
+    markers, so that timing can come after the turn's record was taken (CI caught it)."""
+    recorder = TurnRecorder(running.pipeline.plan, "late")
+    recorder(Transcript(session_id="late", turn_id=1, text="hi"), "input")
+    assert recorder.pop("late", 1).messages
+    recorder(stage_timing("late", 1, "dst", "DialogueUpdate", 0.0, 0.001), "dst")
+    assert recorder.turns == {}
 
 
 def test_turns_of_one_conversation_run_one_at_a_time_in_order(running: Running) -> None:
