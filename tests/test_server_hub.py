@@ -16,7 +16,7 @@ from assistant.core.message import stage_timing
 from assistant.core.runner import Pipeline
 from assistant.messages import Reply, Transcript
 from assistant.pipeline import plan_pipeline
-from assistant.server.hub import ConversationHub, HubClosed, HubError
+from assistant.server.hub import ConversationHub, HubBusy, HubClosed, HubError
 from assistant.session import APOLOGY, TurnRecord, TurnRecorder
 from tests.test_pipeline import make_plan
 
@@ -95,6 +95,23 @@ def test_a_message_coming_after_its_turn_was_handed_out_is_dropped(running: Runn
     assert recorder.pop("late", 1).messages
     recorder(stage_timing("late", 1, "dst", "DialogueUpdate", 0.0, 0.001), "dst")
     assert recorder.turns == {}
+
+
+def test_a_lent_conversation_is_refused_until_it_is_given_back(running: Running) -> None:
+    hub = running.hub
+
+    async def scenario() -> str:
+        await hub.say("hub-lent", "add milk to my shopping list")
+        assert await hub.lend("hub-lent", "a /ws connection") == []
+        assert "hub-lent" not in hub._conversations  # ended: its dialogue is in the store
+        with pytest.raises(HubBusy, match="open on a /ws connection"):
+            await hub.say("hub-lent", "hello")
+        with pytest.raises(HubBusy):
+            await hub.lend("hub-lent", "another")
+        hub.give_back("hub-lent")
+        return (await hub.say("hub-lent", "what's on my shopping list")).text.lower()
+
+    assert "milk" in running.run(scenario())
 
 
 def test_turns_of_one_conversation_run_one_at_a_time_in_order(running: Running) -> None:

@@ -1,5 +1,6 @@
 """The WebSocket `/ws` on a real server (127.0.0.1, an ephemeral port) over the real text and
-voice pipelines (in-memory trackers), loaded once for the module: typed and spoken turns answered
+voice pipelines (their trackers on one SQLite store, as `assistant serve` has them), loaded once for
+the module: typed and spoken turns answered
 in text and audio, and bad input answered with an error (or the close code it calls for)."""
 
 from __future__ import annotations
@@ -42,8 +43,8 @@ def plan(name: str) -> Any:
     path = ROOT / "pipelines" / f"{name}.yaml"
     models = load_models(DEFAULT_MODELS)
     return plan_pipeline(
-        load_pipeline(path), path, models, DEFAULT_MODELS, {"dst": "tracker-memory"}
-    )
+        load_pipeline(path), path, models, DEFAULT_MODELS, {"dst": "tracker"}
+    )  # the SQLite store under the tests' own XDG_STATE_HOME (conftest)
 
 
 class Server:
@@ -344,6 +345,40 @@ def test_feedback_is_stored_as_a_tracker_event_of_the_conversation(server: Serve
     kept = server.call(stored_feedback())
     assert kept == [FeedbackGiven(turn=1, rating="down", comment="rude")]
     assert FeedbackGiven.from_wire(kept[0].to_json()) == kept[0]
+
+
+def test_a_conversation_lives_on_one_front_end_at_a_time(server: Server) -> None:
+    """HTTP is refused (409) while /ws holds the id, and each side goes on from what the
+    other added: the two pipelines' trackers never hold diverging states of it."""
+    turns = f"{server.url}/conversations/both-1/turns"
+
+    async def say(http: aiohttp.ClientSession, text: str) -> tuple[int, Any]:
+        async with http.post(turns, json={"text": text}) as response:
+            return response.status, await response.json()
+
+    async def scenario() -> tuple[int, Any, list[Event], Any]:
+        async with aiohttp.ClientSession() as http:
+            assert (await say(http, "add milk to my shopping list"))[0] == 200
+            async with http.ws_connect(ws_url(server.url, conversation="both-1")) as ws:
+                await next_event(ws)
+                status, refused = await say(http, "add tea to my shopping list")
+                await ws.send_json({"type": "text", "text": "add eggs to my shopping list"})
+                await until_turn(ws)
+                await ws.send_json({"type": "text", "text": "what's on my shopping list"})
+                events, _ = await until_turn(ws)
+            for _ in range(100):  # the connection's end is the server's to finish
+                later = await say(http, "what's on my shopping list")
+                if later[0] != 409:
+                    break
+                await asyncio.sleep(0.1)
+            return status, refused, events, later
+
+    status, refused, events, (later_status, later) = run(scenario())
+    assert status == 409 and "open on a /ws connection" in refused["error"], refused
+    on_ws = " ".join(e["text"] for e in of(events, "reply")).lower()
+    assert "milk" in on_ws and "eggs" in on_ws and "tea" not in on_ws, on_ws
+    assert later_status == 200, later
+    assert "milk" in later["text"].lower() and "eggs" in later["text"].lower(), later
 
 
 def test_a_client_that_stops_reading_is_disconnected(server: Server) -> None:

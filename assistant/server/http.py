@@ -26,6 +26,7 @@ from aiohttp import web
 from assistant.messages import Reply
 from assistant.server.hub import (
     ConversationHub,
+    HubBusy,
     HubClosed,
     HubError,
     check_conversation_id,
@@ -180,6 +181,8 @@ async def _say(request: web.Request, conversation_id: str, text: str) -> TurnRec
         fail(400, str(exc))
     except HubClosed as exc:
         fail(503, f"{exc}; try again in a moment")
+    except HubBusy as exc:
+        fail(409, str(exc))
 
 
 # --- routes --------------------------------------------------------------------------------------

@@ -6,6 +6,11 @@ once (the bus gives each its own lane). Replies nobody asked for just then (a ti
 go to the conversation's listener if one is attached (a WebSocket), else they are kept, a
 bounded few, until the conversation's next request takes them (`take_kept`).
 
+A conversation id lives in one place at a time: a front end with a pipeline of its own (the
+/ws voice pipeline) borrows the id with `lend`, which ends the text session here (its dialogue
+is in the store, where the borrower's tracker picks it up), and `give_back` returns it; the
+hub refuses the id meanwhile (`HubBusy`) rather than let two trackers hold diverging states.
+
 The hub knows no HTTP: every front end shares it, and its errors are plain exceptions whose
 message is fit to show a client.
 """
@@ -44,6 +49,10 @@ class HubError(ValueError):
 
 class HubClosed(RuntimeError):
     """The hub is shutting down and takes no more turns."""
+
+
+class HubBusy(RuntimeError):
+    """The conversation is open on another front end (a /ws connection) for now."""
 
 
 def check_conversation_id(conversation_id: object) -> str:
@@ -102,6 +111,7 @@ class ConversationHub:
         self._conversations: dict[str, _Conversation] = {}
         self._observers: list[TurnObserver] = []
         self._closed = False
+        self._lent: dict[str, str] = {}  # conversation id -> the front end holding it
         self._last_sweep = time.monotonic()
 
     @property
@@ -121,7 +131,8 @@ class ConversationHub:
     async def say(self, conversation_id: str, text: str) -> TurnRecord:
         """One user turn in the conversation `conversation_id` (created on first use).
 
-        Raises `HubError` for a bad id or text, `HubClosed` once `close` has begun. A stage
+        Raises `HubError` for a bad id or text, `HubClosed` once `close` has begun, `HubBusy`
+        while the id is lent. A stage
         that fails does not raise: the record's text is an apology and the next turn works."""
         conversation_id = check_conversation_id(conversation_id)
         text = check_text(text)
@@ -181,6 +192,23 @@ class ConversationHub:
         if conversation is not None and listener in (None, conversation.listener):
             conversation.listener = None
 
+    async def lend(self, conversation_id: str, borrower: str) -> list[Reply]:
+        """Hand the conversation to another front end (`borrower` names it for the clients
+        refused meanwhile): its text session here ends once its running turn is done, so the
+        store holds its dialogue. Returns the proactive replies kept for it (given only once).
+        Raises `HubBusy` when it is lent already."""
+        conversation_id = check_conversation_id(conversation_id)
+        self._refuse_lent(conversation_id)
+        self._lent[conversation_id] = borrower
+        conversation = self._conversations.get(conversation_id)
+        kept = list(conversation.kept) if conversation else []
+        await self._end(conversation_id)
+        return kept
+
+    def give_back(self, conversation_id: str) -> None:
+        """The borrower is done (its session ended and is stored): the id is served here again."""
+        self._lent.pop(conversation_id, None)
+
     async def close(self) -> None:
         """Take no new turns, let the running ones finish, and end every conversation, so
         that the stores hold everything. Idempotent."""
@@ -190,7 +218,16 @@ class ConversationHub:
 
     # --- inside ----------------------------------------------------------------------------------
 
+    def _refuse_lent(self, conversation_id: str) -> None:
+        borrower = self._lent.get(conversation_id)
+        if borrower is not None:
+            raise HubBusy(
+                f"conversation {conversation_id} is open on {borrower}; send the text there, "
+                "or close it first"
+            )
+
     def _conversation(self, conversation_id: str) -> _Conversation:
+        self._refuse_lent(conversation_id)
         conversation = self._conversations.get(conversation_id)
         if conversation is None:
             if self._closed:

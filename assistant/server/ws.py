@@ -23,8 +23,9 @@ from urllib.parse import urlencode
 from aiohttp import WSCloseCode, WSMsgType, web
 
 from assistant.audio.wav import SAMPLE_RATE
-from assistant.server.http import METRICS, dumps, fail
-from assistant.server.hub import HubError, check_conversation_id, check_text
+from assistant.messages import Reply
+from assistant.server.http import HUB, METRICS, dumps, fail
+from assistant.server.hub import HubBusy, HubClosed, HubError, check_conversation_id, check_text
 from assistant.server.voice_link import Event, VoiceLink, VoiceService
 from assistant.server.voice_metrics import observe_voice
 from assistant.session import new_session_id
@@ -144,14 +145,23 @@ async def websocket(request: web.Request) -> web.WebSocketResponse:
     ):
         fail(409, f"conversation {conversation_id} is open on another connection; close it first")
     service.opening.add(conversation_id)  # until its link is up: the upgrade takes a moment
+    hub = request.app.get(HUB)
     try:
-        return await _converse(request, service, conversation_id)
+        # The id leaves the text pipeline's hub while it is open here: one tracker at a time.
+        kept = await hub.lend(conversation_id, "a /ws connection") if hub else []
+        try:
+            return await _converse(request, service, conversation_id, kept)
+        finally:
+            if hub:
+                hub.give_back(conversation_id)
+    except (HubBusy, HubClosed) as exc:
+        fail(409 if isinstance(exc, HubBusy) else 503, str(exc))
     finally:
         service.opening.discard(conversation_id)
 
 
 async def _converse(
-    request: web.Request, service: VoiceService, conversation_id: str
+    request: web.Request, service: VoiceService, conversation_id: str, kept: list[Reply]
 ) -> web.WebSocketResponse:
     limits = request.app[LIMITS]
     ws = web.WebSocketResponse(max_msg_size=limits["max_message"], heartbeat=30.0)
@@ -162,6 +172,8 @@ async def _converse(
     running = link.start()
     service.opening.discard(conversation_id)
     connection.send({"type": "ready", "conversation": conversation_id, "audio": AUDIO_FORMAT})
+    for reply in kept:  # timers that ended while the conversation was served over HTTP
+        connection.send({"type": "proactive", "turn": reply.turn_id, "text": reply.text})
     receiving = asyncio.ensure_future(_receive(ws, connection, link))
     try:
         # The link ends first only when the server shuts down (its input was ended).

@@ -36,6 +36,7 @@ from wyoming.ping import Ping, Pong
 from wyoming.server import AsyncEventHandler
 from wyoming.tts import Synthesize, SynthesizeVoice
 
+from assistant.server.hub import HubBusy
 from assistant.server.wyoming_audio import AudioFormat, AudioFormatError, IncomingAudio
 from assistant.server.wyoming_speech import (
     Recognizers,
@@ -330,6 +331,9 @@ class AssistantHandler(AsyncEventHandler):
             return
         try:
             record = await self.services.conversations.say(conversation_id, text)
+        except HubBusy as exc:  # open on a /ws connection
+            await self._error(f"transcript: {exc}", "busy")
+            return
         except Exception as exc:  # the turn itself never raises; the hub may, when stopping
             log.exception("wyoming: conversation %r failed", conversation_id)
             await self._error(f"transcript: the assistant could not answer: {exc}", "failed")
