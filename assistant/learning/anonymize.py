@@ -49,8 +49,9 @@ NAME_CUES = re.compile(
 capitalized ones ("I'm hungry" names nobody)."""
 
 NOT_NAMES = frozenset(
-    "a an and the not but so from here there in at on with just very also too".split()
-)
+    ("a", "an", "and", "the", "not", "but", "so", "from", "here", "there", "in", "at", "on",
+     "with", "just", "very", "also", "too")
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -119,6 +120,7 @@ class Pseudonymizer:
     def __init__(self, texts: Iterable[str] = ()) -> None:
         self._pseudonyms: dict[tuple[str, str], str] = {}  # value_key -> pseudonym
         self._literal: dict[str, str] = {}  # words of a name or place -> its pseudonym
+        self._parts: dict[str, str] = {}  # a capitalized word of a name -> its pseudonym
         self._counts: dict[str, int] = {}
         self._lock = threading.Lock()
         self.replaced = 0  # spans replaced so far
@@ -144,6 +146,10 @@ class Pseudonymizer:
             self._pseudonyms[key] = known
             if entity not in NUMBERED:
                 self._literal[key[1]] = known
+            if entity == "PERSON":
+                for part in value.split():
+                    if len(part) > 2 and part[0].isupper():
+                        self._parts.setdefault(part, known)
             return known
 
     def _part_of_known(self, entity: str, words: str) -> str | None:
@@ -188,11 +194,16 @@ class Pseudonymizer:
         return value
 
     def _replace_known(self, text: str) -> str:
-        """Names and places seen earlier in the conversation, wherever their words appear."""
+        """Names and places seen earlier in the conversation, wherever their words appear, and
+        the capitalized words of a name on their own ("Maria" of "Maria Gonzalez")."""
         with self._lock:
             known = sorted(self._literal.items(), key=lambda item: -len(item[0]))
+            parts = sorted(self._parts.items(), key=lambda item: -len(item[0]))
         for words, pseudonym in known:
-            pattern = r"(?<!\w)" + r"\s+".join(map(re.escape, words.split())) + r"(?!\w)"
+            pattern = r"(?<![\w<])" + r"\s+".join(map(re.escape, words.split())) + r"(?![\w>])"
             text, count = re.subn(pattern, pseudonym, text, flags=re.IGNORECASE)
+            self.replaced += count
+        for part, pseudonym in parts:
+            text, count = re.subn(rf"(?<![\w<]){re.escape(part)}(?![\w>])", pseudonym, text)
             self.replaced += count
         return text
