@@ -370,6 +370,9 @@ def test_pseudonyms_are_consistent_within_a_conversation_and_new_in_the_next() -
     # a conversation anonymized before goes on from the pseudonyms it holds
     later = Pseudonymizer(["Hello <PERSON_1>, your number is <PHONE_NUMBER_3>"])
     assert later.anonymize("My name is Olusegun Obasanjo") == "My name is <PERSON_2>"
+    assert (
+        later.anonymize("my name is bob and i like cats") == "my name is <PERSON_3> and i like cats"
+    )
     assert find_personal_data("<PERSON_1> rang <PHONE_NUMBER_1>") == []
 
 
@@ -378,7 +381,8 @@ def test_ordinary_assistant_talk_is_left_alone() -> None:
     for text in (
         "set a timer for 10 minutes", "Timer set for 5:30 pm.", "what's 12 times 7",
         "convert 5 miles to km", "add oat milk to my shopping list", "I'm hungry",
-        "tell me a joke",
+        "tell me a joke", "It's November.", "Yes, today is Friday, December 4.",
+        "It's 3:42 in the afternoon.", "call me back later", "this is Monday's list",
     ):  # fmt: skip
         assert plain.anonymize(text) == text
     assert plain.replaced == 0

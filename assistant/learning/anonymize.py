@@ -39,19 +39,24 @@ PSEUDONYM = re.compile(r"<([A-Z][A-Z_]*)_(\d+)>")
 
 NAME_WORD = r"[^\W\d_][\w'-]*"
 NAME_CUES = re.compile(
-    r"\b(?:(?i:my name is|my name's|call me|name is)\s+"
+    r"\b(?:(?i:my name is|my name's|i'm called|i am called)\s+"
     rf"(?P<any>{NAME_WORD}(?:\s+{NAME_WORD}){{0,2}})"
-    r"|(?i:i'm|i am|this is|it's)\s+"
+    r"|(?i:i'm|i am|this is|call me)\s+"
     rf"(?P<capital>[A-Z][\w'-]+(?:\s+[A-Z][\w'-]+){{0,2}}))"
 )
 """Where a name is said outright: the small named-entity model misses names it has not seen
 ("I'm Olusegun Obasanjo"). After "my name is" any words are taken, after "I'm" only
-capitalized ones ("I'm hungry" names nobody)."""
+capitalized ones ("I'm hungry" names nobody), up to the first word that starts no name."""
 
 NOT_NAMES = frozenset(
     ("a", "an", "and", "the", "not", "but", "so", "from", "here", "there", "in", "at", "on",
-     "with", "just", "very", "also", "too")
+     "with", "just", "very", "also", "too", "i", "is", "and", "or", "what", "when", "by",
+     "please", "thanks", "thank", "who", "how", "sorry", "afraid", "back", "done", "ready", "home",
+     "monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday", "january",
+     "february", "march", "april", "may", "june", "july", "august", "september", "october",
+     "november", "december", "today", "tomorrow", "tonight", "english")
 )  # fmt: skip
+"""Words that start no name said outright: "I'm Sorry", "this is Monday's list"."""
 
 
 @dataclass(frozen=True)
@@ -94,10 +99,12 @@ def _named_outright(text: str) -> list[Finding]:
     findings = []
     for match in NAME_CUES.finditer(text):
         group = "any" if match.group("any") else "capital"
-        words = match.group(group).split()
-        while words and words[-1].casefold() in NOT_NAMES:
-            words.pop()
-        if words and words[0].casefold() not in NOT_NAMES:
+        words = []
+        for word in match.group(group).split():
+            if word.casefold().removesuffix("'s").strip("'") in NOT_NAMES:
+                break
+            words.append(word)
+        if words:
             start = match.start(group)
             findings.append(Finding("PERSON", start, start + len(" ".join(words))))
     return findings
