@@ -235,6 +235,28 @@ def test_include_safety_keeps_and_labels_the_turns_where_safety_fired(tmp_path: 
     )
 
 
+def test_labelled_safety_turns_in_rasa_nlu_load_as_a_skill_and_a_dataset(tmp_path: Path) -> None:
+    from datasets import load_dataset
+
+    turns, feedback = records()
+    meant = note("d", 0, "u2", "correction", correction="open my door", corrected_intent="door")
+    result = export(turns, [*feedback, meant], "rasa-nlu", tmp_path / "out", include_safety=True)
+    nlu_yml, nlu_jsonl = result.files[:2]
+    assert "# the guard or the reply filter fired on these turns\n- intent: door" in (
+        nlu_yml.read_text()
+    )
+    examples = {(e.text, e.intent) for e in load_skill(nlu_yml.parent).examples}
+    assert examples == {("put oat milk on it", "add_to_list"), (SAFETY_MARKER, "door")}
+    data = load_dataset(
+        "json", data_files=str(nlu_jsonl), split="train", cache_dir=str(tmp_path / "hf")
+    )
+    assert sorted(data.to_list(), key=lambda row: row["intent"]) == [
+        {"text": "put oat milk on it", "intent": "add_to_list", "safety_fired": False,
+         "safety_rules": []},
+        {"text": SAFETY_MARKER, "intent": "door", "safety_fired": True, "safety_rules": ["harm"]},
+    ]  # fmt: skip
+
+
 def test_kto_labels_rated_replies_with_the_conversation_so_far(
     exports: dict[str, ExportResult],
 ) -> None:
@@ -281,7 +303,7 @@ def test_dpo_pairs_only_bad_replies_with_a_corrected_or_well_rated_alternative(
 
 
 def test_rasa_nlu_holds_corrected_utterances_and_loads_as_a_skill(
-    exports: dict[str, ExportResult],
+    exports: dict[str, ExportResult], tmp_path: Path
 ) -> None:
     result = exports["rasa-nlu"]
     nlu_yml, nlu_jsonl = result.files[:2]
@@ -290,6 +312,11 @@ def test_rasa_nlu_holds_corrected_utterances_and_loads_as_a_skill(
     assert [(e.text, e.intent) for e in skill.examples] == [("put oat milk on it", "add_to_list")]
     assert read_jsonl(nlu_jsonl) == [{"text": "put oat milk on it", "intent": "add_to_list"}]
     assert result.counts["left_out_pseudonym"] == 1  # "ask <PERSON_1> to bring <CREDIT_CARD_1>"
+    # The store forgets u1 by dropping u1's lines: what is left is still Rasa training data.
+    dropped = set(result.manifest[nlu_yml]["u1"])
+    kept = [line for n, line in enumerate(nlu_yml.read_text().splitlines()) if n not in dropped]
+    (tmp_path / "nlu.yml").write_text("\n".join(kept) + "\n")
+    assert load_skill(tmp_path).examples == ()
 
 
 def test_manifest_names_the_user_of_every_data_line(exports: dict[str, ExportResult]) -> None:
@@ -395,3 +422,21 @@ def test_a_conversation_without_consent_is_not_exported(tmp_path: Path) -> None:
     assert result.counts["turns"] == 0
     assert result.files[0].read_text() == ""
     assert "No exported user has granted consent" in result.files[-1].read_text()
+
+
+def test_turns_anonymized_when_recorded_keep_their_pseudonyms(tmp_path: Path) -> None:
+    """The keeper's path: rows written through a Pseudonymizer need nothing more at export."""
+    raw, _ = records()
+    keeper = Pseudonymizer()
+    rows = [
+        replace(row, user_text=keeper.anonymize(row.user_text),
+                reply_text=keeper.anonymize(row.reply_text))
+        for row in raw if row.conversation_key == "a"
+    ][:4]  # fmt: skip
+    result = export(rows, [], "sft", tmp_path / "out")
+    assert result.counts["pseudonymized_again"] == 0
+    [line] = read_jsonl(result.files[0])
+    assert [m["content"] for m in line["messages"]] == [
+        text for row in rows for text in (row.user_text, row.reply_text)
+    ]
+    assert "<PERSON_1>" in rows[0].user_text and "<PHONE_NUMBER_1>" in rows[1].reply_text
