@@ -9,6 +9,8 @@ import json
 import os
 import sqlite3
 import stat
+import subprocess
+import sys
 import threading
 from pathlib import Path
 
@@ -135,6 +137,27 @@ def test_rows_kept_across_reopen_and_threads(tmp_path: Path) -> None:
     with SQLiteRecordStore(path) as again:
         assert len(again.turns()) == 100
     assert sorted(p.name for p in tmp_path.iterdir()) == ["records.sqlite"]  # no WAL left
+
+
+def test_another_process_forgets_while_a_store_is_open(tmp_path: Path) -> None:
+    """`assistant data forget` runs while the assistant (serve) keeps the store open."""
+    path = tmp_path / "records.sqlite"
+    running = SQLiteRecordStore(path)
+    running.add_turn(turn("u1", "c1", 0, "PELICANSECRET hello"))
+    running.add_turn(turn("u2", "c2", 0, "other user"))
+    code = (
+        "import sys; from pathlib import Path;"
+        "from assistant.learning.store import SQLiteRecordStore;"
+        "s = SQLiteRecordStore(Path(sys.argv[1])); print(s.forget_user('u1').counts['turns'])"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code, str(path)], capture_output=True, text=True, check=True
+    )
+    assert done.stdout.strip() == "1"
+    assert [t.user_key for t in running.turns()] == ["u2"]  # the open store sees the change
+    running.add_turn(turn("u2", "c2", 1, "still writing"))
+    running.close()
+    assert b"PELICANSECRET" not in path.read_bytes()
 
 
 # -- forgetting and retention ---------------------------------------------------------------
@@ -410,3 +433,19 @@ def test_default_key_path_is_in_the_config_folder(
     assert default_key_path() == tmp_path / "assistant" / "records.key"
     Identity()
     assert (tmp_path / "assistant" / "records.key").exists()
+
+
+def test_processes_creating_the_key_at_once_agree_on_one(tmp_path: Path) -> None:
+    key_path = tmp_path / "config" / "records.key"
+    code = (
+        "import sys; from pathlib import Path; from assistant.learning.identity import Identity;"
+        "print(Identity(Path(sys.argv[1])).user_key('alice'))"
+    )
+    procs = [
+        subprocess.Popen([sys.executable, "-c", code, str(key_path)], stdout=subprocess.PIPE)
+        for _ in range(4)
+    ]
+    keys = {p.communicate()[0].strip() for p in procs}
+    assert all(p.returncode == 0 for p in procs)
+    assert keys == {Identity(key_path).user_key("alice").encode()}
+    assert [p.name for p in key_path.parent.iterdir()] == ["records.key"]  # no partial left

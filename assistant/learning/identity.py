@@ -14,6 +14,7 @@ import hmac
 import os
 import secrets
 import stat
+import tempfile
 from pathlib import Path
 
 from assistant.learning.rows import RecordStoreError
@@ -95,8 +96,8 @@ def _create(path: Path) -> bytes:
     key = secrets.token_bytes(KEY_BYTES)
     try:
         path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        partial = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        fd, name = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)  # mode 0600
+        partial = Path(name)
         with os.fdopen(fd, "w", encoding="ascii") as out:
             out.write(key.hex() + "\n")
             out.flush()

@@ -17,7 +17,7 @@ import sqlite3
 import threading
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from assistant.learning.manifest import forget_lines, line_hashes
 from assistant.learning.rows import (
@@ -25,6 +25,7 @@ from assistant.learning.rows import (
     ConsentRow,
     FeedbackRow,
     ForgetReceipt,
+    RecordStore,
     RecordStoreError,
     TurnRow,
 )
@@ -336,6 +337,10 @@ class SQLiteRecordStore:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+if TYPE_CHECKING:  # mypy checks the store against the interface the other parts use
+    _implements: type[RecordStore] = SQLiteRecordStore
 
 
 def _explain(path: Path, exc: sqlite3.DatabaseError) -> str:
