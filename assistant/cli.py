@@ -24,6 +24,7 @@ from assistant.commands.common import (
     add_session_options,
     build_plan,
 )
+from assistant.commands.data import add_data_commands
 from assistant.commands.models import cmd_models, cmd_models_prepare
 from assistant.commands.serve import add_serve_arguments, cmd_serve
 from assistant.commands.voice import cmd_voice
@@ -271,6 +272,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_serve_command(commands)
     add_speech_commands(commands)
     add_catalog_commands(commands)
+    add_data_commands(commands)
     return parser
 
 

@@ -28,11 +28,12 @@ from typing import Any, ClassVar
 
 from pydantic import Field
 
-from assistant.core.paths import default_config_dir, default_state_dir
 from assistant.core.stage import Stage, StageParams
 from assistant.learning.book import BookSettings, RecordsBook
 from assistant.learning.consent import ConsentMode, ConsentPolicy, configured_mode
+from assistant.learning.identity import default_key_path
 from assistant.learning.rows import FeedbackKind
+from assistant.learning.store import default_store_path
 from assistant.messages import (
     Entity,
     IntentScore,
@@ -66,10 +67,6 @@ class RecordsParams(StageParams):
     key: Path | None = Field(None, description="the HMAC key, kept apart (default: XDG config)")
 
 
-def default_records_path() -> Path:
-    return default_state_dir() / "records.sqlite"
-
-
 class RecordsStage(Stage):
     kind: ClassVar[str] = "records"
     backend: ClassVar[str] = "consent"
@@ -90,8 +87,8 @@ class RecordsStage(Stage):
         self.book = RecordsBook(
             BookSettings(
                 mode=configured_mode(self.params.consent),
-                store_path=self.params.path or default_records_path(),
-                key_path=self.params.key or default_config_dir() / "records.key",
+                store_path=self.params.path or default_store_path(),
+                key_path=self.params.key or default_key_path(),
                 policy=ConsentPolicy.load(self.params.policy),
                 audio=self.params.audio,
                 retention_days=self.params.retention_days,
