@@ -24,6 +24,7 @@ from assistant.commands.common import (
     add_session_options,
     build_plan,
 )
+from assistant.commands.data import add_data_commands
 from assistant.commands.models import cmd_models, cmd_models_prepare
 from assistant.commands.serve import add_serve_arguments, cmd_serve
 from assistant.commands.voice import cmd_voice
@@ -35,6 +36,7 @@ from assistant.messages import Reply, Transcript
 from assistant.session import TextSession, TurnRecord
 from assistant.skills.loader import SkillError
 from assistant.stages import KINDS, registry
+from assistant.stages.records.commands import COMMANDS as RECORD_COMMANDS
 from assistant.trace import waterfall
 
 log = logging.getLogger("assistant")
@@ -44,6 +46,9 @@ Type a message and press Enter. Commands:
   /help    show this help
   /reset   forget the conversation (slots, shopping list, timers) and start over
   /trace   turn the per-stage timing waterfall on or off
+  /good, /bad [why], /flag [why]   rate the last answer (kept only if you agreed to records)
+  /consent [yes|no|stop]           what is recorded, or your answer; /consent audio yes|no
+  /forget  delete everything recorded about you
   /quit    leave (Ctrl-D works too)"""
 
 
@@ -111,7 +116,13 @@ async def _chat(args: argparse.Namespace, plan: PipelinePlan) -> int:
     printer = ChatPrinter(
         as_json=args.json, trace=args.trace, one_line=not interactive, out=sys.stdout
     )
-    session = TextSession(pipeline, session_id=args.session, on_proactive=printer.proactive)
+    session = TextSession(
+        pipeline,
+        session_id=args.session,
+        on_proactive=printer.proactive,
+        user=args.user,
+        interactive=args.once is None,
+    )
     try:
         await session.begin()
         if args.once is not None:
@@ -177,7 +188,7 @@ async def _repl(session: TextSession, printer: ChatPrinter, plan: PipelinePlan) 
                 return
             if not line:
                 continue
-            if line.startswith("/"):
+            if line.startswith("/") and line.split()[0].lower() not in RECORD_COMMANDS:
                 if not await _command(line, session, printer):
                     return
                 continue
@@ -261,6 +272,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_serve_command(commands)
     add_speech_commands(commands)
     add_catalog_commands(commands)
+    add_data_commands(commands)
     return parser
 
 

@@ -127,6 +127,8 @@ class Parse(Message):
     intent: IntentScore
     ranking: tuple[IntentScore, ...] = ()
     entities: tuple[Entity, ...] = ()
+    # The user corrected the turn before ("no, I meant add milk"): `text` is what they meant.
+    corrects: bool = False
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -264,6 +264,18 @@ class TurnRecorder:
         return record
 
 
+def hand_over(pipeline: Pipeline, record: TurnRecord) -> None:
+    """Give a finished turn's record to whoever keeps records (`StageContext.keepers`)."""
+    keepers = pipeline.context.keepers
+    if keepers and record.turn_id > 0:
+        record_json = record.to_json()
+        for keeper in keepers:
+            try:
+                keeper.keep(record.session_id, record_json, pipeline.plan)
+            except Exception:
+                log.exception("a turn's record could not be handed over")
+
+
 def new_session_id() -> str:
     return uuid.uuid4().hex[:12]
 
@@ -271,7 +283,9 @@ def new_session_id() -> str:
 class TextSession:
     """Text turns over a started pipeline whose input is `Transcript`.
 
-    `on_proactive` is called with each reply that answers no user turn (a timer that ends)."""
+    `on_proactive` is called with each reply that answers no user turn (a timer that ends).
+    `user` names who is speaking (their consent and records are theirs); `interactive` is False
+    when nobody could answer a question (a one-shot run)."""
 
     def __init__(
         self,
@@ -280,8 +294,11 @@ class TextSession:
         session_id: str | None = None,
         turn_timeout: float = 120.0,
         on_proactive: Callable[[Reply], None] | None = None,
+        user: str | None = None,
+        interactive: bool = True,
     ) -> None:
         self.pipeline = pipeline
+        self.user, self.interactive = user, interactive
         self.bus = pipeline.bus
         self.session_id = session_id or new_session_id()
         self.conversation = Conversation(self.bus, pipeline.plan, self.session_id)
@@ -325,7 +342,10 @@ class TextSession:
         return sorted(state.reminders.values(), key=lambda r: r.trigger_at)
 
     async def begin(self) -> None:
-        await self.bus.publish(SessionStart(session_id=self.session_id, turn_id=0), INPUT)
+        start = SessionStart(
+            session_id=self.session_id, turn_id=0, user=self.user, interactive=self.interactive
+        )
+        await self.bus.publish(start, INPUT)
 
     async def end(self, reason: str = "user") -> None:
         """End the conversation and wait until every stage has taken note (nothing of it is
@@ -358,7 +378,9 @@ class TextSession:
             await self.bus.publish(
                 Interrupt(session_id=self.session_id, turn_id=turn, reason="timeout"), INPUT
             )
-        return self.recorder.pop(self.session_id, turn)
+        record = self.recorder.pop(self.session_id, turn)
+        hand_over(self.pipeline, record)
+        return record
 
     def close(self) -> None:
         for remove in self._removers:

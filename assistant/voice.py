@@ -40,7 +40,7 @@ from assistant.messages import (
     TurnEnd,
     TurnStart,
 )
-from assistant.session import APOLOGY, TurnRecord, TurnRecorder, new_session_id
+from assistant.session import APOLOGY, TurnRecord, TurnRecorder, hand_over, new_session_id
 
 log = logging.getLogger(__name__)
 
@@ -175,8 +175,11 @@ class VoiceConversation:
         session_id: str | None = None,
         barge_in: bool = True,
         on_turn: Callable[[TurnRecord], None] | None = None,
+        user: str | None = None,
+        interactive: bool = True,
     ) -> None:
         self.pipeline = pipeline
+        self.user, self.interactive = user, interactive
         self.bus = pipeline.bus
         self.playback = playback
         self.session_id = session_id or new_session_id()
@@ -201,7 +204,10 @@ class VoiceConversation:
         removers = [self.bus.observe(self.recorder), self.bus.observe(self._observe)]
         session = self.session_id
         try:
-            await self.bus.publish(SessionStart(session_id=session, turn_id=0), INPUT)
+            start = SessionStart(
+                session_id=session, turn_id=0, user=self.user, interactive=self.interactive
+            )
+            await self.bus.publish(start, INPUT)
             async for pcm in blocks:
                 if realtime and self.stream_start is None:
                     # The first block arrives once spoken: the stream began one block ago.
@@ -343,6 +349,7 @@ class VoiceConversation:
         record.interrupted = turn in self.interrupted
         record.stream_start = self.stream_start
         self.records[turn] = record
+        hand_over(self.pipeline, record)
         if self.on_turn is not None:
             self.on_turn(record)
 
@@ -351,5 +358,5 @@ async def converse_file(
     pipeline: Pipeline, audio: Audio, *, session_id: str | None = None
 ) -> VoiceResult:
     """Run one audio file through a started audio pipeline as fast as it goes."""
-    conversation = VoiceConversation(pipeline, session_id=session_id)
+    conversation = VoiceConversation(pipeline, session_id=session_id, interactive=False)
     return await conversation.run(file_blocks(audio, realtime=False), realtime=False)

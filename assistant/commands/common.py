@@ -51,6 +51,11 @@ def add_session_options(parser: argparse.ArgumentParser) -> None:
         help="resume (or start) the conversation with this id; it is kept across "
         "runs, pending timers included",
     )
+    parser.add_argument(
+        "--user",
+        metavar="ID",
+        help="who is speaking: consent and records are kept per user (default: your login)",
+    )
     add_knowledge_option(parser)
 
 

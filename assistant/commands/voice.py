@@ -72,6 +72,8 @@ async def _voice(args: argparse.Namespace, plan: PipelinePlan, speaker: Speaker 
             session_id=args.session,
             barge_in=not args.no_barge_in,
             on_turn=lambda record: _print_turn(record, as_json=args.json),
+            user=args.user,
+            interactive=live,  # a recording cannot answer the consent question
         )
         if live:
             print("Listening; speak to the assistant (Ctrl-C to stop).", file=sys.stderr)

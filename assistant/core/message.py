@@ -127,7 +127,13 @@ stage_timing = _stage_timing_builder()
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class SessionStart(Message):
+    """A conversation begins. `user` names who speaks, when known (`--user`, a server's
+    client); `interactive` is False for a one-shot run, where nobody could answer a question."""
+
     SYSTEM: ClassVar[bool] = True
+
+    user: str | None = None
+    interactive: bool = True
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar, Protocol, TypeVar
 
 from pydantic import BaseModel, ConfigDict
 
@@ -32,6 +32,14 @@ class StageParams(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+class TurnKeeper(Protocol):
+    def keep(self, session_id: str, record: dict[str, Any], plan: Any) -> None:
+        """A finished turn: its `--json` record and the pipeline's plan. Must not block."""
+
+    def rate(self, session_id: str, turn: int, rating: str, comment: str) -> None:
+        """The user rated turn `turn` ("up", "down" or "flag"). Must not block."""
+
+
 @dataclass(frozen=True)
 class StageContext:
     """What every stage may read: this run's skill folders and documents (`--knowledge`), and
@@ -40,6 +48,18 @@ class StageContext:
     skill_dirs: tuple[Path, ...] = ()
     knowledge_paths: tuple[Path, ...] = ()
     cache_dir: Path = field(default_factory=default_cache_dir)
+    # Turns a stage begins itself (a timer ending, a question at the session's start) take
+    # negative ids, counted here so that two such stages never give one id twice.
+    _proactive_turns: dict[str, int] = field(default_factory=dict, compare=False)
+    # Stages that keep conversation records register here; the sessions hand them each
+    # finished turn and each rating a client gives outside a turn (a browser's button).
+    keepers: list[TurnKeeper] = field(default_factory=list, compare=False)
+
+    def proactive_turn(self, session_id: str) -> int:
+        """A fresh negative turn id of the session, for a turn no user began."""
+        turn = self._proactive_turns.get(session_id, 0) - 1
+        self._proactive_turns[session_id] = turn
+        return turn
 
 
 class Stage(ABC):

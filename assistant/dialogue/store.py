@@ -62,6 +62,20 @@ class SQLiteTrackerStore:
         with self._lock, self._db:
             self._db.executemany("INSERT INTO events (session_id, data) VALUES (?, ?)", rows)
 
+    def delete(self, session_ids: Sequence[str]) -> int:
+        """Remove the sessions for good: their events are overwritten, not just unlinked, and
+        the write-ahead log is emptied, so no byte of them stays in the files. The count."""
+        with self._lock:
+            self._db.execute("PRAGMA secure_delete=ON")
+            with self._db:
+                removed = sum(
+                    self._db.execute("DELETE FROM events WHERE session_id = ?", (s,)).rowcount
+                    for s in session_ids
+                )
+            self._db.execute("VACUUM")
+            self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        return removed
+
     def close(self) -> None:
         with self._lock:
             self._db.close()

@@ -235,6 +235,7 @@ class ConversationHub:
             session = TextSession(
                 self.pipeline,
                 session_id=conversation_id,
+                user=conversation_id,  # a client's conversation is its user's, as in Rasa
                 turn_timeout=self.turn_timeout,
                 on_proactive=lambda reply: self._proactive(conversation_id, reply),
             )

@@ -101,14 +101,20 @@ class VoiceService:
 class VoiceLink:
     """One conversation on the voice pipeline, driven by one client."""
 
-    def __init__(self, service: VoiceService, conversation_id: str, send: Send) -> None:
+    def __init__(
+        self, service: VoiceService, conversation_id: str, send: Send, user: str | None = None
+    ) -> None:
         self.service = service
         self.conversation_id = conversation_id
         self.send = send
         self.playback = SocketPlayback(send)
         pipeline = service.pipeline
         self.voice = VoiceConversation(
-            pipeline, playback=self.playback, session_id=conversation_id, on_turn=self._turn
+            pipeline,
+            playback=self.playback,
+            session_id=conversation_id,
+            on_turn=self._turn,
+            user=user or conversation_id,
         )
         plan = pipeline.plan
         self.asr = recognizer(plan)
@@ -173,6 +179,8 @@ class VoiceLink:
         # Turn 0: the conversation's own message, part of no turn (and of no turn's record).
         update = DialogueUpdate(session_id=self.conversation_id, turn_id=0, events=(event,))
         await self.service.pipeline.bus.publish(update, INPUT)
+        for keeper in self.service.pipeline.context.keepers:  # and the consented records
+            keeper.rate(self.conversation_id, turn, rating, comment)
         return True
 
     def end_input(self) -> None:

@@ -136,8 +136,11 @@ async def websocket(request: web.Request) -> web.WebSocketResponse:
         conversation_id = check_conversation_id(
             request.query.get("conversation") or new_session_id()
         )
+        user = request.query.get("user")
+        if user is not None:
+            check_conversation_id(user)
     except HubError as exc:
-        fail(400, f"conversation: {exc}")
+        fail(400, f"conversation or user: {exc}")
     if len(service.links) + len(service.opening) >= service.max_links:
         fail(503, f"{service.max_links} voice conversations are open already; try again later")
     if conversation_id in service.opening or any(
@@ -168,7 +171,8 @@ async def _converse(
     await ws.prepare(request)
     _bound_send_buffer(request)
     connection = Connection(ws, request.transport, limits["send_queue"])
-    link = VoiceLink(service, conversation_id, connection.send)
+    user = request.query.get("user") or None  # checked with the conversation id
+    link = VoiceLink(service, conversation_id, connection.send, user)
     running = link.start()
     service.opening.discard(conversation_id)
     connection.send({"type": "ready", "conversation": conversation_id, "audio": AUDIO_FORMAT})

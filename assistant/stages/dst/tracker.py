@@ -143,7 +143,6 @@ class TrackerStage(Stage):
         )
         self.trackers: dict[str, Tracker] = {}
         self.timers: dict[tuple[str, str], asyncio.Task[None]] = {}
-        self.proactive_turns: dict[str, int] = {}
 
     def tracker(self, session_id: str) -> Tracker:
         if session_id not in self.trackers:
@@ -205,7 +204,8 @@ class TrackerStage(Stage):
         for event in events:
             if isinstance(event, ReminderCancelled):
                 self.unschedule_matching(message.session_id, event)
-        yield self.state_message(tracker, message)
+        # A negative turn is one a stage began itself (the records' consent question).
+        yield self.state_message(tracker, message, proactive=message.turn_id < 0)
 
     def state_message(
         self, tracker: Tracker, parse: Parse, proactive: bool = False
@@ -245,8 +245,7 @@ class TrackerStage(Stage):
         # A reminder that fell due while the assistant was not running fires at once.
         await asyncio.sleep(max(0.0, reminder.trigger_at - time.time()))
         self.timers.pop((session_id, reminder.name), None)
-        turn = self.proactive_turns.get(session_id, 0) - 1
-        self.proactive_turns[session_id] = turn
+        turn = self.context.proactive_turn(session_id)
         parse = Parse(
             session_id=session_id,
             turn_id=turn,

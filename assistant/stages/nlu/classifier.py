@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 from abc import abstractmethod
 from collections.abc import AsyncIterator, Sequence
+from dataclasses import replace
 from typing import Any, ClassVar
 
 import numpy as np
@@ -31,6 +32,7 @@ log = logging.getLogger(__name__)
 
 OUT_OF_SCOPE = "out_of_scope"
 INAUDIBLE = "inaudible"
+MEANT = "meant"  # the entity of a correction: "no, I meant [add milk](meant)"
 """The intent of an empty utterance: speech recognition heard noise, not words. The skills answer
 it with `utter_inaudible` ("sorry, I didn't catch that") rather than an error."""
 
@@ -167,19 +169,29 @@ class IntentClassifierStage(Stage):
         intent, ranking = self.classify(text)
         return intent, ranking, self.entity_extractor.extract(text)
 
+    def parse(self, transcript: Transcript) -> Parse:
+        """The utterance understood, and when it corrects the one before ("no, I meant add
+        milk"), what was meant understood instead: the turn does what the user meant."""
+        parse = Parse(
+            session_id=transcript.session_id,
+            turn_id=transcript.turn_id,
+            text=transcript.text,
+            intent=IntentScore(name=INAUDIBLE, confidence=1.0),
+        )
+        if not transcript.text.strip():
+            return parse
+        intent, ranking, entities = self.understand(transcript.text)
+        meant = next((e for e in entities if e.entity == MEANT and e.text.strip()), None)
+        if meant is None:
+            return replace(parse, intent=intent, ranking=ranking, entities=entities)
+        intent, ranking, entities = self.understand(meant.text)
+        return replace(
+            parse, text=meant.text, intent=intent, ranking=ranking, entities=entities, corrects=True
+        )
+
     async def process(self, message: Message) -> AsyncIterator[Message]:
         assert isinstance(message, Transcript)
-        understood: tuple[IntentScore, tuple[IntentScore, ...], tuple[Entity, ...]] = (
-            (IntentScore(name=INAUDIBLE, confidence=1.0), (), ())
-            if not message.text.strip()
-            else await self.run_blocking(self.understand, message.text)
-        )
-        intent, ranking, entities = understood
-        yield Parse(
-            session_id=message.session_id,
-            turn_id=message.turn_id,
-            text=message.text,
-            intent=intent,
-            ranking=ranking,
-            entities=entities,
-        )
+        if not message.text.strip():
+            yield self.parse(message)
+        else:
+            yield await self.run_blocking(self.parse, message)

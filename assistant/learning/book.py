@@ -1,0 +1,225 @@
+"""The records of one assistant process: who consented, and the anonymized turns and feedback
+of those who did, written by one worker thread so that no turn waits for them.
+
+Everything that touches the store runs on that thread, in the order it was asked for (a rating
+of turn 3 is stored after turn 3 itself). `keep` hands a finished turn's record over and returns
+at once; the rest return futures.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+from assistant.learning.anonymize import Pseudonymizer
+from assistant.learning.consent import ConsentMode, ConsentPolicy, answer_counts
+from assistant.learning.identity import Identity
+from assistant.learning.rows import (
+    ConsentAnswer,
+    ConsentKind,
+    ConsentRow,
+    FeedbackKind,
+    FeedbackRow,
+    ForgetReceipt,
+    TurnRow,
+)
+from assistant.learning.store import SQLiteRecordStore
+
+log = logging.getLogger(__name__)
+R = TypeVar("R")
+JSON = dict[str, Any]
+CONVERSATIONS_REMEMBERED = 1000  # pseudonym tables kept for conversations still going on
+DAY = 86400.0
+
+
+@dataclass(frozen=True)
+class BookSettings:
+    mode: ConsentMode
+    store_path: Path
+    key_path: Path
+    policy: ConsentPolicy
+    audio: bool = False
+    retention_days: int | None = None
+
+
+class RecordsBook:
+    def __init__(self, settings: BookSettings) -> None:
+        self.settings = settings
+        self.policy = settings.policy
+        self.mode = settings.mode
+        self.identity = Identity(settings.key_path, records_path=settings.store_path)
+        self._worker = ThreadPoolExecutor(1, thread_name_prefix="records")
+        self._store: SQLiteRecordStore | None = None
+        self._names: OrderedDict[str, Pseudonymizer] = OrderedDict()
+        self.submit(self._open).result()  # a corrupt or locked store is an error at start
+
+    # --- on the worker thread ----------------------------------------------------------------
+
+    def submit(self, fn: Callable[..., R], *args: Any) -> Future[R]:
+        return self._worker.submit(fn, *args)
+
+    @property
+    def store(self) -> SQLiteRecordStore:
+        assert self._store is not None, "use the store on the records thread"
+        return self._store
+
+    def _open(self) -> None:
+        self._store = SQLiteRecordStore(self.settings.store_path)
+        if self.settings.retention_days is not None:
+            removed = self._store.expire(time.time() - self.settings.retention_days * DAY)
+            if removed:
+                log.info(
+                    "records: %d older than %d days deleted", removed, self.settings.retention_days
+                )
+
+    def answer_of(self, user: str, kind: ConsentKind = "records") -> ConsentAnswer | None:
+        """The user's answer to the current wording; None when they have not given one."""
+        return answer_counts(self.store.consent(self.identity.user_key(user), kind), self.policy)
+
+    def consented_at(self, user: str) -> float | None:
+        row = self.store.consent(self.identity.user_key(user), "records")
+        return row.at if row is not None and row.answer == "granted" else None
+
+    def recording(self, user: str, kind: ConsentKind = "records") -> bool:
+        if self.mode == "off" or (kind == "audio" and not self.settings.audio):
+            return False
+        return self.mode == "granted" or self.answer_of(user, kind) == "granted"
+
+    def must_ask(self, user: str) -> bool:
+        return self.mode == "ask" and self.answer_of(user) is None
+
+    def answer(self, user: str, answer: ConsentAnswer, kind: ConsentKind = "records") -> None:
+        row = ConsentRow(
+            user_key=self.identity.user_key(user),
+            kind=kind,
+            answer=answer,
+            policy_version=self.policy.version,
+            wording=self.policy.wording(kind),
+            at=time.time(),
+        )
+        self.store.add_consent(row)
+
+    def started(self, user: str, session_id: str) -> None:
+        """Note whose the session is (not personal: both are kept as keyed hashes or random
+        ids), so that forgetting the user also finds the session's dialogue state."""
+        self.store.add_session(session_id, self.identity.user_key(user), time.time())
+
+    def feedback(
+        self,
+        user: str,
+        session_id: str,
+        turn: int,
+        kind: FeedbackKind,
+        comment: str = "",
+        correction: str = "",
+        corrected_intent: str | None = None,
+    ) -> bool:
+        """Store a rating of (or a correction to) turn `turn`; False when not recording."""
+        if not self.recording(user):
+            return False
+        conversation = self.identity.conversation_key(session_id)
+        names = self._pseudonyms(conversation)
+        self.store.add_feedback(
+            FeedbackRow(
+                conversation_key=conversation,
+                turn=turn,
+                user_key=self.identity.user_key(user),
+                kind=kind,
+                at=time.time(),
+                comment=names.anonymize(comment) if comment else "",
+                correction=names.anonymize(correction) if correction else "",
+                corrected_intent=corrected_intent,
+            )
+        )
+        return True
+
+    def forget(self, user: str) -> ForgetReceipt:
+        return self.store.forget_user(self.identity.user_key(user))
+
+    def write_turn(
+        self, user: str, session_id: str, record: dict[str, Any], plan: dict[str, Any]
+    ) -> None:
+        if not self.recording(user):
+            return
+        conversation = self.identity.conversation_key(session_id)
+        row = turn_row(
+            record, plan, self._pseudonyms(conversation), conversation, self.identity.user_key(user)
+        )
+        self.store.add_turn(row)
+
+    def _pseudonyms(self, conversation: str) -> Pseudonymizer:
+        names = self._names.pop(conversation, None) or Pseudonymizer()
+        self._names[conversation] = names
+        while len(self._names) > CONVERSATIONS_REMEMBERED:
+            self._names.popitem(last=False)
+        return names
+
+    # --- from any thread -----------------------------------------------------------------------
+
+    def keep(
+        self, user: str, session_id: str, record: dict[str, Any], plan: dict[str, Any]
+    ) -> None:
+        """Write the turn if the user consented, later, on the records thread."""
+        future = self.submit(self.write_turn, user, session_id, record, plan)
+        future.add_done_callback(_log_failure)
+
+    def close(self) -> None:
+        """Wait for what is queued, then close the store."""
+        self._worker.submit(self._close).result()
+        self._worker.shutdown()
+
+    def _close(self) -> None:
+        if self._store is not None:
+            self._store.close()
+            self._store = None
+
+
+def _log_failure(future: Future[None]) -> None:
+    exc = future.exception()
+    if exc is not None:
+        log.error("records: a turn could not be stored: %s", exc, exc_info=exc)
+
+
+def turn_row(
+    record: dict[str, Any],
+    plan: dict[str, Any],
+    names: Pseudonymizer,
+    conversation: str,
+    user_key: str,
+) -> TurnRow:
+    """The anonymized row of a turn's `--json` record."""
+    intent = record.get("intent") or {}
+    entities = [
+        {
+            **e,
+            "value": names.anonymize(str(e.get("value", ""))),
+            "text": names.anonymize(str(e.get("text", ""))),
+        }
+        for e in record.get("entities") or []
+    ]
+    return TurnRow(
+        conversation_key=conversation,
+        turn=int(record["turn"]),
+        user_key=user_key,
+        at=time.time(),
+        user_text=names.anonymize(str(record.get("input") or "")),
+        reply_text=names.anonymize(str(record.get("text") or "")),
+        intent=intent.get("name"),
+        confidence=intent.get("confidence"),
+        entities=entities,
+        sentiment=record.get("sentiment"),
+        guard=record.get("guard"),
+        filter=[
+            {k: v for k, v in change.items() if k != "replacement"}
+            for change in record.get("filter") or []
+        ],
+        timings_ms=dict(record.get("timings_ms") or {}),
+        models=dict(plan.get("models") or {}),
+        config_hash=str(plan.get("config_hash") or ""),
+    )

@@ -1,0 +1,1 @@
+"""Conversation records: consent, ratings and corrections."""
