@@ -415,13 +415,19 @@ def test_ordinary_assistant_talk_is_left_alone() -> None:
     assert plain.replaced == 0
 
 
-def test_a_conversation_without_consent_is_not_exported(tmp_path: Path) -> None:
+def test_users_who_declined_or_withdrew_are_left_out(tmp_path: Path) -> None:
     turns, feedback = records()
-    declined = {"u1": replace(CONSENTS["u1"], answer="declined")}
-    result = export(turns, feedback, "sft", tmp_path / "out", consent=declined.get)
-    assert result.counts["turns"] == 0
-    assert result.files[0].read_text() == ""
-    assert "No exported user has granted consent" in result.files[-1].read_text()
+    answers = {
+        "u1": replace(CONSENTS["u1"], answer="declined"),
+        "u2": replace(CONSENTS["u2"], answer="withdrawn"),
+        "u4": CONSENTS["u4"],
+    }  # u3 was never asked: recorded under `records.consent: granted`
+    result = export(turns, feedback, "sft", tmp_path / "out", consent=answers.get)
+    assert result.counts["left_out_not_consented"] == 13  # u1: 8, u2: 4, u4: 1
+    assert result.manifest[result.files[0]].keys() == {"u3"}
+    card = result.files[-1].read_text()
+    assert "- 1 user recorded with consent granted by the configuration" in card
+    assert "policy version" not in card
 
 
 def test_turns_anonymized_when_recorded_keep_their_pseudonyms(tmp_path: Path) -> None:
@@ -440,3 +446,43 @@ def test_turns_anonymized_when_recorded_keep_their_pseudonyms(tmp_path: Path) ->
         text for row in rows for text in (row.user_text, row.reply_text)
     ]
     assert "<PERSON_1>" in rows[0].user_text and "<PHONE_NUMBER_1>" in rows[1].reply_text
+
+
+def test_forgetting_a_user_through_the_store_removes_their_lines_from_every_export(
+    tmp_path: Path,
+) -> None:
+    """The manifest's contract with the real store: export from it, record each file's lines,
+    forget u1: none of u1's words are left, the others' are, and every file still loads."""
+    from datasets import load_dataset
+
+    from assistant.learning.store import SQLiteRecordStore
+
+    turns, feedback = records()
+    with SQLiteRecordStore(tmp_path / "records.sqlite") as store:
+        for consent_row in CONSENTS.values():
+            store.add_consent(consent_row)
+        for row in turns[:-1]:  # the store keeps one row per turn
+            store.add_turn(row)
+        for feedback_row in feedback:
+            store.add_feedback(feedback_row)
+        results = {}
+        for fmt in FORMATS:
+            results[fmt] = export(store.turns(), store.feedback(), fmt, tmp_path / fmt,
+                                  consent=store.consent)  # fmt: skip
+            for path, users in results[fmt].manifest.items():
+                store.add_export(str(path), T0 + DAY, users)
+        receipt = store.forget_user("u1")
+    assert receipt.counts["export_lines"] == sum(
+        len(set(r.manifest[p].get("u1", []))) for r in results.values() for p in r.manifest
+    ) > 0  # fmt: skip
+    only_u1 = ["oat milk", "Nice to meet you", "Hi, my name is", "<CREDIT_CARD_1>"]
+    for result in results.values():
+        for path in result.manifest:
+            content = path.read_text()
+            assert not any(words in content for words in only_u1), (path.name, content)
+            if path.suffix == ".jsonl" and content:
+                data = load_dataset("json", data_files=str(path), split="train",
+                                    cache_dir=str(tmp_path / "hf"))  # fmt: skip
+                assert data.num_rows == len(content.splitlines())
+    assert "weather source" in results["sft"].files[0].read_text()  # u2's line stays
+    assert load_skill(tmp_path / "rasa-nlu").examples == ()

@@ -44,21 +44,32 @@ class CardFacts:
 def consent_basis(
     users: Iterable[str], consent: Callable[[str], ConsentRow | None] | None
 ) -> list[str]:
-    """How many exported users consented under which policy version."""
+    """How many exported users consented, and how: answering under which policy version, or
+    by the configuration (`records.consent: granted`, no answer stored)."""
     if consent is None:
         return ["Not checked at export: the record store keeps only turns of users who consented."]
     versions: Counter[int] = Counter()
+    configured = 0
     for user in users:
         answer = consent(user)
-        if answer is not None and answer.answer == "granted":
+        if answer is None:
+            configured += 1
+        elif answer.answer == "granted":
             versions[answer.policy_version] += 1
-    if not versions:
-        return ["No exported user has granted consent (nothing exported)."]
-    return [
-        f"{count} user{'s' if count != 1 else ''} granted consent to records under policy "
-        f"version {version}."
+    lines = [
+        f"{_users(count)} granted consent to records under policy version {version}."
         for version, count in sorted(versions.items())
     ]
+    if configured:
+        lines.append(
+            f"{_users(configured)} recorded with consent granted by the configuration "
+            "(`records.consent: granted`), never asked."
+        )
+    return lines or ["No user's turns are exported."]
+
+
+def _users(count: int) -> str:
+    return f"{count} user{'s' if count != 1 else ''}"
 
 
 def dataset_card(facts: CardFacts) -> str:

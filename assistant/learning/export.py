@@ -93,8 +93,9 @@ def export(
     consent: Consent | None = None,
 ) -> ExportResult:
     """Write the `fmt` export of the records to `out_dir` (new or empty). `consent`, such as the
-    store's `consent` method, leaves out users whose latest records answer is not "granted" and
-    states the policy versions in the card; without it the rows are taken as consented.
+    store's `consent` method, leaves out users whose latest records answer is "declined" or
+    "withdrawn" and states the policy versions in the card; a user never asked (no answer) was
+    recorded under `records.consent: granted`. Without `consent`, the rows are taken as they are.
     Raises ExportError (nothing written) for an unknown format or a folder in the way."""
     out = Path(out_dir)
     _check_target(fmt, out)
@@ -160,9 +161,13 @@ def _select(
 
 
 def _consented(users: Iterable[str], consent: Consent | None) -> set[str]:
+    """The users who did not decline or withdraw (the store keeps no turn from before a
+    consent; a user with no answer was recorded with consent granted in the configuration)."""
     if consent is None:
         return set(users)
-    return {user for user in users if (answer := consent(user)) and answer.answer == "granted"}
+    return {
+        user for user in users if (answer := consent(user)) is None or answer.answer == "granted"
+    }
 
 
 def _scan_again(
