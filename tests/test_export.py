@@ -17,8 +17,9 @@ from typing import Any
 import pytest
 import yaml
 
-# datasets keeps its cache out of the home folder and never asks the hub.
-os.environ.setdefault("HF_HOME", tempfile.mkdtemp(prefix="assistant-tests-hf-"))
+# datasets keeps its cache out of the home folder and never asks the hub (HF_HOME is left
+# alone: other tests' models may live there).
+os.environ.setdefault("HF_DATASETS_CACHE", tempfile.mkdtemp(prefix="assistant-tests-datasets-"))
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 
 from assistant.learning.anonymize import Pseudonymizer, find_personal_data
