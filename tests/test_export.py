@@ -227,7 +227,7 @@ def test_include_safety_keeps_and_labels_the_turns_where_safety_fired(tmp_path: 
     lines = read_jsonl(result.files[0])
     fired = [line for line in lines if SAFETY_MARKER in json.dumps(line)]
     assert len(fired) == 1 and fired[0]["safety_fired"] is True
-    assert fired[0]["safety_rules"] == ["harm"]
+    assert fired[0]["safety_rules"] == "harm"
     assert all(line["safety_fired"] is False for line in lines if line is not fired[0])
     assert FLAGGED_MARKER not in result.files[0].read_text()  # flags still count
     assert WITHDRAWN_MARKER in result.files[0].read_text()  # no consent check was asked for
@@ -253,8 +253,8 @@ def test_labelled_safety_turns_in_rasa_nlu_load_as_a_skill_and_a_dataset(tmp_pat
     )
     assert sorted(data.to_list(), key=lambda row: row["intent"]) == [
         {"text": "put oat milk on it", "intent": "add_to_list", "safety_fired": False,
-         "safety_rules": []},
-        {"text": SAFETY_MARKER, "intent": "door", "safety_fired": True, "safety_rules": ["harm"]},
+         "safety_rules": ""},
+        {"text": SAFETY_MARKER, "intent": "door", "safety_fired": True, "safety_rules": "harm"},
     ]  # fmt: skip
 
 
@@ -357,7 +357,7 @@ def test_dataset_card_states_counts_filters_consent_and_dates(
     assert not re.search(r"\bu[1-4]\b", card)  # names no user key
 
 
-def test_a_non_empty_folder_or_an_unknown_format_is_refused_with_nothing_written(
+def test_a_non_empty_folder_an_unknown_format_or_nothing_to_export_writes_nothing(
     tmp_path: Path,
 ) -> None:
     turns, feedback = records()
@@ -376,9 +376,15 @@ def test_a_non_empty_folder_or_an_unknown_format_is_refused_with_nothing_written
     assert [p.name for p in (tmp_path / "full").iterdir()] == ["keep.txt"]
     assert not (tmp_path / "new").exists()
     assert (tmp_path / "file").read_text() == ""
-    empty = tmp_path / "empty"
-    empty.mkdir()
-    assert export([], [], "dpo", empty).files == [empty / "dpo.jsonl", empty / "README.md"]
+    # An empty file is no dataset (load_dataset fails on it): nothing to export is an error.
+    for fmt, rows, message in [
+        ("sft", [], "nothing to export: none of the 0 recorded turns is left after the filters"),
+        ("dpo", turns, "nothing to export as dpo: no bad reply has a corrected or well-rated"),
+        ("rasa-nlu", turns, "nothing to export as rasa-nlu: no correction with its intent"),
+    ]:
+        with pytest.raises(ExportError, match=message):
+            export(rows, [], fmt, tmp_path / "empty")
+        assert not (tmp_path / "empty").exists()
 
 
 def test_pseudonyms_are_consistent_within_a_conversation_and_new_in_the_next() -> None:

@@ -96,7 +96,8 @@ def export(
     store's `consent` method, leaves out users whose latest records answer is "declined" or
     "withdrawn" and states the policy versions in the card; a user never asked (no answer) was
     recorded under `records.consent: granted`. Without `consent`, the rows are taken as they are.
-    Raises ExportError (nothing written) for an unknown format or a folder in the way."""
+    Raises ExportError (nothing written) for an unknown format, a folder in the way, or
+    nothing to export."""
     out = Path(out_dir)
     _check_target(fmt, out)
     counts: Counter[str] = Counter(rows_in=len(turns), feedback_in=len(feedback))
@@ -104,6 +105,8 @@ def export(
     conversations = _scan_again(chosen, feedback, counts)
     lines = _BUILDERS[fmt](conversations, include_safety, counts)
     files = {name: _dedupe(found, counts) for name, found in lines.items()}
+    if not any(files.values()):
+        raise ExportError(_nothing(fmt, counts))
     users = sorted({row.user_key for row in chosen})
     facts = CardFacts(
         fmt=fmt,
@@ -125,6 +128,24 @@ def _check_target(fmt: str, out: Path) -> None:
         raise ExportError(f"{out} is a file: export into a new or empty folder")
     if out.is_dir() and any(out.iterdir()):
         raise ExportError(f"{out} is not empty: export into a new or empty folder")
+
+
+NOTHING = {
+    "sft": "no turn with a reply that was not rated bad",
+    "kto": "no rated reply (rate replies with /good and /bad)",
+    "dpo": "no bad reply has a corrected or well-rated alternative",
+    "rasa-nlu": "no correction with its intent ('no, I meant ...' after a misunderstanding)",
+}
+
+
+def _nothing(fmt: str, counts: Counter[str]) -> str:
+    """Why an export would be empty (an empty file is no dataset: it does not load)."""
+    if not counts["turns"]:
+        return (
+            f"nothing to export: none of the {counts['rows_in']} recorded turns is left after "
+            "the filters (consent, flags, safety)"
+        )
+    return f"nothing to export as {fmt}: {NOTHING[fmt]} in {counts['turns']} turns"
 
 
 # --- which turns -------------------------------------------------------------------------------
@@ -230,7 +251,8 @@ def _safety(turns: Sequence[Turn], include_safety: bool) -> JSON:
     if not include_safety:
         return {}
     rules = sorted({rule for turn in turns for rule in turn.safety_rules})
-    return {"safety_fired": bool(rules), "safety_rules": rules}
+    # One string, not a list: a file where nothing fired would give the column no type.
+    return {"safety_fired": bool(rules), "safety_rules": ", ".join(rules)}
 
 
 def _sft(conversations: list[list[Turn]], include_safety: bool, counts: Counter[str]) -> Any:
