@@ -74,6 +74,7 @@ def records() -> tuple[list[TurnRow], list[FeedbackRow]]:
              "Sorry, I didn't get that.", intent="nlu_fallback"),
         turn("b", 3, "u1", "I'm Olusegun Obasanjo, my passport number is 340020013",
              "Nice to meet you.", intent="chitchat"),
+        turn("b", 4, "u1", "/good", "Thanks, noted.", intent="records_notice"),
         # c: flagged by its user
         turn("c", 0, "u2", f"tell me a {FLAGGED_MARKER}", "Why did the zebra cross?"),
         # d: the guard refused one turn
@@ -219,6 +220,7 @@ def test_sft_holds_conversations_and_leaves_out_what_it_must(
     assert (c["left_out_flagged"], c["left_out_safety"], c["left_out_not_consented"]) == (1, 1, 1)
     assert c["duplicate_lines"] == 1
     assert c["left_out_rated_bad"] == 4  # b0, b2 corrected; f0, g0 rated bad
+    assert c["left_out_records_talk"] == 1 and "Thanks, noted." not in content
 
 
 def test_include_safety_keeps_and_labels_the_turns_where_safety_fired(tmp_path: Path) -> None:
@@ -430,7 +432,7 @@ def test_users_who_declined_or_withdrew_are_left_out(tmp_path: Path) -> None:
         "u4": CONSENTS["u4"],
     }  # u3 was never asked: recorded under `records.consent: granted`
     result = export(turns, feedback, "sft", tmp_path / "out", consent=answers.get)
-    assert result.counts["left_out_not_consented"] == 13  # u1: 8, u2: 4, u4: 1
+    assert result.counts["left_out_not_consented"] == 14  # u1: 9, u2: 4, u4: 1
     assert result.manifest[result.files[0]].keys() == {"u3"}
     card = result.files[-1].read_text()
     assert "- 1 user recorded with consent granted by the configuration" in card

@@ -42,6 +42,10 @@ FORMATS: dict[str, tuple[str, ...]] = {
 }
 """Each format and the data files it writes (plus README.md, the dataset card)."""
 
+RECORDS_TALK = frozenset({"records_notice"})
+"""Intents of turns about the records themselves (the consent answer, "/good", "stop
+recording"): the records stage's, not the assistant's work, so not training data."""
+
 POSITIVE = frozenset({"good", "confirmed"})
 NEGATIVE = frozenset({"bad", "correction"})
 Consent = Callable[[str], ConsentRow | None]
@@ -128,7 +132,8 @@ def _select(
     counts: Counter[str],
 ) -> list[TurnRow]:
     """The rows to export, by conversation and turn: one per turn (the last written), none of a
-    flagged conversation, of a user without consent, or where safety fired (unless kept)."""
+    flagged conversation, of a user without consent, about the records, or where safety fired
+    (unless kept)."""
     unique = {(row.conversation_key, row.turn): row for row in turns}
     counts["duplicate_rows"] = len(turns) - len(unique)
     flagged = {f.conversation_key for f in feedback if f.kind == "flag"}
@@ -139,6 +144,8 @@ def _select(
             counts["left_out_not_consented"] += 1
         elif row.conversation_key in flagged:
             counts["left_out_flagged"] += 1
+        elif row.intent in RECORDS_TALK:
+            counts["left_out_records_talk"] += 1
         elif row.safety_fired and not include_safety:
             counts["left_out_safety"] += 1
         else:
