@@ -348,7 +348,7 @@ def test_dataset_card_states_counts_filters_consent_and_dates(
     assert "- `sft.jsonl`: 3 examples" in card
     assert "- turns of conversations a user flagged: 1\n" in card
     assert "- turns where the guard or the reply filter fired: 1\n" in card
-    assert "- turns of users whose latest consent answer is not 'granted': 1\n" in card
+    assert "- turns of users who declined or withdrew consent: 1\n" in card
     assert "- turns rated bad or corrected (not imitated in SFT): 4\n" in card
     assert "- repeated examples (one kept): 1\n" in card
     assert f"found and replaced then: {exports['sft'].counts['pseudonymized_again']}." in card

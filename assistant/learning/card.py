@@ -18,7 +18,7 @@ FORMAT_NAMES = {
 }
 
 LEFT_OUT = (
-    ("left_out_not_consented", "turns of users whose latest consent answer is not 'granted'"),
+    ("left_out_not_consented", "turns of users who declined or withdrew consent"),
     ("left_out_flagged", "turns of conversations a user flagged"),
     ("left_out_records_talk", "turns about the records (consent answers, ratings by command)"),
     ("left_out_safety", "turns where the guard or the reply filter fired"),
