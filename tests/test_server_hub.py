@@ -233,7 +233,7 @@ CHITCHAT = [
     "what do you do for fun",
     "how have you been",
     "what's your favourite song",
-    "i just got back from a run",
+    "do you have any hobbies",
     "what's your favourite animal",
     "my day was pretty rough",
 ]

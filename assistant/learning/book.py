@@ -89,7 +89,10 @@ class RecordsBook:
     def recording(self, user: str, kind: ConsentKind = "records") -> bool:
         if self.mode == "off" or (kind == "audio" and not self.settings.audio):
             return False
-        return self.mode == "granted" or self.answer_of(user, kind) == "granted"
+        if self.mode == "granted":  # agreed beforehand, unless they said otherwise here
+            row = self.store.consent(self.identity.user_key(user), kind)
+            return row is None or row.answer == "granted"
+        return self.answer_of(user, kind) == "granted"
 
     def must_ask(self, user: str) -> bool:
         return self.mode == "ask" and self.answer_of(user) is None
@@ -195,21 +198,17 @@ def turn_row(
 ) -> TurnRow:
     """The anonymized row of a turn's `--json` record."""
     intent = record.get("intent") or {}
-    entities = [
-        {
-            **e,
-            "value": names.anonymize(str(e.get("value", ""))),
-            "text": names.anonymize(str(e.get("text", ""))),
-        }
-        for e in record.get("entities") or []
-    ]
+    # The words first: a name said there is the known pseudonym when an entity repeats it.
+    user_text = names.anonymize(str(record.get("input") or ""))
+    reply_text = names.anonymize(str(record.get("text") or ""))
+    entities = names.anonymize_json(list(record.get("entities") or []))
     return TurnRow(
         conversation_key=conversation,
         turn=int(record["turn"]),
         user_key=user_key,
         at=time.time(),
-        user_text=names.anonymize(str(record.get("input") or "")),
-        reply_text=names.anonymize(str(record.get("text") or "")),
+        user_text=user_text,
+        reply_text=reply_text,
         intent=intent.get("name"),
         confidence=intent.get("confidence"),
         entities=entities,

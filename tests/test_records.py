@@ -1,0 +1,196 @@
+"""Conversation records as a user meets them, through the CLI on the real models: the consent
+question, answers in words and commands, ratings and corrections stored on the turn they are
+about, anonymized turns, nothing kept without consent, and `assistant data forget`."""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from assistant.audio.wav import write_wav
+from assistant.learning.book import BookSettings, RecordsBook
+from assistant.learning.consent import ConsentPolicy
+from tests.conftest import ROOT
+from tests.speech import conversation
+
+QUESTION = ConsentPolicy.load().question
+PLANTED = ("Dana Whitfield", "415-555-0199", "dana.whitfield@example.org")
+
+
+class Home:
+    """One user's machine: its own state, config and cache folders."""
+
+    def __init__(self, root: Path, consent: str = "ask") -> None:
+        self.root = root
+        self.env = {
+            **os.environ,
+            "XDG_STATE_HOME": str(root / "state"),
+            "XDG_CONFIG_HOME": str(root / "config"),
+            "ASSISTANT_RECORDS_CONSENT": consent,
+        }
+
+    def run(self, *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            ["assistant", *args], input=stdin, capture_output=True, text=True, timeout=600,
+            cwd=ROOT, env={**self.env, "PATH": f"{ROOT / '.venv' / 'bin'}:{os.environ['PATH']}"},
+        )  # fmt: skip
+
+    def chat(self, *lines: str, user: str = "alice") -> list[str]:
+        done = self.run("chat", "--user", user, stdin="\n".join(lines) + "\n")
+        assert done.returncode == 0, done.stderr
+        return done.stdout.splitlines()
+
+    @property
+    def records(self) -> Path:
+        return self.root / "state" / "assistant" / "records.sqlite"
+
+    def rows(self, table: str) -> list[dict[str, Any]]:
+        db = sqlite3.connect(self.records)
+        db.row_factory = sqlite3.Row
+        try:
+            return [dict(row) for row in db.execute(f"SELECT * FROM {table}")]  # noqa: S608
+        finally:
+            db.close()
+
+    def files(self) -> list[Path]:
+        return [p for p in (self.root / "state").rglob("*") if p.is_file()]
+
+
+@pytest.fixture(scope="module")
+def consented(tmp_path_factory: pytest.TempPathFactory) -> tuple[Home, list[str]]:
+    home = Home(tmp_path_factory.mktemp("consented"))
+    said = home.chat(
+        "yes",
+        "add milk to my shopping list",
+        f"my name is {PLANTED[0]}, call me on {PLANTED[1]} or mail {PLANTED[2]}",
+        "what's on my shopping list",
+        "that's wrong",
+        "/flag rude answer",
+        "what is 12 times 9",
+        "/good",
+        "no, I meant add eggs",
+        "/consent",
+        "stop recording",
+        "what time is it",
+    )
+    return home, said
+
+
+def test_the_question_is_asked_and_a_yes_is_stored_with_its_wording(
+    consented: tuple[Home, list[str]],
+) -> None:
+    home, said = consented
+    assert said[0] == QUESTION
+    assert "keep anonymized records" in said[1]
+    (granted, withdrawn) = home.rows("consents")
+    assert granted["answer"] == "granted" and granted["policy_version"] == 1
+    assert granted["wording"] == QUESTION and granted["kind"] == "records"
+    assert withdrawn["answer"] == "withdrawn"
+    assert "as you agreed on" in said[10]  # /consent tells what is kept
+
+
+def test_consented_turns_are_kept_anonymized_and_nothing_after_stop(
+    consented: tuple[Home, list[str]],
+) -> None:
+    home, said = consented
+    turns = {row["turn"]: row for row in home.rows("turns")}
+    # 1: the answer, 5, 6, 8: ratings, 11: stop, 12: after stopping (none of them kept).
+    assert sorted(turns) == [2, 3, 4, 7, 9], sorted(turns)
+    assert turns[2]["user_text"] == "add milk to my shopping list"
+    assert turns[2]["intent"] == "add_to_list" and "Added milk" in turns[2]["reply_text"]
+    assert json.loads(turns[7]["timings_ms"])["nlu"] > 0
+    models = json.loads(turns[7]["models"])
+    assert models["nlu"] == "intent-minilm" and len(turns[7]["config_hash"]) == 64
+    kept = json.dumps(home.rows("turns"))
+    for planted in PLANTED:
+        assert planted not in kept and planted.split()[0] not in kept, planted
+    assert "It's" in said[-1]  # and the assistant goes on answering
+
+
+def test_ratings_and_corrections_are_stored_on_the_turn_they_are_about(
+    consented: tuple[Home, list[str]],
+) -> None:
+    home, said = consented
+    feedback = [(r["turn"], r["kind"], r["comment"], r["correction"]) for r in home.rows("feedback")]
+    assert feedback == [
+        (4, "bad", "", ""),
+        (4, "flag", "rude answer", ""),
+        (7, "good", "", ""),
+        (7, "correction", "", "add eggs"),
+    ]
+    assert home.rows("feedback")[3]["corrected_intent"] == "add_to_list"
+    assert "Added eggs" in said[9]  # the correction does what was meant
+
+
+def test_without_consent_nothing_is_kept_and_everything_works(tmp_path: Path) -> None:
+    home = Home(tmp_path)
+    said = home.chat("no", "what is 12 times 9", "/good", "are you recording me")
+    assert said[0] == QUESTION and "won't keep any records" in said[1]
+    assert "108" in said[2]
+    assert "can't keep that" in said[3]
+    assert "not keeping any records" in said[4]
+    assert home.rows("turns") == [] and home.rows("feedback") == []
+    # Asked once per user: the next conversation goes straight to work.
+    assert home.chat("what is 2 plus 2") == ["2 plus 2 is 4."]
+
+
+def test_a_one_shot_run_asks_nothing_and_keeps_nothing(tmp_path: Path) -> None:
+    home = Home(tmp_path)
+    done = home.run("chat", "--once", "what is 2 plus 2")
+    assert done.stdout.strip() == "2 plus 2 is 4.", done.stdout
+    assert home.rows("consents") == [] and home.rows("turns") == []
+
+
+def test_a_new_wording_is_asked_again(tmp_path: Path) -> None:
+    policy = tmp_path / "consent.yaml"
+    text = ConsentPolicy.load()
+    settings = BookSettings(
+        mode="ask", store_path=tmp_path / "records.sqlite", key_path=tmp_path / "key" / "k",
+        policy=text,
+    )  # fmt: skip
+    book = RecordsBook(settings)
+    book.submit(book.answer, "sam", "granted").result()
+    assert not book.submit(book.must_ask, "sam").result()
+    assert book.submit(book.recording, "sam").result()
+    book.close()
+    policy.write_text("version: 2\n", encoding="utf-8")
+    newer = ConsentPolicy(2, "May I keep records (new words)?", text.audio_question, text.replies)
+    book = RecordsBook(BookSettings(**{**settings.__dict__, "policy": newer}))
+    assert book.submit(book.must_ask, "sam").result()
+    assert not book.submit(book.recording, "sam").result()  # not until they agree to these
+    book.close()
+
+
+def test_spoken_requests_stop_recording_by_voice(tmp_path: Path) -> None:
+    home = Home(tmp_path, consent="granted")
+    wav = tmp_path / "spoken.wav"
+    audio = conversation(0.5, "what time is it", 1.5, "stop recording", 1.5, "what is 2 plus 2", 1)
+    write_wav(wav, audio.samples, audio.sample_rate)
+    done = home.run("voice", "--input", str(wav), "--user", "vic", "--json")
+    assert done.returncode == 0, done.stderr
+    replies = [json.loads(line)["text"] for line in done.stdout.splitlines()]
+    assert any("stopped recording" in reply for reply in replies), replies
+    assert [row["answer"] for row in home.rows("consents")] == ["withdrawn"]
+    assert [row["intent"] for row in home.rows("turns")] == ["time"]  # before stopping only
+
+
+def test_forget_leaves_no_byte_of_the_user_in_any_store(tmp_path: Path) -> None:
+    home = Home(tmp_path)
+    home.chat("yes", f"remember {PLANTED[0]} and {PLANTED[1]}", "add zucchini to my list")
+    home.chat("what's on my shopping list", user="bob")
+    assert any(b"zucchini" in p.read_bytes() for p in home.files())  # it was there
+    done = home.run("data", "forget", "--user", "alice")
+    assert done.returncode == 0, done.stderr
+    assert "turns: 2" in done.stdout and "consents: 1" in done.stdout, done.stdout
+    for path in home.files():
+        data = path.read_bytes()
+        for planted in ("zucchini", *PLANTED):
+            assert planted.encode() not in data, (path, planted)
+    again = home.run("data", "forget", "--user", "alice")
+    assert again.returncode != 0 and "nothing is kept about this user" in again.stderr
