@@ -15,7 +15,9 @@ from assistant.config import (
 from assistant.core.config import find_backend, validate_params
 from assistant.core.errors import ConfigError
 from assistant.core.stage import StageContext
-from assistant.learning.learn import BuildModel
+from assistant.learning.evaluate import DEFAULT_HELDOUT
+from assistant.learning.learn import BuildModel, LearnResult, learn
+from assistant.learning.rows import RecordStore
 from assistant.stages import registry
 from assistant.stages.nlu.classifier import IntentClassifierStage
 
@@ -53,3 +55,26 @@ def intent_model_builder(model: str, models_path: Path = DEFAULT_MODELS) -> Buil
         return stage
 
     return build
+
+
+def learn_from_store(
+    store: RecordStore,
+    *,
+    pipeline: str = "text",
+    models_path: Path = DEFAULT_MODELS,
+    model: str | None = None,
+    heldout: Path = DEFAULT_HELDOUT,
+    min_count: int = 1,
+) -> LearnResult:
+    """`assistant learn`: learn from every consented turn and feedback in the store for the
+    intent model of `pipeline` (or the catalog's `model`); the learned folder is shared by all
+    pipelines. Raises ConfigError, LearnError or HeldoutError with a one-line message."""
+    build = intent_model_builder(model or pipeline_nlu_model(pipeline), models_path)
+    return learn(
+        store.turns(),
+        store.feedback(),
+        pipeline_skill_dirs(pipeline),
+        build,
+        heldout=heldout,
+        min_count=min_count,
+    )

@@ -19,9 +19,16 @@ import yaml
 from assistant.nlu.results import IntentScore
 from assistant.skills.loader import Example, parse_example
 
-# A development checkout keeps the held-out set beside the package; an installed wheel has
-# no benchmarks/, so `assistant learn` must then be given the file.
-DEFAULT_HELDOUT = Path(__file__).resolve().parents[2] / "benchmarks" / "data" / "nlu_heldout.yml"
+
+def _default_heldout() -> Path:
+    """The benchmark's held-out set: the copy a wheel bundles (pyproject's force-include), or
+    the file in a development checkout's benchmarks/data."""
+    package = Path(__file__).resolve().parents[1]
+    bundled = package / "defaults" / "nlu_heldout.yml"
+    return bundled if bundled.is_file() else package.parent / "benchmarks/data/nlu_heldout.yml"
+
+
+DEFAULT_HELDOUT = _default_heldout()
 
 
 class IntentModel(Protocol):
