@@ -9,6 +9,7 @@ intent lower the held-out accuracy, and the guard then keeps nothing.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -22,6 +23,7 @@ from assistant.config import BUILTIN_SKILLS_DIR, resolve_pipeline_path, resolve_
 from assistant.learning.corrections import annotated, collect
 from assistant.learning.evaluate import HeldoutError, read_examples
 from assistant.learning.learn import BuildModel, learn
+from assistant.learning.learned import Learned, forget_learned, read_learned, write_learned
 from assistant.learning.paths import learned_skill_dir
 from assistant.learning.rows import FeedbackRow, TurnRow
 from assistant.skills.loader import Example, load_skill, parse_example
@@ -108,6 +110,19 @@ def test_a_phrasing_corrected_three_times_is_understood_after_learning(
     assert "already a training example of show_list" in {s.reason for s in again.skipped}
     assert _snapshot(result.folder) == written
 
+    # Who taught it is kept beside it; forgetting one of them removes what was learnt (the
+    # others' corrections, still in the store, would teach it again at the next run).
+    sources = json.loads((result.folder / "sources.json").read_text())
+    assert sources["examples"] == [
+        {"intent": "show_list", "example": PHRASE, "users": ["u1", "u2"]}
+    ]
+    assert forget_learned("u3") == 0
+    assert forget_learned("u2") == 1
+    assert (
+        not (result.folder / "nlu.yml").exists() and not (result.folder / "sources.json").exists()
+    )
+    assert pipeline_skill_dirs("text")[-1] != learned_skill_dir()
+
 
 def test_corrections_that_teach_a_wrong_intent_are_not_kept(build: BuildModel, state: Path) -> None:
     # What an earlier run learnt stays exactly as it was.
@@ -118,10 +133,16 @@ def test_corrections_that_teach_a_wrong_intent_are_not_kept(build: BuildModel, s
     )
     kept_before = _snapshot(state)
 
-    # Shopping-list questions "corrected" into cancelling a timer, three times each.
-    wrong = ("what's on my list right now", "read my list out to me", "what have i got on the list")
+    # Greetings "corrected" into goodbyes, three times each.
+    wrong = (
+        "good day to you my friend",
+        "hey hey",
+        "good evening assistant",
+        "hello again, it's me",
+        "morning to you",
+    )
     rows = [
-        _corrected(text, "show_list", "cancel the timer", "cancel_timer", f"c{i}{j}", f"u{j}")
+        _corrected(text, "greet", "bye then", "goodbye", f"c{i}{j}", f"u{j}")
         for i, text in enumerate(wrong)
         for j in range(3)
     ]
@@ -136,7 +157,7 @@ def test_corrections_that_teach_a_wrong_intent_are_not_kept(build: BuildModel, s
     # The learned example of before still counts; the wrong ones never did.
     model = build(pipeline_skill_dirs("text"))
     assert model.classify(PHRASE)[0].name == "show_list"
-    assert model.classify(wrong[2])[0].name == "show_list"
+    assert not any(model.classify(text)[0].name == "goodbye" for text in wrong)
 
 
 # --- which rows become examples (no model needed) -----------------------------------------------
@@ -188,7 +209,7 @@ def test_collect_keeps_corrections_and_unsure_confirmed_turns_and_says_what_it_l
         _fix("b", 2, "book_table"),
         _fix("b", 3, "add_to_list"),
         _fix("c", 1, "set_timer"),
-        _fix("b", 4, None, "mumble"),  # not understood either (see _never_understood)
+        _fix("b", 4, "out_of_scope", "mumble"),  # not understood either (_never_understood)
         _fix("d", 1, "add_to_list"),
         _fix("e", 1, "add_to_list"),
         _rate("e", 1, "flag", "creepy"),  # the whole conversation is left out
@@ -227,6 +248,33 @@ def test_collect_keeps_corrections_and_unsure_confirmed_turns_and_says_what_it_l
     )
     assert learned == []
     assert {s.text: s.reason for s in skipped}["chuck eggs in"] == "taught 1 time(s), fewer than 3"
+
+
+def test_forgetting_a_user_keeps_lines_added_by_hand(state: Path) -> None:
+    folder = learned_skill_dir()
+    folder.mkdir(parents=True)
+    (folder / "nlu.yml").write_text(
+        "nlu:\n- intent: show_list\n  examples: |\n    - what is on the list, by hand\n"
+    )
+    learned = read_learned(folder)
+    learned.add("show_list", "what's in my trolley", ("k1", "k2"))
+    learned.add("add_to_list", "chuck [eggs](item) in", ("k2",))
+    write_learned(folder, learned)
+    assert load_skill(folder).examples == (
+        Example("chuck eggs in", "add_to_list", load_skill(folder).examples[0].entities),
+        Example("what is on the list, by hand", "show_list"),
+        Example("what's in my trolley", "show_list"),
+    )
+    assert forget_learned("k1") == 1
+    assert read_learned(folder).lines == {
+        "show_list": ["what is on the list, by hand"],
+        "add_to_list": ["chuck [eggs](item) in"],
+    }
+    assert forget_learned("k2") == 1
+    again = read_learned(folder)
+    assert again.lines == {"show_list": ["what is on the list, by hand"]}
+    assert not any(again.users.values())
+    assert Learned().count == 0
 
 
 def test_annotations_fit_the_words_or_are_left_out() -> None:

@@ -28,6 +28,7 @@ from assistant.skills.loader import Example
 PSEUDONYM = re.compile(r"<[A-Z][A-Z_]*_\d+>")
 OUT_OF_SCOPE = "out_of_scope"
 NOT_LEARNT = frozenset({"inaudible"})  # decided by the stage, never by training examples
+NOTHING = frozenset({OUT_OF_SCOPE, "inaudible"})  # a correction understood as these: not understood
 Classify = Callable[[str], str | None]  # the intent of words, None when not understood
 
 
@@ -38,6 +39,7 @@ class LearnedExample:
     source: str  # "correction" or "confirmed"
     count: int  # how many times users taught it
     line: str  # the Rasa example: the words with [value](entity) annotations
+    users: tuple[str, ...] = ()  # the user keys of those who taught it
 
     def example(self) -> Example:
         from assistant.skills.loader import parse_example
@@ -113,7 +115,10 @@ def _votes(
             skipped.append(Skipped(turn.user_text, "the guard or filter fired on this turn"))
             continue
         if row.kind == "correction":
-            intent = row.corrected_intent or (classify(row.correction) if row.correction else None)
+            # What was meant, when the correction itself was understood; else what the model
+            # makes of its words now.
+            intent = row.corrected_intent if row.corrected_intent not in NOTHING else None
+            intent = intent or (classify(row.correction) if row.correction else None)
             if intent is None:
                 skipped.append(Skipped(turn.user_text, "the correction was not understood"))
                 continue
@@ -166,5 +171,6 @@ def collect(
         first = next(v for v in group if v.intent == intent)
         source = "correction" if any(v.source == "correction" for v in group) else "confirmed"
         line = annotated(first.turn.user_text, first.turn.entities).strip()
-        learned.append(LearnedExample(text, intent, source, count, line))
+        users = tuple(sorted({v.turn.user_key for v in group if v.intent == intent}))
+        learned.append(LearnedExample(text, intent, source, count, line, users))
     return learned, skipped

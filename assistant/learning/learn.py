@@ -19,9 +19,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
-
-from assistant.core.paths import write_whole
 from assistant.learning.corrections import LearnedExample, Skipped, collect
 from assistant.learning.evaluate import (
     DEFAULT_HELDOUT,
@@ -30,6 +27,13 @@ from assistant.learning.evaluate import (
     evaluate,
     read_examples,
     unseen,
+)
+from assistant.learning.learned import (
+    Learned,
+    LearnedFolderError,
+    read_learned,
+    render_nlu,
+    write_learned,
 )
 from assistant.learning.paths import has_learned_skill, learned_skill_dir
 from assistant.learning.rows import FeedbackRow, TurnRow
@@ -40,15 +44,8 @@ BuildModel = Callable[[tuple[Path, ...]], IntentModel]
 
 UNDERSTOOD_NOTHING = frozenset({"out_of_scope", "inaudible"})
 
-HEADER = """\
-# Examples learnt by `assistant learn` from users' corrections and confirmed turns (anonymized;
-# none with a pseudonym in it). A user skill folder that every pipeline's skills include: edit or
-# delete lines freely, or delete the folder to forget everything learnt.
-# Held-out intent accuracy when last changed: {before} -> {after}.
-"""
 
-
-class LearnError(ValueError):
+class LearnError(LearnedFolderError):
     """Learning cannot run as asked; the message says why and what to do."""
 
 
@@ -80,32 +77,6 @@ class LearnResult:
         if self.kept:
             out.append(f"learned examples: {self.folder / 'nlu.yml'}")
         return out
-
-
-def _lines_of(folder: Path) -> dict[str, list[str]]:
-    """The example lines (annotations as written) per intent of a learned nlu.yml."""
-    if not has_learned_skill(folder):
-        return {}
-    path = folder / "nlu.yml"
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except yaml.YAMLError as exc:
-        raise LearnError(f"{path}: invalid YAML ({exc}); fix or delete it") from None
-    lines: dict[str, list[str]] = {}
-    for entry in data.get("nlu") or []:
-        if isinstance(entry, dict) and "intent" in entry:
-            block = str(entry.get("examples") or "")
-            items = [line.strip()[2:].strip() for line in block.splitlines() if line.strip()]
-            lines.setdefault(str(entry["intent"]), []).extend(items)
-    return lines
-
-
-def render_nlu(lines: dict[str, list[str]], before: Accuracy, after: Accuracy) -> str:
-    parts = [HEADER.format(before=before, after=after), 'version: "3.1"\nnlu:\n']
-    for intent in sorted(lines):
-        examples = "".join(f"    - {line}\n" for line in lines[intent])
-        parts.append(f"- intent: {intent}\n  examples: |\n{examples}")
-    return "".join(parts)
 
 
 def _base_dirs(skill_dirs: Sequence[Path], folder: Path) -> tuple[Path, ...]:
@@ -161,39 +132,32 @@ def learn(
     before = evaluate(model, examples)
     if not added:
         return LearnResult(folder, heldout, before, None, False, (), tuple(skipped))
-    lines = _lines_of(folder)
+    learned = read_learned(folder)
     for example in added:
-        lines.setdefault(example.intent, []).append(example.line)
-    after, text = _refit(base, build, examples, lines, before)
+        learned.add(example.intent, example.line, example.users)
+    after = _refit(base, build, examples, learned)
     kept = after.correct >= before.correct
-    if kept and not write_whole(folder / "nlu.yml", _writer(text), what="learned examples"):
-        raise LearnError(f"{folder}: cannot write the learned examples; check its permissions")
+    if kept:
+        write_learned(
+            folder, learned, f"held-out intent accuracy when last learnt: {before} -> {after}"
+        )
     load_skills.cache_clear()
     return LearnResult(folder, heldout, before, after, kept, tuple(added), tuple(skipped))
-
-
-def _writer(text: str) -> Callable[[Path], None]:
-    def write(path: Path) -> None:
-        path.write_text(text, encoding="utf-8")
-
-    return write
 
 
 def _refit(
     base: tuple[Path, ...],
     build: BuildModel,
     examples: Sequence[Example],
-    lines: dict[str, list[str]],
-    before: Accuracy,
-) -> tuple[Accuracy, str]:
+    learned: Learned,
+) -> Accuracy:
     """Held-out accuracy of a model trained on the skills plus these learned lines, which are
     tried in a folder of their own so that the learned folder changes only if they are kept."""
     trial = Path(tempfile.mkdtemp(prefix="assistant-learn-"))
     try:
         draft = trial / "learned"
         draft.mkdir()
-        (draft / "nlu.yml").write_text(render_nlu(lines, before, before), encoding="utf-8")
-        after = evaluate(build((*base, draft)), examples)
+        (draft / "nlu.yml").write_text(render_nlu(learned), encoding="utf-8")
+        return evaluate(build((*base, draft)), examples)
     finally:
         shutil.rmtree(trial, ignore_errors=True)
-    return after, render_nlu(lines, before, after)
