@@ -16,16 +16,23 @@ import pytest
 
 from assistant.commands.learning import (
     intent_model_builder,
+    learn_from_store,
     pipeline_nlu_model,
     pipeline_skill_dirs,
 )
-from assistant.config import BUILTIN_SKILLS_DIR, resolve_pipeline_path, resolve_skill_dirs
+from assistant.config import (
+    BUILTIN_SKILLS_DIR,
+    load_pipeline,
+    resolve_pipeline_path,
+    resolve_skill_dirs,
+)
 from assistant.learning.corrections import annotated, collect
 from assistant.learning.evaluate import HeldoutError, read_examples
 from assistant.learning.learn import BuildModel, learn
 from assistant.learning.learned import Learned, forget_learned, read_learned, write_learned
 from assistant.learning.paths import learned_skill_dir
 from assistant.learning.rows import FeedbackRow, TurnRow
+from assistant.learning.store import SQLiteRecordStore
 from assistant.skills.loader import Example, load_skill, parse_example
 
 PHRASE = "what's in my trolley"
@@ -93,9 +100,10 @@ def test_a_phrasing_corrected_three_times_is_understood_after_learning(
     assert "held-out intent accuracy before: " in printed and "-> kept" in printed
 
     # Every pipeline now has the learned folder among its skills, last.
+    # (`plan_pipeline` takes them from `resolve_skill_dirs`.)
     for pipeline in ("text", "voice"):
         path = resolve_pipeline_path(pipeline)
-        assert resolve_skill_dirs(path, ["builtin"])[-1] == learned_skill_dir()
+        assert resolve_skill_dirs(path, load_pipeline(path).skills)[-1] == learned_skill_dir()
     after = build(pipeline_skill_dirs("text"))
     for text in (PHRASE, *PARAPHRASES):
         assert after.classify(text)[0].name == "show_list", text
@@ -158,6 +166,29 @@ def test_corrections_that_teach_a_wrong_intent_are_not_kept(build: BuildModel, s
     model = build(pipeline_skill_dirs("text"))
     assert model.classify(PHRASE)[0].name == "show_list"
     assert not any(model.classify(text)[0].name == "goodbye" for text in wrong)
+
+
+def test_learn_from_the_record_store_makes_an_unsure_but_right_turn_sure(
+    build: BuildModel, state: Path
+) -> None:
+    """Through the SQLite record store and `learn_from_store` (what `assistant learn` calls):
+    a turn the model got right but barely, rated good, becomes an example of its intent."""
+    text = "run me through the grocery haul"
+    understood = build(pipeline_skill_dirs("text")).classify(text)[0]
+    assert understood.name == "show_list" and understood.confidence < 0.6
+    with SQLiteRecordStore(state / "records.sqlite") as store:
+        turn = TurnRow(
+            "c1", 1, "u1", AT, text, "milk", intent="show_list", confidence=understood.confidence
+        )
+        store.add_turn(turn)
+        store.add_feedback(FeedbackRow("c1", 1, "u1", "good", AT + 3))
+        result = learn_from_store(store)
+    assert result.kept, result.lines()
+    assert [(a.text, a.intent, a.source) for a in result.added] == [
+        (text, "show_list", "confirmed")
+    ]
+    now = build(pipeline_skill_dirs("text")).classify(text)[0]
+    assert now.name == "show_list" and now.confidence > 0.6
 
 
 # --- which rows become examples (no model needed) -----------------------------------------------

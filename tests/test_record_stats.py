@@ -11,6 +11,7 @@ import pytest
 
 from assistant.learning.rows import FeedbackRow, TurnRow
 from assistant.learning.stats import UNKNOWN_INTENT, compute, format_stats, plot
+from assistant.learning.store import SQLiteRecordStore
 
 DAY = 86400.0
 START = datetime(2026, 11, 2, 9, tzinfo=UTC).timestamp()
@@ -121,3 +122,18 @@ def test_plot_of_no_records_says_so(tmp_path: Path) -> None:
     assert "feedback: none" in "\n".join(format_stats(stats))
     image = _png(plot(stats, tmp_path / "empty.png"))
     assert not _has_colour(image, "#c0392b") and not _has_colour(image, "#4c9a2a")
+
+
+def test_stats_of_rows_read_back_from_the_record_store(
+    rows: tuple[list[TurnRow], list[FeedbackRow]], tmp_path: Path
+) -> None:
+    """What `assistant data stats` does: the rows as the SQLite store gives them back."""
+    turns, feedback = rows
+    with SQLiteRecordStore(tmp_path / "records.sqlite") as store:
+        for turn in turns:
+            store.add_turn(turn)
+        for row in feedback:
+            store.add_feedback(row)
+        stats = compute(store.turns(), store.feedback())
+    assert stats == compute(turns, feedback)
+    assert plot(stats, tmp_path / "stats.png").stat().st_size > 10_000
