@@ -70,6 +70,8 @@ def annotated(text: str, entities: Sequence[JSON]) -> str:
             continue
         if not 0 <= start < end <= len(text) or e.get("text", text[start:end]) != text[start:end]:
             continue  # recorded on other words (the guard's) or malformed: not ours to guess
+        if "}" in str(e.get("value", "")):
+            continue  # Rasa's {"entity": ..., "value": ...} form cannot hold it
         spans.append((start, end, name, e.get("value")))
     out, cursor = [], 0
     for start, end, name, value in sorted(spans):
