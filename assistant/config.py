@@ -20,6 +20,7 @@ from assistant.core.config import (
     load_yaml_model,
 )
 from assistant.core.errors import ConfigError
+from assistant.learning.paths import has_learned_skill, learned_skill_dir
 from assistant.stages import registry
 
 PACKAGE_DIR = Path(__file__).resolve().parent
@@ -73,9 +74,13 @@ def load_pipeline(path: Path) -> PipelineSpec:
     return load_yaml_model(path, PipelineSpec)
 
 
-def resolve_skill_dirs(pipeline_path: Path, entries: list[str]) -> tuple[Path, ...]:
+def resolve_skill_dirs(
+    pipeline_path: Path, entries: list[str], *, learned: bool = True
+) -> tuple[Path, ...]:
     """`builtin` means the skills shipped with the assistant; other entries are skill folders
-    (or folders of skill folders), relative to the pipeline file."""
+    (or folders of skill folders), relative to the pipeline file. The examples `assistant learn`
+    kept (`learned_skill_dir()`) come last, in every pipeline, when there are any; `learned`
+    false leaves them out (to measure the skills as shipped)."""
     dirs: list[Path] = []
     for entry in entries:
         if entry == "builtin":
@@ -85,4 +90,6 @@ def resolve_skill_dirs(pipeline_path: Path, entries: list[str]) -> tuple[Path, .
         if not path.is_dir():
             raise ConfigError(f"{pipeline_path}: skills: {entry!r} is not a folder")
         dirs.append(path)
+    if learned and has_learned_skill() and learned_skill_dir() not in dirs:
+        dirs.append(learned_skill_dir())
     return tuple(dirs)

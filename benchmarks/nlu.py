@@ -227,13 +227,15 @@ class Row:
 
 def build_stage(model: str) -> IntentClassifierStage:
     """The nlu stage as the text pipeline builds it: params from models.yaml, skills from
-    pipelines/text.yaml."""
+    pipelines/text.yaml (without the examples `assistant learn` kept)."""
     catalog = load_models(DEFAULT_MODELS)
     spec = catalog["nlu"][model]
     backend = registry.get("nlu", spec.backend)
     assert backend is not None and issubclass(backend.cls, IntentClassifierStage)
     pipeline_path = resolve_pipeline_path("text")
-    skill_dirs = resolve_skill_dirs(pipeline_path, load_pipeline(pipeline_path).skills)
+    skill_dirs = resolve_skill_dirs(
+        pipeline_path, load_pipeline(pipeline_path).skills, learned=False
+    )
     stage = backend.cls(
         name="nlu",
         params=validate_params(DEFAULT_MODELS, "nlu", model, spec, registry),
@@ -460,7 +462,9 @@ def main(argv: list[str] | None = None) -> int:
     models = list(MODELS) if args.model == "all" else [args.model]
 
     pipeline_path = resolve_pipeline_path("text")
-    skills = load_skills(resolve_skill_dirs(pipeline_path, load_pipeline(pipeline_path).skills))
+    # The skills as shipped: what `assistant learn` added for this user is not measured here.
+    spec = load_pipeline(pipeline_path)
+    skills = load_skills(resolve_skill_dirs(pipeline_path, spec.skills, learned=False))
     trained = training_texts(skills)
     examples = load_examples(path)
     # A benchmark line that is also a training example measures memory, not generalisation.
