@@ -111,6 +111,8 @@ class RecordsBook:
     def started(self, user: str, session_id: str) -> None:
         """Note whose the session is (not personal: both are kept as keyed hashes or random
         ids), so that forgetting the user also finds the session's dialogue state."""
+        if self.mode == "off":
+            return  # nothing is kept: nothing to forget
         self.store.add_session(session_id, self.identity.user_key(user), time.time())
 
     def feedback(
