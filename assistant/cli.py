@@ -24,7 +24,7 @@ from assistant.commands.common import (
     add_session_options,
     build_plan,
 )
-from assistant.commands.data import add_data_commands
+from assistant.commands.data import add_data_commands, add_learn_command
 from assistant.commands.models import cmd_models, cmd_models_prepare
 from assistant.commands.serve import add_serve_arguments, cmd_serve
 from assistant.commands.voice import cmd_voice
@@ -273,6 +273,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_speech_commands(commands)
     add_catalog_commands(commands)
     add_data_commands(commands)
+    add_learn_command(commands)
     return parser
 
 

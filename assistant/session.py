@@ -76,9 +76,7 @@ class TurnRecord:
     plan: PipelinePlan | None = None
 
     def of(self, kind: type[M], sender: str | None = None) -> list[M]:
-        return [
-            m for s, m in self.messages if isinstance(m, kind) and sender in (None, s)
-        ]
+        return [m for s, m in self.messages if isinstance(m, kind) and sender in (None, s)]
 
     def latest(self, kind: type[M]) -> M | None:
         return last_of(kind, (m for _, m in self.messages))
@@ -269,9 +267,10 @@ def hand_over(pipeline: Pipeline, record: TurnRecord) -> None:
     keepers = pipeline.context.keepers
     if keepers and record.turn_id > 0:
         record_json = record.to_json()
+        audio = record.utterance.pcm if record.utterance is not None else None
         for keeper in keepers:
             try:
-                keeper.keep(record.session_id, record_json, pipeline.plan)
+                keeper.keep(record.session_id, record_json, pipeline.plan, audio)
             except Exception:
                 log.exception("a turn's record could not be handed over")
 

@@ -1,7 +1,7 @@
 """Text-turn latency of the whole default text pipeline (guard, sentiment, nlu, dst, respond,
 tone, filter), in process, the tracker in memory.
 
-Run from the project root:  python -m benchmarks.text_turn [--limit N]
+Run from the project root:  python -m benchmarks.text_turn [--limit N] [--records off|granted|both]
 
 Models load once and a short untimed conversation warms them up. Then every utterance of the
 held-out NLU set (benchmarks/data/nlu_heldout.yml: 340 requests the models were never trained
@@ -10,6 +10,10 @@ in conversations of `CONVERSATION_TURNS` turns. A turn is measured from the Tran
 publication to its TurnEnd at the sinks (the `total` of `--json`'s timings_ms), plus per stage.
 Turns the language model answers (chit-chat) are reported apart: their time is the model's
 (`benchmarks.llm`), not the pipeline's.
+
+`--records granted` keeps an anonymized record of every turn (in a temporary folder), as a user
+who consented has it; `off` keeps none; `both` (the default) measures both in one run, so
+that the cost of writing records beside the turns is seen, not guessed.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ import json
 import os
 import platform
 import statistics
+import tempfile
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -55,14 +60,17 @@ def heldout_utterances() -> list[str]:
     return list(seen)
 
 
-async def measure(limit: int | None) -> dict[str, list[float]]:
+RECORDS = {"off": "records-off", "granted": "consent-granted"}
+
+
+async def measure(limit: int | None, records: str) -> dict[str, list[float]]:
     path = resolve_pipeline_path("text")
     plan = plan_pipeline(
         load_pipeline(path),
         path,
         load_models(DEFAULT_MODELS),
         DEFAULT_MODELS,
-        {"dst": "tracker-memory"},
+        {"dst": "tracker-memory", "records": RECORDS[records]},
     )
     return await stage_timings(plan, heldout_utterances()[:limit])
 
@@ -89,6 +97,7 @@ async def stage_timings(plan: PipelinePlan, utterances: Sequence[str]) -> dict[s
 async def converse(pipeline: Pipeline, utterances: Sequence[str]) -> list[TurnRecord]:
     """One conversation of `utterances`, a turn each."""
     session = TextSession(pipeline)
+    session.user = session.session_id  # a user each: one's "stop recording" stops only theirs
     await session.begin()
     records = [await session.say(text) for text in utterances]
     await session.end()
@@ -96,18 +105,31 @@ async def converse(pipeline: Pipeline, utterances: Sequence[str]) -> list[TurnRe
     return records
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--limit", type=int, help="only the first N held-out utterances")
-    args = parser.parse_args()
-    samples = asyncio.run(measure(args.limit))
-    summary = {
+def summarize(samples: dict[str, list[float]]) -> dict[str, dict[str, float]]:
+    return {
         stage: {"p50": statistics.median(v), "p95": percentile(v, 0.95), "max": max(v), "n": len(v)}
         for stage, v in samples.items()
     }
-    print(f"{'stage':<10} {'p50 ms':>8} {'p95 ms':>8} {'max ms':>8} {'turns':>6}")
-    for stage, s in summary.items():
-        print(f"{stage:<10} {s['p50']:>8.1f} {s['p95']:>8.1f} {s['max']:>8.1f} {s['n']:>6}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--limit", type=int, help="only the first N held-out utterances")
+    parser.add_argument("--records", choices=["off", "granted", "both"], default="both")
+    args = parser.parse_args()
+    modes = ["off", "granted"] if args.records == "both" else [args.records]
+    summaries = {}
+    with tempfile.TemporaryDirectory() as state:
+        os.environ["XDG_STATE_HOME"] = state  # the records written are thrown away
+        os.environ.pop("ASSISTANT_RECORDS_CONSENT", None)
+        for mode in modes:
+            summaries[mode] = summarize(asyncio.run(measure(args.limit, mode)))
+    for mode, summary in summaries.items():
+        print(f"\nrecords {mode}:")
+        print(f"{'stage':<10} {'p50 ms':>8} {'p95 ms':>8} {'max ms':>8} {'turns':>6}")
+        for stage, s in summary.items():
+            print(f"{stage:<10} {s['p50']:>8.1f} {s['p95']:>8.1f} {s['max']:>8.1f} {s['n']:>6}")
+    summary = summaries[modes[0]]
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(
         json.dumps(
@@ -122,6 +144,7 @@ def main() -> None:
                     "date": datetime.now(UTC).isoformat(),
                 },
                 "summary_ms": summary,
+                "by_records_ms": summaries,
             },
             indent=2,
         )

@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import sqlite3
 import subprocess
 from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from assistant.audio.wav import write_wav
 from assistant.learning.book import BookSettings, RecordsBook
@@ -23,10 +25,24 @@ QUESTION = ConsentPolicy.load().question
 PLANTED = ("Dana Whitfield", "415-555-0199", "dana.whitfield@example.org")
 
 
+def private_cache(root: Path) -> Path:
+    """A cache of its own for models fitted on what users taught (forgetting a user clears
+    those), sharing the converted model weights, which hold nobody's words."""
+    shared = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "assistant"
+    cache = root / "cache" / "assistant"
+    cache.mkdir(parents=True)
+    for name in ("minilm-onnx", "models", "whisper-base-ct2", "embeddings"):
+        if (shared / name).exists() and name != "embeddings":
+            (cache / name).symlink_to(shared / name)
+        elif name == "embeddings" and (shared / name).exists():
+            shutil.copytree(shared / name, cache / name)  # texts of the skills only: a head start
+    return cache.parent
+
+
 class Home:
     """One user's machine: its own state, config and cache folders."""
 
-    def __init__(self, root: Path, consent: str = "ask") -> None:
+    def __init__(self, root: Path, consent: str = "ask", own_cache: bool = False) -> None:
         self.root = root
         self.env = {
             **os.environ,
@@ -34,6 +50,8 @@ class Home:
             "XDG_CONFIG_HOME": str(root / "config"),
             "ASSISTANT_RECORDS_CONSENT": consent,
         }
+        if own_cache:
+            self.env["XDG_CACHE_HOME"] = str(private_cache(root))
 
     def run(self, *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
         return subprocess.run(
@@ -54,7 +72,7 @@ class Home:
         db = sqlite3.connect(self.records)
         db.row_factory = sqlite3.Row
         try:
-            return [dict(row) for row in db.execute(f"SELECT * FROM {table}")]  # noqa: S608
+            return [dict(row) for row in db.execute(f"SELECT * FROM {table}")]
         finally:
             db.close()
 
@@ -117,7 +135,8 @@ def test_ratings_and_corrections_are_stored_on_the_turn_they_are_about(
     consented: tuple[Home, list[str]],
 ) -> None:
     home, said = consented
-    feedback = [(r["turn"], r["kind"], r["comment"], r["correction"]) for r in home.rows("feedback")]
+    rows = home.rows("feedback")
+    feedback = [(r["turn"], r["kind"], r["comment"], r["correction"]) for r in rows]
     assert feedback == [
         (4, "bad", "", ""),
         (4, "flag", "rude answer", ""),
@@ -194,3 +213,120 @@ def test_forget_leaves_no_byte_of_the_user_in_any_store(tmp_path: Path) -> None:
             assert planted.encode() not in data, (path, planted)
     again = home.run("data", "forget", "--user", "alice")
     assert again.returncode != 0 and "nothing is kept about this user" in again.stderr
+
+
+def test_audio_is_kept_only_with_its_own_yes(tmp_path: Path) -> None:
+    settings = BookSettings(
+        mode="ask", store_path=tmp_path / "records.sqlite", key_path=tmp_path / "key" / "k",
+        policy=ConsentPolicy.load(), audio=True,
+    )  # fmt: skip
+    book = RecordsBook(settings)
+    record = {"turn": 1, "input": "what time is it", "text": "It's noon."}
+    book.submit(book.answer, "ana", "granted").result()
+    book.keep("ana", "s1", record, {}, b"\x01\x00" * 800)
+    book.submit(book.answer, "ana", "granted", "audio").result()
+    book.keep("ana", "s1", {**record, "turn": 2}, {}, b"\x02\x00" * 800)
+    turns = book.submit(book.store.turns).result()
+    book.close()
+    assert [(t.turn, t.audio is not None) for t in turns] == [(1, False), (2, True)]
+
+
+def test_a_yes_to_records_asks_about_audio_when_audio_is_configured(tmp_path: Path) -> None:
+    catalog = yaml.safe_load((ROOT / "models.yaml").read_text(encoding="utf-8"))
+    catalog["records"]["consent"]["params"]["audio"] = True
+    models = tmp_path / "models.yaml"
+    models.write_text(yaml.safe_dump(catalog), encoding="utf-8")
+    home = Home(tmp_path)
+    done = home.run("chat", "--models", str(models), "--user", "al", stdin="yes\nno\n")
+    said = done.stdout.splitlines()
+    assert said[1].endswith(ConsentPolicy.load().audio_question), said
+    assert "won't keep any records" in said[2]  # the answer to the audio question
+    answers = [(row["kind"], row["answer"]) for row in home.rows("consents")]
+    assert answers == [("records", "granted"), ("audio", "declined")]
+
+
+@pytest.fixture(scope="module")
+def taught(tmp_path_factory: pytest.TempPathFactory) -> Home:
+    """A user who consented, corrected a misunderstood phrasing three times, rated a reply
+    and flagged another; then `assistant learn` ran."""
+    home = Home(tmp_path_factory.mktemp("taught"), own_cache=True)
+    home.chat(
+        "yes", "add milk to my shopping list",
+        "what's in my trolley", "no, I meant what's on my shopping list",
+        "what's in my trolley", "no, I meant show my shopping list",
+        "what's in my trolley", "no, I meant what's on my shopping list",
+        f"my name is {PLANTED[0]} and my card is 4111 1111 1111 1111", "/bad",
+        "what is 12 times 9", "that was helpful",
+    )  # fmt: skip
+    home.chat("yes", "tell me a joke", "/flag not funny", user="bob")
+    done = home.run("learn")
+    assert done.returncode == 0, done.stderr
+    assert "-> kept" in done.stdout and "what's in my trolley" in done.stdout, done.stdout
+    return home
+
+
+def intent_of(home: Home, text: str) -> str:
+    done = home.run("chat", "--once", text, "--json", "--user", "alice")
+    assert done.returncode == 0, done.stderr
+    return str(json.loads(done.stdout)["intent"]["name"])
+
+
+def test_learn_makes_a_corrected_phrasing_and_a_paraphrase_understood(taught: Home) -> None:
+    assert intent_of(taught, "what's in my trolley") == "show_list"
+    assert intent_of(taught, "what's in the trolley") == "show_list"
+
+
+@pytest.mark.parametrize("fmt", ["sft", "kto", "dpo", "rasa-nlu"])
+def test_exports_load_as_datasets_and_hold_no_personal_data(
+    taught: Home, fmt: str, tmp_path: Path
+) -> None:
+    from datasets import load_dataset
+
+    out = tmp_path / fmt
+    done = taught.run("data", "export", "--format", fmt, "--out", str(out))
+    assert done.returncode == 0, done.stderr
+    assert (out / "README.md").is_file()
+    data_files = sorted(out.glob("*.jsonl"))
+    assert data_files, list(out.iterdir())
+    text = "".join(p.read_text(encoding="utf-8") for p in out.iterdir())
+    for planted in (*PLANTED, "4111 1111 1111 1111", "Dana"):
+        assert planted not in text, (fmt, planted)
+    assert "not funny" not in text and "tell me a joke" not in text  # bob flagged his
+    dataset = load_dataset(
+        "json", data_files=[str(p) for p in data_files], cache_dir=str(tmp_path / "hf")
+    )["train"]
+    assert len(dataset) >= 1
+    again = taught.run("data", "export", "--format", fmt, "--out", str(out))
+    assert again.returncode != 0 and len(again.stderr.strip().splitlines()) == 1
+
+
+def test_stats_print_counts_and_draw_a_plot(taught: Home, tmp_path: Path) -> None:
+    plot = tmp_path / "stats.png"
+    done = taught.run("data", "stats", "--plot", str(plot))
+    assert done.returncode == 0, done.stderr
+    assert "users 2" in done.stdout and "flags: 1" in done.stdout, done.stdout
+    assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_bad_requests_get_one_line_and_lose_nothing(taught: Home, tmp_path: Path) -> None:
+    before = taught.records.read_bytes()
+    unknown = taught.run("data", "export", "--format", "parquet", "--out", str(tmp_path / "x"))
+    assert unknown.returncode == 2 and "invalid choice" in unknown.stderr
+    nobody = taught.run("data", "forget", "--user", "nobody-like-this")
+    assert nobody.returncode == 2 and len(nobody.stderr.strip().splitlines()) == 1
+    assert taught.records.read_bytes() == before
+    broken = Home(tmp_path / "broken")
+    broken.records.parent.mkdir(parents=True)
+    broken.records.write_bytes(b"this is not a database" * 100)
+    done = broken.run("data", "stats")
+    assert done.returncode == 2 and len(done.stderr.strip().splitlines()) == 1, done.stderr
+    assert broken.records.read_bytes() == b"this is not a database" * 100
+
+
+def test_forgetting_a_teacher_removes_what_they_taught(taught: Home) -> None:
+    done = taught.run("data", "forget", "--user", "alice")
+    assert done.returncode == 0, done.stderr
+    assert "learned examples: 1" in done.stdout, done.stdout
+    for path in [*taught.files(), *(taught.root / "cache").rglob("*")]:
+        if path.is_file() and not path.is_symlink():
+            assert b"trolley" not in path.read_bytes(), path

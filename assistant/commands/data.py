@@ -9,23 +9,26 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from assistant.commands.common import add_pipeline_options, build_plan
-from assistant.core.errors import ConfigError
-from assistant.core.paths import default_cache_dir
+from assistant.commands.learning import learn_from_store
+from assistant.core.config import parse_overrides
+from assistant.core.errors import ConfigError, MissingModelError
 from assistant.dialogue.store import SQLiteTrackerStore
+from assistant.learning.book import forget_user
+from assistant.learning.evaluate import DEFAULT_HELDOUT, HeldoutError
+from assistant.learning.export import FORMATS, ExportError, export
 from assistant.learning.identity import Identity, default_key_path
+from assistant.learning.learned import LearnedFolderError
 from assistant.learning.rows import RecordStoreError
+from assistant.learning.stats import compute, format_stats, plot
 from assistant.learning.store import SQLiteRecordStore, default_store_path
 from assistant.stages.dst.tracker import TrackerParams
 from assistant.stages.dst.tracker import default_store_path as default_tracker_path
 from assistant.stages.records.consent import RecordsParams
-
-LEARNED_CACHES = ("fitted", "embeddings")  # under the cache dir, see assistant.nlu
 
 
 @dataclass(frozen=True)
@@ -65,18 +68,6 @@ def open_records(files: Files) -> tuple[SQLiteRecordStore, Identity]:
         raise ConfigError(str(exc)) from exc
 
 
-def clear_learned_caches() -> int:
-    """Models fitted on learned examples keep their words (the embedding cache keeps texts, a
-    CRF its features): drop those caches, rebuilt at the next start. The count of files."""
-    removed = 0
-    for name in LEARNED_CACHES:
-        folder = default_cache_dir() / name
-        if folder.is_dir():
-            removed += sum(1 for p in folder.rglob("*") if p.is_file())
-            shutil.rmtree(folder, ignore_errors=True)
-    return removed
-
-
 def cmd_data_forget(args: argparse.Namespace) -> int:
     files = pipeline_files(args)
     store, identity = open_records(files)
@@ -95,8 +86,8 @@ def cmd_data_forget(args: argparse.Namespace) -> int:
                 events = trackers.delete(sessions)
             finally:
                 trackers.close()
-        receipt = store.forget_user(user_key)
-    counts = dict(receipt.counts, tracker_events=events, cache_files=clear_learned_caches())
+        receipt = forget_user(store, user_key)
+    counts = dict(receipt.counts, tracker_events=events)
     print(f"Forgot user {args.user} ({time.strftime('%Y-%m-%d %H:%M:%S')}):")
     for name, count in counts.items():
         print(f"  {name.replace('_', ' ')}: {count}")
@@ -108,6 +99,65 @@ def cmd_data_forget(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_data_export(args: argparse.Namespace) -> int:
+    store, _ = open_records(pipeline_files(args))
+    with store:
+        try:
+            result = export(
+                store.turns(), store.feedback(), args.format, args.out,
+                include_safety=args.include_safety, consent=store.consent,
+            )  # fmt: skip
+        except (ExportError, MissingModelError) as exc:
+            raise ConfigError(str(exc)) from exc
+        for path, users in result.manifest.items():  # so that forgetting a user reaches them
+            store.add_export(str(path), time.time(), users)
+    for path in result.files:
+        print(path)
+    print(", ".join(f"{name.replace('_', ' ')}: {n}" for name, n in result.counts.items()))
+    return 0
+
+
+def cmd_data_stats(args: argparse.Namespace) -> int:
+    store, _ = open_records(pipeline_files(args))
+    with store:
+        stats = compute(store.turns(), store.feedback())
+    print("\n".join(format_stats(stats)))
+    if args.plot is not None:
+        print(f"plot: {plot(stats, args.plot)}")
+    return 0
+
+
+def cmd_learn(args: argparse.Namespace) -> int:
+    store, _ = open_records(pipeline_files(args))
+    with store:
+        try:
+            result = learn_from_store(
+                store, pipeline=args.pipeline, models_path=args.models,
+                model=parse_overrides(args.set).get("nlu"), heldout=args.heldout,
+                min_count=args.min_count,
+            )  # fmt: skip
+        except (LearnedFolderError, HeldoutError) as exc:
+            raise ConfigError(str(exc)) from exc
+    print("\n".join(result.lines()))
+    return 0
+
+
+def add_learn_command(commands: argparse._SubParsersAction) -> None:
+    learn = commands.add_parser(
+        "learn", help="turn corrections into training examples; kept if accuracy holds"
+    )
+    add_data_arguments(learn)
+    learn.add_argument(
+        "--heldout", type=Path, default=DEFAULT_HELDOUT, metavar="NLU.yml",
+        help="the held-out set the change must not do worse on (default: the project's)",
+    )  # fmt: skip
+    learn.add_argument(
+        "--min-count", type=int, default=1, metavar="N",
+        help="teachings of the same words needed before they are learned (default: 1)",
+    )  # fmt: skip
+    learn.set_defaults(func=cmd_learn)
+
+
 def add_data_commands(commands: argparse._SubParsersAction) -> None:
     data = commands.add_parser("data", help="the conversation records kept with consent")
     actions = data.add_subparsers(dest="data_command", required=True, metavar="COMMAND")
@@ -117,3 +167,18 @@ def add_data_commands(commands: argparse._SubParsersAction) -> None:
     forget.add_argument("--user", required=True, metavar="ID", help="the user to forget")
     add_data_arguments(forget)
     forget.set_defaults(func=cmd_data_forget)
+
+    export_ = actions.add_parser("export", help="write training data from consented records")
+    export_.add_argument("--format", required=True, choices=sorted(FORMATS), help="the format")
+    export_.add_argument("--out", required=True, type=Path, metavar="DIR", help="a new folder")
+    export_.add_argument(
+        "--include-safety", action="store_true",
+        help="keep turns where the guard or filter fired, labelled (left out by default)",
+    )  # fmt: skip
+    add_data_arguments(export_)
+    export_.set_defaults(func=cmd_data_export)
+
+    stats = actions.add_parser("stats", help="counts, ratings per intent, flags; a plot")
+    stats.add_argument("--plot", type=Path, metavar="FILE.png", help="also draw them")
+    add_data_arguments(stats)
+    stats.set_defaults(func=cmd_data_stats)

@@ -33,8 +33,9 @@ class StageParams(BaseModel):
 
 
 class TurnKeeper(Protocol):
-    def keep(self, session_id: str, record: dict[str, Any], plan: Any) -> None:
-        """A finished turn: its `--json` record and the pipeline's plan. Must not block."""
+    def keep(self, session_id: str, record: dict[str, Any], plan: Any, audio: bytes | None) -> None:
+        """A finished turn: its `--json` record, the pipeline's plan and, when spoken, the
+        user's 16 kHz 16-bit audio. Must not block."""
 
     def rate(self, session_id: str, turn: int, rating: str, comment: str) -> None:
         """The user rated turn `turn` ("up", "down" or "flag"). Must not block."""

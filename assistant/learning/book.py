@@ -13,13 +13,14 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, TypeVar
 
 from assistant.learning.anonymize import Pseudonymizer
 from assistant.learning.consent import ConsentMode, ConsentPolicy, answer_counts
 from assistant.learning.identity import Identity
+from assistant.learning.learned import clear_learned_caches, forget_learned
 from assistant.learning.rows import (
     ConsentAnswer,
     ConsentKind,
@@ -27,6 +28,7 @@ from assistant.learning.rows import (
     FeedbackKind,
     FeedbackRow,
     ForgetReceipt,
+    RecordStore,
     TurnRow,
 )
 from assistant.learning.store import SQLiteRecordStore
@@ -57,6 +59,7 @@ class RecordsBook:
         self._worker = ThreadPoolExecutor(1, thread_name_prefix="records")
         self._store: SQLiteRecordStore | None = None
         self._names: OrderedDict[str, Pseudonymizer] = OrderedDict()
+        self._forgotten: dict[str, float] = {}  # user key -> when forgotten, in this process
         self.submit(self._open).result()  # a corrupt or locked store is an error at start
 
     # --- on the worker thread ----------------------------------------------------------------
@@ -145,17 +148,31 @@ class RecordsBook:
         return True
 
     def forget(self, user: str) -> ForgetReceipt:
-        return self.store.forget_user(self.identity.user_key(user))
+        """Everything recorded of the user, and the examples their corrections taught (with
+        the caches fitted on them)."""
+        user_key = self.identity.user_key(user)
+        self._forgotten[user_key] = time.time()
+        return forget_user(self.store, user_key)
 
     def write_turn(
-        self, user: str, session_id: str, record: dict[str, Any], plan: dict[str, Any]
+        self,
+        user: str,
+        session_id: str,
+        record: JSON,
+        plan: JSON,
+        audio: bytes | None,
+        said_at: float,
     ) -> None:
-        if not self.recording(user):
+        """Write a turn the user consented to when it was said, unless they were forgotten
+        since (a turn's record may come after a later turn's "forget my data")."""
+        user_key = self.identity.user_key(user)
+        if self._forgotten.get(user_key, 0.0) >= said_at:
             return
         conversation = self.identity.conversation_key(session_id)
-        row = turn_row(
-            record, plan, self._pseudonyms(conversation), conversation, self.identity.user_key(user)
-        )
+        names = self._pseudonyms(conversation)
+        row = turn_row(record, plan, names, conversation, user_key)
+        if audio is not None and self.recording(user, "audio"):
+            row = replace(row, audio=audio)
         self.store.add_turn(row)
 
     def _pseudonyms(self, conversation: str) -> Pseudonymizer:
@@ -168,10 +185,18 @@ class RecordsBook:
     # --- from any thread -----------------------------------------------------------------------
 
     def keep(
-        self, user: str, session_id: str, record: dict[str, Any], plan: dict[str, Any]
+        self,
+        user: str,
+        session_id: str,
+        record: JSON,
+        plan: JSON,
+        audio: bytes | None = None,
+        said_at: float | None = None,
     ) -> None:
-        """Write the turn if the user consented, later, on the records thread."""
-        future = self.submit(self.write_turn, user, session_id, record, plan)
+        """Write a turn the user consented to, later, on the records thread (its audio only
+        with `audio` configured and the user's separate yes to it)."""
+        said_at = time.time() if said_at is None else said_at
+        future = self.submit(self.write_turn, user, session_id, record, plan, audio, said_at)
         future.add_done_callback(_log_failure)
 
     def close(self) -> None:
@@ -183,6 +208,14 @@ class RecordsBook:
         if self._store is not None:
             self._store.close()
             self._store = None
+
+
+def forget_user(store: RecordStore, user_key: str) -> ForgetReceipt:
+    """The store's rows and export lines of the user, then what learning kept of them."""
+    receipt = store.forget_user(user_key)
+    taught = forget_learned(user_key)
+    caches = clear_learned_caches() if taught else 0
+    return ForgetReceipt({**receipt.counts, "learned_examples": taught, "cache_files": caches})
 
 
 def _log_failure(future: Future[None]) -> None:

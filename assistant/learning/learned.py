@@ -8,13 +8,14 @@ Lines someone added to nlu.yml by hand have no source and are kept as they are.
 from __future__ import annotations
 
 import json
+import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
 
-from assistant.core.paths import write_whole
+from assistant.core.paths import default_cache_dir, write_whole
 from assistant.learning.paths import has_learned_skill, learned_skill_dir
 
 SOURCES_VERSION = 1
@@ -130,3 +131,17 @@ def forget_learned(user_key: str, folder: Path | None = None) -> int:
     if taught:
         write_learned(folder, learned, "some examples were removed when a user was forgotten")
     return len(taught)
+
+LEARNED_CACHES = ("fitted", "embeddings")  # under the cache dir, see assistant.nlu
+
+
+def clear_learned_caches() -> int:
+    """Models fitted on learned examples keep their words (the embedding cache keeps texts, a
+    CRF its features): drop those caches, rebuilt at the next start. The count of files."""
+    removed = 0
+    for name in LEARNED_CACHES:
+        folder = default_cache_dir() / name
+        if folder.is_dir():
+            removed += sum(1 for p in folder.rglob("*") if p.is_file())
+            shutil.rmtree(folder, ignore_errors=True)
+    return removed

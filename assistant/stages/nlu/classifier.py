@@ -32,7 +32,7 @@ log = logging.getLogger(__name__)
 
 OUT_OF_SCOPE = "out_of_scope"
 INAUDIBLE = "inaudible"
-MEANT = "meant"  # the entity of a correction: "no, I meant [add milk](meant)"
+CORRECTION, MEANT = "correction", "meant"  # "no, I meant [add milk](meant)"
 """The intent of an empty utterance: speech recognition heard noise, not words. The skills answer
 it with `utter_inaudible` ("sorry, I didn't catch that") rather than an error."""
 
@@ -182,7 +182,7 @@ class IntentClassifierStage(Stage):
             return parse
         intent, ranking, entities = self.understand(transcript.text)
         meant = next((e for e in entities if e.entity == MEANT and e.text.strip()), None)
-        if meant is None:
+        if meant is None or intent.name != CORRECTION:
             return replace(parse, intent=intent, ranking=ranking, entities=entities)
         intent, ranking, entities = self.understand(meant.text)
         return replace(

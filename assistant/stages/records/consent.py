@@ -97,6 +97,11 @@ class RecordsStage(Stage):
         self.users: dict[str, str] = {}
         self.asking: dict[str, str] = {}  # session -> the consent kind asked and not answered
         self.last_turn: dict[str, int] = {}  # session -> the latest turn a rating is about
+        # Whether each user's turns are kept, as of now (answers change it), and each turn's
+        # lot, decided when it is understood: its record comes later (a spoken turn's after
+        # the next one may have said "stop recording").
+        self.consenting: dict[str, bool] = {}
+        self.turn_kept: dict[tuple[str, int], float] = {}  # (session, turn) -> when it was said
         self.plan_info: dict[str, Any] = {}
         self.context.keepers.append(self)
 
@@ -114,7 +119,10 @@ class RecordsStage(Stage):
         if isinstance(message, SessionStart):
             user = message.user or default_user(message.session_id)
             self.users[message.session_id] = user
+            if self.book.mode == "off":
+                return  # nothing to note, nothing to ask
             await self.on_book(self.book.started, user, message.session_id)
+            self.consenting[user] = await self.on_book(self.book.recording, user)
             if message.interactive and await self.on_book(self.book.must_ask, user):
                 self.asking[message.session_id] = "records"
                 asyncio.get_running_loop().create_task(
@@ -123,6 +131,8 @@ class RecordsStage(Stage):
         elif isinstance(message, SessionEnd):
             for table in (self.users, self.asking, self.last_turn):
                 table.pop(message.session_id, None)
+            for key in [k for k in self.turn_kept if k[0] == message.session_id]:
+                del self.turn_kept[key]
 
     async def say_alone(self, session_id: str, text: str) -> None:
         """Say `text` as a turn of its own (the question at a session's start)."""
@@ -146,6 +156,8 @@ class RecordsStage(Stage):
                     "", message.text, message.intent.name,
                 )  # fmt: skip
             self.last_turn[session] = message.turn_id
+            if self.consenting.get(user):
+                self.turn_kept[(session, message.turn_id)] = time.time()
             yield message
             return
         text = await self.on_book(self.carry_out, command, user, session)
@@ -158,11 +170,17 @@ class RecordsStage(Stage):
             if book.mode == "off":
                 return policy.reply("status_off")
             book.answer(user, command.consent, command.kind)
+            self.consenting[user] = book.recording(user)
             self.asking.pop(session, None)
-            return policy.reply(command.consent)
+            reply = policy.reply(command.consent)
+            if self.asks_audio_next(user, command):
+                self.asking[session] = "audio"
+                reply = f"{reply} {policy.audio_question}"
+            return reply
         if command.action == "forget":
             receipt = book.forget(user)
             book.answer(user, "withdrawn")
+            self.consenting[user] = False
             return policy.reply(
                 "forgotten", turns=receipt.counts.get("turns", 0),
                 feedback=receipt.counts.get("feedback", 0),
@@ -177,6 +195,17 @@ class RecordsStage(Stage):
             return policy.reply("status_off" if book.mode == "off" else "not_recording")
         return policy.reply("flagged" if command.rating == "flag" else "rated")
 
+    def asks_audio_next(self, user: str, command: Notice) -> bool:
+        """After a yes to records, audio is asked apart, when the configuration keeps it."""
+        book = self.book
+        return (
+            command.consent == "granted"
+            and command.kind == "records"
+            and book.settings.audio
+            and book.mode == "ask"
+            and book.answer_of(user, "audio") is None
+        )
+
     def status(self, user: str) -> str:
         book, policy = self.book, self.book.policy
         if book.mode == "off":
@@ -189,14 +218,14 @@ class RecordsStage(Stage):
         answer = book.answer_of(user)
         return policy.reply("status_unasked" if answer is None else "status_declined")
 
-    def keep(self, session_id: str, record: dict[str, Any], plan: Any) -> None:
+    def keep(self, session_id: str, record: dict[str, Any], plan: Any, audio: bytes | None) -> None:
         """A finished turn (called by the session): written later if its user consented."""
-        if session_id not in self.users or (record.get("records") or {}).get("notice"):
-            return  # not one of this pipeline's sessions, or a turn about the records
+        said_at = self.turn_kept.pop((session_id, record.get("turn", 0)), None)
+        if session_id not in self.users or said_at is None:
+            return  # not one of this pipeline's sessions, not consented, or about the records
         if not self.plan_info:
             self.plan_info = plan_info(plan)
-        self.book.keep(self.users[session_id], session_id, record, self.plan_info)
-
+        self.book.keep(self.users[session_id], session_id, record, self.plan_info, audio, said_at)
 
     def rate(self, session_id: str, turn: int, rating: str, comment: str) -> None:
         """A rating given outside a turn (a browser's button), stored if the user consented."""
