@@ -10,6 +10,11 @@ sentence is a `Reply` piece with `more=True` as soon as the model has finished i
 starts on the first one; when the model is done, the `DialogueUpdate` (with everything said) and
 a last piece with `more=False` follow. Every other reply is one piece.
 
+First, the skills' rules and stories (a Rasa project's `data/`) predict the turn's actions, as
+Rasa's RulePolicy and MemoizationPolicy do (`policy_step.py`): responses, custom actions and forms
+by the names the domain declares, several per turn, said in order. When no rule or story applies,
+the steps below answer.
+
 Conventions, as in Rasa: a form named `<intent>_form` starts when its intent is predicted and asks
 for each missing required slot (`forms.py`). A custom action named `action_<intent>` answers its
 intent; otherwise the template `utter_<intent>` does (both through `answer.SkillAnswers`). The
@@ -38,6 +43,8 @@ from assistant.dialogue.actions import (
     import_actions_module,
 )
 from assistant.dialogue.events import ActionExecuted
+from assistant.dialogue.policy import Policy
+from assistant.dialogue.stories import read_domains, read_projects
 from assistant.dialogue.responses import ResponsePicker
 from assistant.generation import GeneratorSpec, SentenceStream
 from assistant.generation.llama import GGUF_PIP
@@ -49,6 +56,7 @@ from assistant.skills.loader import SkillSet, load_skills
 from assistant.stages.respond.answer import Answer, SkillAnswers
 from assistant.stages.respond.forms import Forms
 from assistant.stages.respond.generation import Generation
+from assistant.stages.respond.policy_step import PolicyStep
 
 log = logging.getLogger(__name__)
 
@@ -147,8 +155,24 @@ class ChainResponder(Stage):
             self.params.action_apology,
         )
         self.forms = Forms(self.skills.forms, self.params.exit_intents, self.answers)
+        self.policy = self._policy_step()
         self.knowledge = self._knowledge_index()
         self._generation_made()  # loaded by the first turn that generates, if not prefetched
+
+    def _policy_step(self) -> PolicyStep | None:
+        """The skills' rules and stories, if any skill has them."""
+        paths = [skill.path for skill in self.skills.skills]
+        data = read_projects(paths)
+        if not data.rules and not data.stories:
+            return None
+        domains = read_domains(paths)
+        slot_types = {
+            name: slot.type
+            for name, slot in self.skills.slots.items()
+            if name not in domains.quiet_slots
+        }
+        policy = Policy(data, slot_types, forms=self.skills.forms)
+        return PolicyStep(policy, self.forms, self.answers, self.actions, domains.actions)
 
     def _knowledge_index(self) -> KnowledgeIndex | None:
         if not self.context.knowledge_paths or "knowledge" not in self.params.order:
@@ -215,6 +239,10 @@ class ChainResponder(Stage):
             "templates": self._templates,
         }
         try:
+            if self.policy is not None and await self.policy.step(message, answer):
+                steps = {}  # the rules and stories answered
+            elif answer.events:
+                steps.pop("forms")  # the rules' form was left: the rest of the chain answers
             for name in self.params.order:
                 step = steps.get(name)
                 if step is not None and await step(message, answer):
