@@ -65,7 +65,7 @@ def act(*names: str) -> list[Event]:
     return [ActionExecuted(name=n) for n in names]
 
 
-# --- reading rules and stories ---------------------------------------------------------------------
+# --- reading rules and stories ---------------------------------------------------------------
 
 
 def test_rules_and_stories_are_read_from_the_data_folder() -> None:
@@ -97,7 +97,7 @@ def test_a_malformed_step_names_the_file_and_the_entry(tmp_path: Path) -> None:
         read_file(path)
 
 
-# --- predicting --------------------------------------------------------------------------------------
+# --- predicting ------------------------------------------------------------------------------
 
 
 def test_stories_predict_several_actions_and_then_wait() -> None:
@@ -169,3 +169,179 @@ def test_a_checkpointed_story_and_its_or_branches() -> None:
     # Later in a conversation the story still applies (the older turns are forgotten).
     later = [user("thank"), *act("utter_you_are_welcome"), *asked, user("deny")]
     assert policy.predict(later) == "utter_card_offer"
+
+
+# --- the stories' conversations through the response chain --------------------------------------
+
+
+class Conversation:
+    """The dst stage's bookkeeping and the response chain, without NLU: each turn is given its
+    intent and entities, so the test is about the dialogue, not the classifier."""
+
+    def __init__(self, skill_dirs: tuple[Path, ...], **params: Any) -> None:
+        self.skills = load_skills(skill_dirs)
+        self.chain = ChainResponder(
+            name="respond",
+            params=ChainParams.model_validate({"seed": 0, "generation": None, **params}),
+            context=StageContext(skill_dirs=skill_dirs),
+        )
+        self.tracker = Tracker("chat")
+        self.turn = 0
+        self.sources: list[str] = []
+        self.loop = asyncio.new_event_loop()
+        self.loop.run_until_complete(self.chain.start())
+
+    def close(self) -> None:
+        self.loop.run_until_complete(self.chain.stop())
+        self.loop.close()
+
+    def say(self, intent: str, text: str = "", **entities: str) -> str:
+        self.turn += 1
+        found = tuple(
+            Entity(entity=k, value=v, text=v, start=0, end=len(v)) for k, v in entities.items()
+        )
+        parse = Parse(
+            session_id="chat",
+            turn_id=self.turn,
+            text=text or intent,
+            intent=IntentScore(name=intent, confidence=1.0),
+            entities=found,
+        )
+        self.tracker.extend(
+            [
+                UserUttered(text=parse.text, intent=intent, entities=entities_to_json(found)),
+                *slot_events(self.skills.slots.values(), parse, self.tracker.state),
+            ]
+        )
+        state = self.tracker.state
+        message = DialogueState(
+            session_id="chat",
+            turn_id=self.turn,
+            parse=parse,
+            slots=tuple(state.slots.items()),
+            active_form=state.active_form,
+            requested_slot=state.requested_slot,
+            events=tuple(self.tracker.applied_events),
+        )
+        return self.loop.run_until_complete(self._respond(message))
+
+    async def _respond(self, message: DialogueState) -> str:
+        reply = ""
+        async for out in self.chain.process(message):
+            if isinstance(out, DialogueUpdate):
+                self.tracker.extend(out.events)
+            elif isinstance(out, Reply):
+                reply = out.text
+                self.sources.append(out.source)
+        return reply
+
+    def actions(self) -> list[str]:
+        """The actions of the latest turn, in order."""
+        events = self.tracker.events
+        last = max(i for i, e in enumerate(events) if isinstance(e, UserUttered))
+        return [e.name for e in events[last:] if isinstance(e, ActionExecuted)]
+
+
+@pytest.fixture
+def conversations() -> Iterator[list[Conversation]]:
+    """Conversations a test opens, each closed (its chain stopped) at the end."""
+    opened: list[Conversation] = []
+    yield opened
+    for chat in opened:
+        chat.close()
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def cafe_actions() -> Iterator[str]:
+    """A real rasa-sdk action server on loopback, serving the cafe project's `actions` package
+    as `rasa run actions` would from the project folder."""
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "rasa_sdk", "--actions", "actions", "-p", str(port)],
+        cwd=CAFE,
+        env={**os.environ, "SANIC_HOST": "127.0.0.1", "PYTHONPATH": str(CAFE)},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
+                break
+        except OSError:
+            time.sleep(0.3)
+    yield f"http://127.0.0.1:{port}"
+    process.terminate()
+    process.wait(10)
+
+
+def test_the_mood_stories_through_the_chain(conversations: list[Conversation]) -> None:
+    chat = Conversation((MOODS,))
+    conversations.append(chat)
+    assert chat.say("hello") == "Hi there! How are you feeling today?"
+    assert chat.say("feeling_down") == (
+        "Here is a photo of a sleepy otter, maybe it helps: Did that make it a little better?"
+    )
+    assert chat.actions() == ["utter_lift_spirits", "utter_helped"]
+    assert chat.say("disagree") == "Take care, see you soon."
+    chat = Conversation((MOODS,))
+    conversations.append(chat)
+    chat.say("hello")
+    assert chat.say("feeling_good") == "Lovely, keep it up!"
+    assert chat.say("are_you_human") == "I am a program, not a person."
+    assert chat.sources == ["template"] * 3
+
+
+def test_with_the_built_in_skills_the_chain_answers_what_no_story_covers(
+    conversations: list[Conversation],
+) -> None:
+    from assistant.config import BUILTIN_SKILLS_DIR
+
+    chat = Conversation((BUILTIN_SKILLS_DIR, MOODS))
+    conversations.append(chat)
+    assert chat.say("hello") == "Hi there! How are you feeling today?"
+    assert chat.say("help") != ""  # the built-in skills' own template
+    assert chat.sources[-1] == "template" and chat.actions() == ["utter_help"]
+
+
+def test_the_cafe_conversations_through_the_chain(
+    cafe_actions: str, conversations: list[Conversation]
+) -> None:
+    chat = Conversation((CAFE,), action_endpoint=cafe_actions)
+    conversations.append(chat)
+    assert chat.say("greet") == "Welcome to the Corner Cafe! What can I get you?"
+    assert chat.say("order_drink") == "Which drink would you like?"
+    assert chat.actions() == ["drink_form"]
+    assert chat.tracker.state.active_form == "drink_form"
+    assert chat.say("ask_price") == "Every drink is three euros. Which drink would you like?"
+    assert chat.say("inform", drink="latte") == "Small, medium or large?"
+    reply = chat.say("inform", size="large")
+    assert reply.startswith("One large latte coming up, order number ")
+    assert reply.endswith(" Anything else?")
+    assert chat.actions() == ["drink_form", "action_place_order", "utter_anything_else"]
+    assert chat.tracker.state.active_form is None
+    assert chat.tracker.slots["drink"] == "latte"  # slots stay set after the form, as in Rasa
+    assert chat.say("greet") == "Hello again!"
+    assert chat.say("ask_hours", day="sunday") == "Sorry, we are closed that day."
+    assert chat.actions() == ["action_look_up_hours", "utter_closed"]
+    assert chat.say("ask_hours", day="monday") == "We are open then, from eight to six."
+
+
+def test_the_card_stories_through_the_chain(
+    cafe_actions: str, conversations: list[Conversation]
+) -> None:
+    chat = Conversation((CAFE,), action_endpoint=cafe_actions)
+    conversations.append(chat)
+    assert chat.say("ask_card") == "Do you have a loyalty card?"
+    assert chat.say("have_card") == "Great, you get ten percent off."
+    chat = Conversation((CAFE,), action_endpoint=cafe_actions)
+    conversations.append(chat)
+    chat.say("thank")
+    chat.say("ask_card")
+    assert chat.say("deny") == "You can get one at the counter for free."

@@ -25,7 +25,14 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from assistant.dialogue.events import ActionExecuted, ActiveLoop, Event, SlotSet, UserUttered
+from assistant.dialogue.events import (
+    REQUESTED_SLOT,
+    ActionExecuted,
+    ActiveLoop,
+    Event,
+    SlotSet,
+    UserUttered,
+)
 from assistant.dialogue.stories import (
     ACTION_LISTEN,
     ActionStep,
@@ -42,7 +49,7 @@ from assistant.dialogue.stories import (
 
 State = frozenset[str]
 MAX_HISTORY = 5  # Rasa's MemoizationPolicy default
-NOT_FEATURIZED = frozenset({"requested_slot"})  # unless the rules or stories mention it
+NOT_FEATURIZED = frozenset({REQUESTED_SLOT})  # unless the rules or stories mention it
 
 
 @dataclass
@@ -108,6 +115,8 @@ class Featurizer:
                 self._slot(now, step, rule)
             else:
                 now.loop, now.loop_known = step.name, rule
+                if step.name is None and not rule:
+                    now.slots.pop(REQUESTED_SLOT, None)  # as the tracker forgets it
         return points, now
 
     def _slot(self, now: _Walk, step: SlotStep, rule: bool) -> None:

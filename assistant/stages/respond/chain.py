@@ -44,8 +44,8 @@ from assistant.dialogue.actions import (
 )
 from assistant.dialogue.events import ActionExecuted
 from assistant.dialogue.policy import Policy
-from assistant.dialogue.stories import read_domains, read_projects
 from assistant.dialogue.responses import ResponsePicker
+from assistant.dialogue.stories import read_domains, read_projects
 from assistant.generation import GeneratorSpec, SentenceStream
 from assistant.generation.llama import GGUF_PIP
 from assistant.knowledge import KnowledgeIndex
