@@ -35,6 +35,7 @@ from assistant.dialogue.stories import (
     linear_stories,
     read_domains,
     read_file,
+    read_max_history,
     read_projects,
 )
 from assistant.dialogue.tracker import Tracker
@@ -345,3 +346,24 @@ def test_the_card_stories_through_the_chain(
     chat.say("thank")
     chat.say("ask_card")
     assert chat.say("deny") == "You can get one at the counter for free."
+
+
+def test_a_form_left_midway_is_not_submitted(conversations: list[Conversation]) -> None:
+    chat = Conversation((CAFE,))
+    conversations.append(chat)
+    chat.say("order_drink")
+    assert chat.say("stop") == "Okay, cancelled."
+    assert chat.tracker.state.active_form is None
+    assert "action_place_order" not in chat.actions()
+    # Another question that fills no slot leaves the form; a rule answers it.
+    chat.say("order_drink")
+    assert chat.say("thank") == "You're welcome!"
+    assert chat.tracker.state.active_form is None
+
+
+def test_max_history_comes_from_the_config(tmp_path: Path) -> None:
+    (tmp_path / "config.yml").write_text(
+        "policies:\n  - name: RulePolicy\n  - name: MemoizationPolicy\n    max_history: 3\n"
+    )
+    assert read_max_history([tmp_path]) == 3
+    assert read_max_history([MOODS]) == 5

@@ -304,3 +304,27 @@ def read_domains(projects: Iterable[Path]) -> DomainPolicyData:
             if spec.get("type") == "any" or spec.get("influence_conversation") is False:
                 quiet.add(str(name))
     return DomainPolicyData(tuple(dict.fromkeys(actions)), frozenset(quiet))
+
+
+MEMOIZATION = ("MemoizationPolicy", "AugmentedMemoizationPolicy")
+
+
+def read_max_history(projects: Iterable[Path], default: int = 5) -> int:
+    """`max_history` of the MemoizationPolicy in a project's config.yml (Rasa's default: 5)."""
+    for project in projects:
+        path = project / "config.yml"
+        if not path.is_file():
+            continue
+        try:
+            config = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        except yaml.YAMLError as exc:
+            raise StoryError(f"{path}: invalid YAML ({exc})") from None
+        for policy in (config.get("policies") or []) if isinstance(config, dict) else []:
+            if isinstance(policy, dict) and policy.get("name") in MEMOIZATION:
+                value = policy.get("max_history", default)
+                if not isinstance(value, int) or value < 1:
+                    raise StoryError(
+                        f"{path}: {policy['name']}.max_history: expected a number >= 1"
+                    )
+                return value
+    return default

@@ -45,7 +45,7 @@ from assistant.dialogue.actions import (
 from assistant.dialogue.events import ActionExecuted
 from assistant.dialogue.policy import Policy
 from assistant.dialogue.responses import ResponsePicker
-from assistant.dialogue.stories import read_domains, read_projects
+from assistant.dialogue.stories import data_files, read_domains, read_max_history, read_projects
 from assistant.generation import GeneratorSpec, SentenceStream
 from assistant.generation.llama import GGUF_PIP
 from assistant.knowledge import KnowledgeIndex
@@ -161,17 +161,20 @@ class ChainResponder(Stage):
 
     def _policy_step(self) -> PolicyStep | None:
         """The skills' rules and stories, if any skill has them."""
-        paths = [skill.path for skill in self.skills.skills]
+        # Only the projects with rules or stories: other skills' slots are not their business.
+        projects = [s for s in self.skills.skills if data_files(s.path)]
+        paths = [skill.path for skill in projects]
         data = read_projects(paths)
         if not data.rules and not data.stories:
             return None
         domains = read_domains(paths)
         slot_types = {
             name: slot.type
-            for name, slot in self.skills.slots.items()
+            for skill in projects
+            for name, slot in skill.slots.items()
             if name not in domains.quiet_slots
         }
-        policy = Policy(data, slot_types, forms=self.skills.forms)
+        policy = Policy(data, slot_types, self.skills.forms, read_max_history(paths))
         return PolicyStep(policy, self.forms, self.answers, self.actions, domains.actions)
 
     def _knowledge_index(self) -> KnowledgeIndex | None:

@@ -55,9 +55,8 @@ class PolicyStep:
             action = self.policy.predict((*state.events, *answer.events))
             if action is None or action == ACTION_LISTEN:
                 break
-            if not await self.run(action, state, answer):
-                return False  # a form was left for something else: the chain answers it
-            ran = True
+            # False: a form was left for something else, which a rule may answer or the chain.
+            ran = await self.run(action, state, answer) or ran
         else:
             log.warning("the rules and stories predicted %d actions in one turn", MAX_ACTIONS)
         return ran
@@ -109,8 +108,16 @@ class PolicyStep:
             handled = await self.forms._continue(form, replace(now, requested_slot=None), answer)
         answer.events[start:] = keep_slots(form, answer.events[start:])
         after = mid_turn(state, answer)
-        # Done (the rules go on to submit it) or asking; otherwise the user left it.
-        return handled or all(after.slot(slot) is not None for slot in form.required_slots)
+        if after.active_form is None and any(after.slot(s) is None for s in form.required_slots):
+            if not handled:
+                # Left for another question: as if the form had not run (Rasa's rejected form),
+                # so that a rule about that question answers it, or else the chain.
+                del answer.events[start]
+                return False
+            # Cancelled, and said so: not completed, so the rule that submits the form must not
+            # run, as after Rasa's `action_deactivate_loop`.
+            answer.events.append(ActionExecuted(name="action_deactivate_loop"))
+        return True  # asking, done (the rules go on to submit it) or cancelled
 
     def _warn(self, key: str, message: str) -> None:
         if key not in self._warned:
