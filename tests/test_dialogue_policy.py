@@ -1,8 +1,8 @@
 """The dialogue policy of Rasa projects: rules and stories decide the next actions.
 
-Two small Rasa 3.x projects of our own (tests/data/rasa/moods: stories and rules; cafe: rule
-conditions, conversation_start, wait_for_user_input false, slot events, a form, `or`,
-checkpoints and custom actions declared in the domain). First the policy alone on trackers made
+Two small Rasa 3.x projects of our own (tests/data/rasa/moods: stories and rules;
+tests/data/rasa/corner_cafe: rule conditions, conversation_start, wait_for_user_input false, slot
+events, a form, `or`, checkpoints and custom actions declared in the domain). First the policy alone on trackers made
 of events, then their stories' conversations through the response chain, whose custom actions
 run on a real rasa-sdk action server serving the project's `actions` package.
 """
@@ -47,7 +47,7 @@ from assistant.stages.respond.chain import ChainParams, ChainResponder
 from .conftest import DATA
 
 MOODS = DATA / "rasa" / "moods"
-CAFE = DATA / "rasa" / "cafe"
+CAFE = DATA / "rasa" / "corner_cafe"
 
 
 def policy_of(project: Path) -> Policy:
