@@ -104,7 +104,8 @@ def _check_policies(path: Path, policies: Any) -> None:
 
 def read_endpoints(path: Path) -> str | None:
     """endpoints.yml: `action_endpoint.url` is where the custom actions run (`${VAR}` expanded,
-    as Rasa does); the other endpoints are named in a warning."""
+    as Rasa does; a url still holding `${` is an error); the other endpoints are named in a
+    warning."""
     endpoints = read_yaml(path)
     url: str | None = None
     for key, value in endpoints.items():
@@ -116,7 +117,10 @@ def read_endpoints(path: Path) -> str | None:
             continue
         if not isinstance(value, dict) or not isinstance(value.get("url"), str):
             raise SkillError(f"{path}: action_endpoint: expected a mapping with a 'url'")
-        url = os.path.expandvars(value["url"])
+        # Rasa's url names the webhook itself; the action client adds /webhook and /actions.
+        url = os.path.expandvars(value["url"]).rstrip("/").removesuffix("/webhook")
+        if "${" in url:
+            raise SkillError(f"{path}: action_endpoint.url: {url}: set the variable it names")
         for option in value:
             if option != "url":
                 unsupported(path, f"action_endpoint.{option}", "it is ignored")
