@@ -35,13 +35,8 @@ from pydantic import Field
 
 from assistant.core.errors import missing_package
 from assistant.core.stage import Stage, StageContext, StageParams
-from assistant.dialogue.actions import (
-    ActionRunner,
-    HttpActions,
-    InProcessActions,
-    domain_json,
-    import_actions_module,
-)
+from assistant.dialogue.action_routing import RoutedActions, skill_actions
+from assistant.dialogue.actions import domain_json
 from assistant.dialogue.events import ActionExecuted
 from assistant.dialogue.policy import Policy
 from assistant.dialogue.responses import ResponsePicker
@@ -147,7 +142,7 @@ class ChainResponder(Stage):
 
     def load(self) -> None:
         self.skills: SkillSet = load_skills(self.context.skill_dirs)
-        self.actions: ActionRunner = self._action_runner()
+        self.actions: RoutedActions = self._action_runner()
         self.answers = SkillAnswers(
             ResponsePicker(self.skills.responses, self.params.seed),
             self.actions,
@@ -203,20 +198,15 @@ class ChainResponder(Stage):
             run_blocking=self.run_blocking,
         )
 
-    def _action_runner(self) -> ActionRunner:
-        if self.params.action_endpoint:
-            return HttpActions(self.params.action_endpoint, self.params.action_timeout_s)
-        modules = [
-            import_actions_module(skill.actions_module, f"assistant_skill_actions.{skill.name}")
-            for skill in self.skills.skills
-            if skill.actions_module is not None
-        ]
-        return InProcessActions(modules, self.params.action_timeout_s)
+    def _action_runner(self) -> RoutedActions:
+        # Each skill's actions on its endpoints.yml's server, or in-process (issue 13).
+        return skill_actions(
+            self.skills, self.params.action_endpoint, self.params.action_timeout_s
+        )
 
     async def start(self) -> None:
         await super().start()
-        if isinstance(self.actions, HttpActions):
-            await self.actions.connect()
+        await self.actions.connect()
 
     async def settle(self) -> None:
         generation = getattr(self, "generation", None)
@@ -225,7 +215,7 @@ class ChainResponder(Stage):
 
     async def stop(self) -> None:
         actions = getattr(self, "actions", None)
-        if isinstance(actions, HttpActions):
+        if isinstance(actions, RoutedActions):
             await actions.close()
         await super().stop()
 
