@@ -2,9 +2,10 @@
 
 Two small Rasa 3.x projects of our own (tests/data/rasa/moods: stories and rules;
 tests/data/rasa/corner_cafe: rule conditions, conversation_start, wait_for_user_input false, slot
-events, a form, `or`, checkpoints and custom actions declared in the domain). First the policy alone on trackers made
-of events, then their stories' conversations through the response chain, whose custom actions
-run on a real rasa-sdk action server serving the project's `actions` package.
+events, a form, `or`, checkpoints and custom actions declared in the domain). First the policy
+alone on trackers made of events, then their stories' conversations through the response chain,
+whose custom actions run in-process and on a real rasa-sdk action server serving the project's
+`actions` package.
 """
 
 from __future__ import annotations
@@ -311,10 +312,12 @@ def test_with_the_built_in_skills_the_chain_answers_what_no_story_covers(
     assert chat.sources[-1] == "template" and chat.actions() == ["utter_help"]
 
 
+@pytest.mark.parametrize("where", ["in-process", "action server"])
 def test_the_cafe_conversations_through_the_chain(
-    cafe_actions: str, conversations: list[Conversation]
+    where: str, cafe_actions: str, conversations: list[Conversation]
 ) -> None:
-    chat = Conversation((CAFE,), action_endpoint=cafe_actions)
+    endpoint = cafe_actions if where == "action server" else None
+    chat = Conversation((CAFE,), action_endpoint=endpoint)
     conversations.append(chat)
     assert chat.say("greet") == "Welcome to the Corner Cafe! What can I get you?"
     assert chat.say("order_drink") == "Which drink would you like?"
@@ -334,14 +337,12 @@ def test_the_cafe_conversations_through_the_chain(
     assert chat.say("ask_hours", day="monday") == "We are open then, from eight to six."
 
 
-def test_the_card_stories_through_the_chain(
-    cafe_actions: str, conversations: list[Conversation]
-) -> None:
-    chat = Conversation((CAFE,), action_endpoint=cafe_actions)
+def test_the_card_stories_through_the_chain(conversations: list[Conversation]) -> None:
+    chat = Conversation((CAFE,))
     conversations.append(chat)
     assert chat.say("ask_card") == "Do you have a loyalty card?"
     assert chat.say("have_card") == "Great, you get ten percent off."
-    chat = Conversation((CAFE,), action_endpoint=cafe_actions)
+    chat = Conversation((CAFE,))
     conversations.append(chat)
     chat.say("thank")
     chat.say("ask_card")
