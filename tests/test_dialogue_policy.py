@@ -24,20 +24,18 @@ import pytest
 
 from assistant.core.stage import StageContext
 from assistant.dialogue.events import ActionExecuted, ActiveLoop, Event, SlotSet, UserUttered
-from assistant.dialogue.policy import Policy
+from assistant.dialogue.policy import Policy, skills_policy
 from assistant.dialogue.slots import slot_events
 from assistant.dialogue.stories import (
     ActionStep,
     Checkpoint,
     LoopStep,
     OrStep,
-    StoryError,
+    SlotStep,
     UserStep,
+    from_skills,
     linear_stories,
-    read_domains,
-    read_file,
-    read_max_history,
-    read_projects,
+    max_history,
 )
 from assistant.dialogue.tracker import Tracker
 from assistant.messages import DialogueState, DialogueUpdate, Entity, IntentScore, Parse, Reply
@@ -52,10 +50,9 @@ CAFE = DATA / "rasa" / "corner_cafe"
 
 
 def policy_of(project: Path) -> Policy:
-    skills = load_skills((project,))
-    quiet = read_domains([project]).quiet_slots
-    types = {n: s.type for n, s in skills.slots.items() if n not in quiet}
-    return Policy(read_projects([project]), types, forms=skills.forms)
+    policy = skills_policy(load_skills((project,)))
+    assert policy is not None
+    return policy
 
 
 def user(intent: str, **entities: str) -> UserUttered:
@@ -70,21 +67,22 @@ def act(*names: str) -> list[Event]:
 # --- reading rules and stories ---------------------------------------------------------------
 
 
-def test_rules_and_stories_are_read_from_the_data_folder() -> None:
-    data = read_projects([CAFE])
+def test_the_loaders_rules_and_stories_become_steps() -> None:
+    data = from_skills(load_skills((CAFE,)).rules, ())
     rules = {r.name: r for r in data.rules}
     assert rules["welcome a guest who starts with hello"].conversation_start
     assert not rules["look up the hours, then let the result decide"].wait_for_user_input
     submit = rules["place the order once the form is complete"]
     assert submit.condition == (LoopStep("drink_form"),)
-    card = {s.name: s for s in data.stories}["the guest has a card"]
-    assert isinstance(card.steps[0], Checkpoint) and isinstance(card.steps[1], OrStep)
-    assert read_domains([CAFE]).actions == ("action_look_up_hours", "action_place_order")
-    assert read_domains([CAFE]).quiet_slots == {"day", "order_number"}
+    assert submit.steps[1:3] == (LoopStep(None), SlotStep("requested_slot", None))
+    card = {s.name: s for s in from_skills((), load_skills((CAFE,)).stories).stories}
+    steps = card["the guest has a card"].steps
+    assert isinstance(steps[0], Checkpoint) and isinstance(steps[1], OrStep)
+    assert steps[1].options == ((UserStep("affirm"),), (UserStep("have_card"),))
 
 
 def test_or_and_checkpoints_make_every_path_from_the_start() -> None:
-    paths = linear_stories(read_projects([CAFE]).stories)
+    paths = linear_stories(from_skills((), load_skills((CAFE,)).stories).stories)
     assert [UserStep("ask_card"), ActionStep("utter_ask_card"), UserStep("affirm"),
             ActionStep("utter_card_discount")] in [list(p) for p in paths]  # fmt: skip
     assert [UserStep("ask_card"), ActionStep("utter_ask_card"), UserStep("have_card"),
@@ -92,11 +90,10 @@ def test_or_and_checkpoints_make_every_path_from_the_start() -> None:
     assert len(paths) == 3  # both card paths and the no-card one; none starts at a checkpoint
 
 
-def test_a_malformed_step_names_the_file_and_the_entry(tmp_path: Path) -> None:
-    path = tmp_path / "rules.yml"
-    path.write_text("rules:\n- rule: r\n  steps:\n  - intnt: greet\n")
-    with pytest.raises(StoryError, match=r"rules\.yml: rules\[0\]\.steps\[0\]: expected one of"):
-        read_file(path)
+def test_only_slots_that_influence_the_conversation_are_in_the_states() -> None:
+    policy = policy_of(CAFE)
+    assert {"drink", "size", "open_that_day"} <= policy.featurizer.slots
+    assert not {"day", "order_number"} & policy.featurizer.slots  # influence_conversation false
 
 
 # --- predicting ------------------------------------------------------------------------------
@@ -362,9 +359,8 @@ def test_a_form_left_midway_is_not_submitted(conversations: list[Conversation]) 
     assert chat.tracker.state.active_form is None
 
 
-def test_max_history_comes_from_the_config(tmp_path: Path) -> None:
-    (tmp_path / "config.yml").write_text(
-        "policies:\n  - name: RulePolicy\n  - name: MemoizationPolicy\n    max_history: 3\n"
-    )
-    assert read_max_history([tmp_path]) == 3
-    assert read_max_history([MOODS]) == 5
+def test_max_history_comes_from_the_config() -> None:
+    config = {"policies": [{"name": "RulePolicy"}, {"name": "MemoizationPolicy", "max_history": 3}]}
+    assert max_history(config) == 3
+    assert max_history({"policies": [{"name": "MemoizationPolicy"}]}) == 5
+    assert policy_of(CAFE).max_history == 5

@@ -44,8 +44,11 @@ from assistant.dialogue.stories import (
     Step,
     UserStep,
     expand_or,
+    from_skills,
     linear_stories,
+    max_history,
 )
+from assistant.skills.loader import SkillSet
 
 State = frozenset[str]
 MAX_HISTORY = 5  # Rasa's MemoizationPolicy default
@@ -269,3 +272,22 @@ class Policy:
             if found is not None:
                 return found
         return None
+
+
+def skills_policy(skills: SkillSet) -> Policy | None:
+    """The policy of the skills that have rules or stories (None if none has). Only their
+    slots influence the conversation: the other skills' slots are not their business."""
+    projects = [s for s in skills.skills if s.rules or s.stories]
+    if not projects:
+        return None
+    data = from_skills(
+        [r for s in projects for r in s.rules], [t for s in projects for t in s.stories]
+    )
+    slot_types = {
+        name: slot.type
+        for skill in projects
+        for name, slot in skill.slots.items()
+        if slot.influence_conversation and slot.type != "any"
+    }
+    history = min(max_history(skill.config) for skill in projects)
+    return Policy(data, slot_types, skills.forms, history)

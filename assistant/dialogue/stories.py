@@ -1,28 +1,24 @@
-"""Rasa 3.x rules and stories as plain data: the dialogue policy's training data.
+"""Rasa 3.x rules and stories as the dialogue policy's steps.
 
-A Rasa project keeps them in `data/*.yml` under `rules:` and `stories:` (any file, any name).
-Each step is one of: a user `intent` (with optional `entities`), an `action`, `slot_was_set`,
-`active_loop`, `or` (alternatives of user or slot steps) and `checkpoint` (stories only, at the
-start or the end, to join stories). A rule may add `condition` (slot and loop steps that must hold
-before it), `conversation_start` and `wait_for_user_input`.
-
-This is the policy's own small reader; the skill loader keeps the rest of a project.
+The skill loader reads them from a project's `data/*.yml` (`assistant.skills.stories`); here
+each step becomes one of a small set of types the policy walks: a user `intent` (with the entity
+names it expects), an `action`, a slot set (`slot_was_set`, one step per slot), `active_loop`,
+`or` (alternatives of user or slot steps) and `checkpoint` (stories only, at the start or the end,
+to join stories). `or` and checkpoints are expanded into plain step sequences here too.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+import logging
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-import yaml
+from assistant.skills import stories as skills
+
+log = logging.getLogger(__name__)
 
 ACTION_LISTEN = "action_listen"
-
-
-class StoryError(Exception):
-    """A rule or story is malformed; the message names the file and the entry."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,132 +82,48 @@ class DialogueData:
         return DialogueData(self.rules + other.rules, self.stories + other.stories)
 
 
-# --- reading ----------------------------------------------------------------------------------
+# --- from the skill loader's rules and stories -------------------------------------------------
 
 
-def data_files(project: Path) -> list[Path]:
-    """The YAML files of a project that may hold rules or stories."""
-    found = [project / n for n in ("rules.yml", "stories.yml") if (project / n).is_file()]
-    data = project / "data"
-    if data.is_dir():
-        found += sorted(p for p in data.rglob("*") if p.suffix in (".yml", ".yaml"))
-    return found
-
-
-def read_projects(projects: Iterable[Path]) -> DialogueData:
-    total = DialogueData()
-    for project in projects:
-        for path in data_files(project):
-            total = total + read_file(path)
-    return total
-
-
-def read_file(path: Path) -> DialogueData:
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except yaml.YAMLError as exc:
-        raise StoryError(f"{path}: invalid YAML ({exc})") from None
-    if not isinstance(data, dict):
-        return DialogueData()
-    rules = tuple(_rule(f"{path}: rules[{i}]", r) for i, r in enumerate(data.get("rules") or []))
-    stories = tuple(
-        Story(_title(f"{path}: stories[{i}]", s, "story"), _steps(f"{path}: stories[{i}]", s))
-        for i, s in enumerate(data.get("stories") or [])
-    )
-    return DialogueData(rules, stories)
-
-
-def _title(where: str, entry: Any, key: str) -> str:
-    if not isinstance(entry, dict) or key not in entry:
-        raise StoryError(f"{where}: expected a mapping with '{key}' and 'steps'")
-    return str(entry[key])
-
-
-def _rule(where: str, entry: Any) -> Rule:
-    name = _title(where, entry, "rule")
-    condition = []
-    for step in _raw_steps(f"{where}.condition", entry.get("condition")):
-        parsed = list(_step(f"{where}.condition", step))
-        if not all(isinstance(s, SlotStep | LoopStep) for s in parsed):
-            raise StoryError(f"{where}.condition: only slot_was_set and active_loop may be used")
-        condition += parsed
-    return Rule(
-        name=name,
-        steps=_steps(where, entry),
-        condition=tuple(condition),  # type: ignore[arg-type]
-        conversation_start=bool(entry.get("conversation_start", False)),
-        wait_for_user_input=bool(entry.get("wait_for_user_input", True)),
+def from_skills(rules: Iterable[skills.Rule], stories: Iterable[skills.Story]) -> DialogueData:
+    """The loader's rules and stories (`assistant.skills.stories`) as the policy's steps."""
+    return DialogueData(
+        tuple(
+            Rule(
+                name=rule.name,
+                steps=_converted(rule.steps),
+                condition=tuple(
+                    s for s in _converted(rule.condition) if isinstance(s, SlotStep | LoopStep)
+                ),
+                conversation_start=rule.conversation_start,
+                wait_for_user_input=rule.wait_for_user_input,
+            )
+            for rule in rules
+        ),
+        tuple(Story(story.name, _converted(story.steps)) for story in stories),
     )
 
 
-def _raw_steps(where: str, steps: Any) -> list[Any]:
-    if steps is None:
-        return []
-    if not isinstance(steps, list):
-        raise StoryError(f"{where}: expected a list of steps")
-    return steps
+def _converted(steps: Iterable[skills.Step]) -> tuple[Step, ...]:
+    return tuple(s for step in steps for s in _step(step))
 
 
-def _steps(where: str, entry: dict[str, Any]) -> tuple[Step, ...]:
-    return tuple(
-        step
-        for index, raw in enumerate(_raw_steps(f"{where}.steps", entry.get("steps")))
-        for step in _step(f"{where}.steps[{index}]", raw)
-    )
-
-
-def _step(where: str, raw: Any) -> Iterator[Step]:
-    if not isinstance(raw, dict):
-        raise StoryError(f"{where}: expected a mapping such as 'intent: greet'")
-    if "intent" in raw:
-        yield UserStep(str(raw["intent"]), _entity_names(raw.get("entities")))
-    elif "user" in raw:
-        raise StoryError(f"{where}: a 'user' text step needs an 'intent' (end-to-end stories)")
-    elif "action" in raw:
-        yield ActionStep(str(raw["action"]))
-    elif "slot_was_set" in raw:
-        yield from _slots(where, raw["slot_was_set"])
-    elif "active_loop" in raw:
-        yield LoopStep(None if raw["active_loop"] is None else str(raw["active_loop"]))
-    elif "or" in raw:
-        options = []
-        for index, option in enumerate(_raw_steps(f"{where}.or", raw["or"])):
-            parsed = tuple(_step(f"{where}.or[{index}]", option))
-            if not all(isinstance(s, UserStep | SlotStep) for s in parsed):
-                raise StoryError(f"{where}.or: only intents and slot_was_set may be alternatives")
-            options.append(parsed)
-        yield OrStep(tuple(options))  # type: ignore[arg-type]
-    elif "checkpoint" in raw:
-        yield Checkpoint(str(raw["checkpoint"]))
-    else:
-        raise StoryError(
-            f"{where}: expected one of intent, action, slot_was_set, active_loop, or, checkpoint"
-        )
-
-
-def _entity_names(entities: Any) -> tuple[str, ...]:
-    names = []
-    for entity in entities or []:
-        if isinstance(entity, str):
-            names.append(entity)
-        elif isinstance(entity, dict) and "entity" in entity:
-            names.append(str(entity["entity"]))
-        elif isinstance(entity, dict):  # `- city: Berlin` with optional role and group
-            names += [str(k) for k in entity if k not in ("role", "group", "value")]
-    return tuple(sorted(set(names)))
-
-
-def _slots(where: str, raw: Any) -> Iterator[SlotStep]:
-    if not isinstance(raw, list):
-        raise StoryError(f"{where}.slot_was_set: expected a list of 'name: value' or names")
-    for item in raw:
-        if isinstance(item, str):
-            yield SlotStep(item, any_value=True)
-        elif isinstance(item, dict):
-            for name, value in item.items():
-                yield SlotStep(str(name), value)
-        else:
-            raise StoryError(f"{where}.slot_was_set: {item!r} is not a slot")
+def _step(step: skills.Step) -> Iterator[Step]:
+    if step.kind == "intent":
+        yield UserStep(str(step.name), tuple(sorted({e.entity for e in step.entities})))
+    elif step.kind == "action":
+        yield ActionStep(str(step.name))
+    elif step.kind == "slot_was_set":
+        for slot in step.slots:
+            any_value = slot.value is skills.ANY_VALUE
+            yield SlotStep(slot.slot, None if any_value else slot.value, any_value)
+    elif step.kind == "active_loop":
+        yield LoopStep(step.name)
+    elif step.kind == "checkpoint":
+        yield Checkpoint(str(step.name))
+    elif step.kind == "or":
+        options = tuple(tuple(_step(choice)) for choice in step.alternatives)
+        yield OrStep(options)  # type: ignore[arg-type]
 
 
 # --- expanding `or` and checkpoints ------------------------------------------------------------
@@ -262,69 +174,19 @@ def _joined(
     return joined
 
 
-# --- what the policy needs of the domain ------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class DomainPolicyData:
-    """The domain's declared custom actions and its slots that do not influence the
-    conversation (`influence_conversation: false`, or of type `any`)."""
-
-    actions: tuple[str, ...] = ()
-    quiet_slots: frozenset[str] = frozenset()
-
-
-def domain_files(project: Path) -> list[Path]:
-    """`domain.yml`, or every YAML file of a `domain/` folder (Rasa merges them)."""
-    if (project / "domain.yml").is_file():
-        return [project / "domain.yml"]
-    folder = project / "domain"
-    return (
-        sorted(p for p in folder.rglob("*") if p.suffix in (".yml", ".yaml"))
-        if folder.is_dir()
-        else []
-    )
-
-
-def read_domains(projects: Iterable[Path]) -> DomainPolicyData:
-    actions: list[str] = []
-    quiet: set[str] = set()
-    for path in (p for project in projects for p in domain_files(project)):
-        try:
-            domain = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        except yaml.YAMLError as exc:
-            raise StoryError(f"{path}: invalid YAML ({exc})") from None
-        if not isinstance(domain, dict):
-            continue
-        for item in domain.get("actions") or []:
-            # `- action_x` or, since Rasa 3.?, `- action_x: {send_domain: true}`
-            actions += [str(k) for k in item] if isinstance(item, dict) else [str(item)]
-        for name, spec in (domain.get("slots") or {}).items():
-            spec = spec or {}
-            if spec.get("type") == "any" or spec.get("influence_conversation") is False:
-                quiet.add(str(name))
-    return DomainPolicyData(tuple(dict.fromkeys(actions)), frozenset(quiet))
-
-
 MEMOIZATION = ("MemoizationPolicy", "AugmentedMemoizationPolicy")
 
 
-def read_max_history(projects: Iterable[Path], default: int = 5) -> int:
+def max_history(config: Mapping[str, Any], default: int = 5) -> int:
     """`max_history` of the MemoizationPolicy in a project's config.yml (Rasa's default: 5)."""
-    for project in projects:
-        path = project / "config.yml"
-        if not path.is_file():
-            continue
-        try:
-            config = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        except yaml.YAMLError as exc:
-            raise StoryError(f"{path}: invalid YAML ({exc})") from None
-        for policy in (config.get("policies") or []) if isinstance(config, dict) else []:
-            if isinstance(policy, dict) and policy.get("name") in MEMOIZATION:
-                value = policy.get("max_history", default)
-                if not isinstance(value, int) or value < 1:
-                    raise StoryError(
-                        f"{path}: {policy['name']}.max_history: expected a number >= 1"
-                    )
+    for policy in config.get("policies") or []:
+        if isinstance(policy, dict) and policy.get("name") in MEMOIZATION:
+            value = policy.get("max_history", default)
+            if isinstance(value, int) and value >= 1:
                 return value
+            log.warning(
+                "config.yml: %s.max_history must be a number >= 1; using %d",
+                policy["name"],
+                default,
+            )
     return default

@@ -38,9 +38,8 @@ from assistant.core.stage import Stage, StageContext, StageParams
 from assistant.dialogue.action_routing import RoutedActions, skill_actions
 from assistant.dialogue.actions import domain_json
 from assistant.dialogue.events import ActionExecuted
-from assistant.dialogue.policy import Policy
+from assistant.dialogue.policy import skills_policy
 from assistant.dialogue.responses import ResponsePicker
-from assistant.dialogue.stories import data_files, read_domains, read_max_history, read_projects
 from assistant.generation import GeneratorSpec, SentenceStream
 from assistant.generation.llama import GGUF_PIP
 from assistant.knowledge import KnowledgeIndex
@@ -156,21 +155,10 @@ class ChainResponder(Stage):
 
     def _policy_step(self) -> PolicyStep | None:
         """The skills' rules and stories, if any skill has them."""
-        # Only the projects with rules or stories: other skills' slots are not their business.
-        projects = [s for s in self.skills.skills if data_files(s.path)]
-        paths = [skill.path for skill in projects]
-        data = read_projects(paths)
-        if not data.rules and not data.stories:
+        policy = skills_policy(self.skills)
+        if policy is None:
             return None
-        domains = read_domains(paths)
-        slot_types = {
-            name: slot.type
-            for skill in projects
-            for name, slot in skill.slots.items()
-            if name not in domains.quiet_slots
-        }
-        policy = Policy(data, slot_types, self.skills.forms, read_max_history(paths))
-        return PolicyStep(policy, self.forms, self.answers, self.actions, domains.actions)
+        return PolicyStep(policy, self.forms, self.answers, self.actions, self.skills.actions)
 
     def _knowledge_index(self) -> KnowledgeIndex | None:
         if not self.context.knowledge_paths or "knowledge" not in self.params.order:
@@ -200,9 +188,7 @@ class ChainResponder(Stage):
 
     def _action_runner(self) -> RoutedActions:
         # Each skill's actions on its endpoints.yml's server, or in-process (issue 13).
-        return skill_actions(
-            self.skills, self.params.action_endpoint, self.params.action_timeout_s
-        )
+        return skill_actions(self.skills, self.params.action_endpoint, self.params.action_timeout_s)
 
     async def start(self) -> None:
         await super().start()
