@@ -24,7 +24,14 @@ from typing import Any
 import pytest
 
 from assistant.core.stage import StageContext
-from assistant.dialogue.events import ActionExecuted, ActiveLoop, Event, SlotSet, UserUttered
+from assistant.dialogue.events import (
+    ActionExecuted,
+    ActiveLoop,
+    Event,
+    ReminderTriggered,
+    SlotSet,
+    UserUttered,
+)
 from assistant.dialogue.policy import Policy, skills_policy
 from assistant.dialogue.slots import slot_events
 from assistant.dialogue.stories import (
@@ -345,6 +352,40 @@ def test_the_card_stories_through_the_chain(conversations: list[Conversation]) -
     chat.say("thanks")
     chat.say("ask_card")
     assert chat.say("deny") == "You can get one at the counter for free."
+
+
+@pytest.mark.parametrize("where", ["in-process", "action server"])
+def test_a_reminder_a_rule_set_fires_into_another_rule(
+    where: str, cafe_actions: str, conversations: list[Conversation]
+) -> None:
+    chat = Conversation((CAFE,), action_endpoint=cafe_actions if where != "in-process" else None)
+    conversations.append(chat)
+    assert chat.say("remind_pickup") == "I'll tell you when it's ready."
+    (reminder,) = chat.tracker.state.reminders.values()
+    assert (reminder.name, reminder.intent) == ("pickup", "EXTERNAL_pickup_ready")
+    # When it is due, the dst stage records it and hands the responder its intent, as here.
+    chat.tracker.extend([ReminderTriggered(name="pickup")])
+    assert chat.say("EXTERNAL_pickup_ready", " ") == "Your drink is ready at the counter."
+
+
+def test_a_declared_action_no_code_defines_is_an_apology_and_a_warning(
+    tmp_path: Path, conversations: list[Conversation], caplog: pytest.LogCaptureFixture
+) -> None:
+    (tmp_path / "data").mkdir()
+    (tmp_path / "domain.yml").write_text(
+        'version: "3.1"\nintents: [greet]\nactions: [action_not_written_yet]\n'
+        "responses:\n  utter_greet:\n    - text: Hi!\n"
+    )
+    (tmp_path / "data" / "rules.yml").write_text(
+        'version: "3.1"\nrules:\n- rule: r\n  steps:\n  - intent: greet\n'
+        "  - action: utter_greet\n  - action: action_not_written_yet\n"
+    )
+    chat = Conversation((tmp_path,), action_apology="Sorry, that failed.")
+    conversations.append(chat)
+    assert chat.say("greet") == "Hi! Sorry, that failed."
+    assert "action action_not_written_yet is declared in the domain but no actions define it" in (
+        caplog.text
+    )
 
 
 def test_a_form_left_midway_is_not_submitted(conversations: list[Conversation]) -> None:

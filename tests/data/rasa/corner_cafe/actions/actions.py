@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import itertools
+from datetime import datetime, timedelta
 from typing import Any
 
 from rasa_sdk import Action, Tracker
-from rasa_sdk.events import SlotSet
+from rasa_sdk.events import ReminderScheduled, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 CLOSED_ON = {"sunday"}
@@ -35,3 +36,15 @@ class ActionPlaceOrder(Action):
         size, drink = tracker.get_slot("size"), tracker.get_slot("drink")
         dispatcher.utter_message(text=f"One {size} {drink} coming up, order number {number}.")
         return [SlotSet("order_number", number)]
+
+
+class ActionRemindPickup(Action):
+    def name(self) -> str:
+        return "action_remind_pickup"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+    ) -> list[dict[str, Any]]:
+        dispatcher.utter_message(text="I'll tell you when it's ready.")
+        ready = datetime.now() + timedelta(minutes=3)
+        return [ReminderScheduled("EXTERNAL_pickup_ready", ready, name="pickup")]
