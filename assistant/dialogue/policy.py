@@ -11,8 +11,8 @@ action, and the policies map the recent states to the next action:
   which lets other rules and stories go on. The longest applicable rule wins. While a form is
   active its action runs on every user message, unless a rule about that form says otherwise.
 - **stories** (Rasa's MemoizationPolicy) come next: the last `max_history` states must equal
-  those of a story at some point (`or` and checkpoints expanded). When none does, the states
-  are forgotten from the oldest on and looked up again among story beginnings, as Rasa's
+  those of a story at some point (`or` and checkpoints expanded). When none does, the oldest
+  events are forgotten (with the slots they set) and the rest looked up again, as Rasa's
   AugmentedMemoizationPolicy does (we have no TEDPolicy to generalize).
 
 `predict` returns the next action's name, `action_listen` (wait for the user) or None (no rule
@@ -171,9 +171,9 @@ class Policy:
         data: DialogueData,
         slot_types: Mapping[str, str],
         forms: Iterable[str] = (),
-        max_history: int = MAX_HISTORY,
+        history: int = MAX_HISTORY,
     ) -> None:
-        self.max_history = max_history
+        self.max_history = history
         steps = [s for r in data.rules for s in (*r.condition, *r.steps)]
         steps += [s for story in data.stories for s in story.steps]
         plain = [p for s in steps for version in expand_or((s,)) for p in version]
@@ -191,7 +191,6 @@ class Policy:
             reverse=True,
         )
         self.memory: dict[tuple[State, ...], str] = {}
-        self.beginnings: dict[tuple[State, ...], str] = {}
         for story in linear_stories(data.stories):
             self._memorize(story)
 
@@ -229,7 +228,6 @@ class Policy:
         for index, (_, action) in enumerate(points):
             window = tuple(states[max(0, index + 1 - self.max_history) : index + 1])
             self.memory.setdefault(window, action)
-            self.beginnings.setdefault(tuple(states[: index + 1]), action)
 
     # --- prediction ------------------------------------------------------------------------------
 
@@ -239,7 +237,8 @@ class Policy:
         return [*(state for state, _ in points), now.state()]
 
     def predict(self, events: Iterable[Event]) -> str | None:
-        points, now = self.featurizer.walk(tracker_steps(events))
+        steps = tracker_steps(events)
+        points, now = self.featurizer.walk(steps)
         states = [*(state for state, _ in points), now.state()]
         if now.loop is not None and now.loop not in self.forms:
             return None  # a form of the built-in skills' convention: the chain runs it
@@ -249,7 +248,7 @@ class Policy:
             # The active form handles the user's answer, unless a rule about that form (an
             # unhappy path: a question asked in the middle of it) says otherwise.
             return self.by_rule(states, only_loop=now.loop) or now.loop
-        return self.by_rule(states) or self.by_story(states)
+        return self.by_rule(states) or self.by_story(steps, states)
 
     def by_rule(self, states: Sequence[State], only_loop: str | None = None) -> str | None:
         for rule in self.rules:
@@ -263,12 +262,18 @@ class Policy:
                 return rule.action
         return None
 
-    def by_story(self, states: Sequence[State]) -> str | None:
-        window = tuple(states[-self.max_history :])
-        if window in self.memory:
-            return self.memory[window]
-        for size in range(min(len(states), self.max_history) - 1, 0, -1):
-            found = self.beginnings.get(tuple(states[-size:]))
+    def by_story(self, steps: Sequence[Plain], states: Sequence[State]) -> str | None:
+        found = self.memory.get(tuple(states[-self.max_history :]))
+        if found is not None:
+            return found
+        # Forget the oldest events, and the slots they set, from one turn boundary (a user
+        # message or an action) to the next, oldest first: the longest remembered history wins.
+        # Only the last few boundaries: a longer tail ends with the same window.
+        cuts = [i for i, s in enumerate(steps) if i and isinstance(s, UserStep | ActionStep)]
+        for cut in cuts[-2 * self.max_history :]:
+            points, now = self.featurizer.walk(steps[cut:])
+            tail = [*(state for state, _ in points), now.state()]
+            found = self.memory.get(tuple(tail[-self.max_history :]))
             if found is not None:
                 return found
         return None
