@@ -140,6 +140,22 @@ def test_conversation_start_only_at_the_start() -> None:
     assert policy.predict(later) == "utter_hello_again"
 
 
+def test_a_conversation_start_rule_wins_at_the_start_wherever_it_is_written(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "data").mkdir()
+    (tmp_path / "domain.yml").write_text('version: "3.1"\nintents: [greet]\n')
+    (tmp_path / "data" / "rules.yml").write_text(
+        'version: "3.1"\nrules:\n'
+        "- rule: any time\n  steps:\n  - intent: greet\n  - action: utter_again\n"
+        "- rule: first\n  conversation_start: true\n  steps:\n  - intent: greet\n"
+        "  - action: utter_first\n"
+    )
+    policy = policy_of(tmp_path)
+    assert policy.predict([user("greet")]) == "utter_first"
+    assert policy.predict([user("greet"), *act("utter_first"), user("greet")]) == "utter_again"
+
+
 def test_wait_for_user_input_false_lets_slot_rules_go_on() -> None:
     policy = policy_of(CAFE)
     events: list[Event] = [user("ask_hours", day="sunday")]

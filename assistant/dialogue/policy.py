@@ -187,7 +187,9 @@ class Policy:
         )
         self.rules = sorted(
             (p for rule in data.rules for p in self._rule_points(rule)),
-            key=lambda p: (len(p.states), sum(map(len, p.states))),
+            # The longest, most specific rule first (one that covers the whole conversation beats
+            # one that may start anywhere).
+            key=lambda p: (len(p.states), p.from_start, sum(map(len, p.states))),
             reverse=True,
         )
         self.memory: dict[tuple[State, ...], str] = {}
