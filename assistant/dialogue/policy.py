@@ -30,6 +30,7 @@ from assistant.dialogue.events import (
     ActionExecuted,
     ActiveLoop,
     Event,
+    Restarted,
     SlotSet,
     UserUttered,
 )
@@ -125,7 +126,7 @@ class Featurizer:
     def _slot(self, now: _Walk, step: SlotStep, rule: bool) -> None:
         if step.name not in self.slots:
             return
-        if step.value is None and not step.any_value:
+        if (step.value is None or step.value == []) and not step.any_value:  # [] is not set
             now.slots[step.name] = f"!slot:{step.name}" if rule else ""
         elif step.any_value or self.slot_types.get(step.name) not in ("bool", "categorical"):
             now.slots[step.name] = f"slot:{step.name}"
@@ -137,7 +138,9 @@ def tracker_steps(events: Iterable[Event]) -> list[Plain]:
     """A conversation's events as steps (what was said and shown to the user is not a step)."""
     steps: list[Plain] = []
     for event in events:
-        if isinstance(event, UserUttered):
+        if isinstance(event, Restarted):  # `action_restart` ran this turn
+            steps.clear()
+        elif isinstance(event, UserUttered):
             names = tuple(str(e.get("entity", "")) for e in event.entities)
             steps.append(UserStep(event.intent, names))
         elif isinstance(event, ActionExecuted):
