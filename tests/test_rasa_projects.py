@@ -58,6 +58,7 @@ def cafe(assistant_bin: str) -> tuple[list[dict[str, object]], str]:
             "cancel my order",
             "cancel the timer",
             "when are you open",
+            "what time is it",
         ],
         "--skill",
         str(CAFE),
@@ -89,6 +90,9 @@ def test_the_users_intent_and_response_win_over_the_built_in_ones(
     assert turns[3]["text"] == "Your order is cancelled."
     # The built-in skills still answer what the project does not cover.
     assert turns[4]["intent"]["name"] == "cancel_timer"  # type: ignore[index]
+    # The built-in `time` intent, but the project's action_time runs, not the clock's.
+    assert turns[6]["intent"]["name"] == "time"  # type: ignore[index]
+    assert turns[6]["text"] == "Always time for coffee."
 
 
 def test_each_unsupported_key_is_one_warning_line(
@@ -202,7 +206,7 @@ def test_rules_and_stories_are_read_as_plain_data(monkeypatch: pytest.MonkeyPatc
         "or", alternatives=(Step("intent", "deny"), Step("intent", "thanks"))
     )
     assert cafe.stories[1].steps[-1] == Step("checkpoint", "ordered")
-    assert cafe.actions == ("action_order_drink",)
+    assert cafe.actions == ("action_order_drink", "action_time")
     assert cafe.config["assistant_id"] == "corner-cafe"
     monkeypatch.setenv("TRAVEL_ACTIONS_PORT", "5055")
     travel = load_skill(TRAVEL)  # a domain/ folder: its files merge
@@ -277,3 +281,11 @@ def test_voice_takes_skill_paths_too(assistant_bin: str, tmp_path: Path) -> None
     )
     assert result.returncode == 2
     assert f"--skill {tmp_path / 'missing'}: not a folder" in result.stderr
+
+
+def test_a_pipelines_skills_list_takes_a_rasa_project(assistant_bin: str, tmp_path: Path) -> None:
+    pipeline = tmp_path / "cafe.yaml"
+    text = (ROOT / "pipelines" / "text.yaml").read_text()
+    pipeline.write_text(text.replace("skills: [builtin]", f"skills: [builtin, '{CAFE}']"))
+    turns, _ = run_chat(assistant_bin, ["thanks a lot"], "--pipeline", str(pipeline))
+    assert turns[0]["text"] == "Enjoy your coffee!"

@@ -22,9 +22,10 @@ from assistant.skills.loader import Skill, SkillSet
 
 
 class RoutedActions:
-    """Runs an action on the first action server that has it, else in this process."""
+    """Runs an action on the first action server that has it, else in this process: the user's
+    skills' actions before the built-in ones of the same name (`local` in that order)."""
 
-    def __init__(self, local: InProcessActions, servers: list[HttpActions]) -> None:
+    def __init__(self, local: list[InProcessActions], servers: list[HttpActions]) -> None:
         self.local = local
         self.servers = servers
 
@@ -37,27 +38,29 @@ class RoutedActions:
             await server.close()
 
     def names(self) -> set[str]:
-        return self.local.names().union(*(s.names() for s in self.servers))
+        runners: list[InProcessActions | HttpActions] = [*self.local, *self.servers]
+        return set().union(*(runner.names() for runner in runners))
 
     async def run(self, name: str, tracker: JSON, domain: JSON) -> ActionResult:
         for server in self.servers:
             if name in server.names():
                 return await server.run(name, tracker, domain)
-        return await self.local.run(name, tracker, domain)
+        for group in self.local:
+            if name in group.names():
+                return await group.run(name, tracker, domain)
+        return await self.local[-1].run(name, tracker, domain)  # its error names the action
 
 
 def skill_actions(skills: SkillSet, endpoint: str | None, timeout_s: float) -> RoutedActions:
     if endpoint:
-        return RoutedActions(InProcessActions([], timeout_s), [HttpActions(endpoint, timeout_s)])
+        return RoutedActions([InProcessActions([], timeout_s)], [HttpActions(endpoint, timeout_s)])
     urls = list(dict.fromkeys(s.action_endpoint for s in skills.skills if s.action_endpoint))
-    modules = [
-        _import_actions(skill)
-        for skill in skills.skills
-        if skill.actions_module is not None and not skill.action_endpoint
+    local = [s for s in skills.skills if s.actions_module is not None and not s.action_endpoint]
+    groups = [
+        InProcessActions([_import_actions(s) for s in local if s.user == user], timeout_s)
+        for user in (True, False)
     ]
-    return RoutedActions(
-        InProcessActions(modules, timeout_s), [HttpActions(url, timeout_s) for url in urls]
-    )
+    return RoutedActions(groups, [HttpActions(url, timeout_s) for url in urls])
 
 
 def _import_actions(skill: Skill) -> ModuleType:

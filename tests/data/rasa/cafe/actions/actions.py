@@ -25,3 +25,16 @@ class ActionOrderDrink(Action):
             text=f"One {size} {drink}, coming right up. That's {price_of(size)}."
         )
         return [SlotSet("drink", drink), SlotSet("size", size if size != "regular" else None)]
+
+
+class ActionTime(Action):
+    """Replaces the built-in clock's action of the same name: the cafe's own skill wins."""
+
+    def name(self) -> str:
+        return "action_time"
+
+    def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+    ) -> list[dict[str, Any]]:
+        dispatcher.utter_message(text="Always time for coffee.")
+        return []
