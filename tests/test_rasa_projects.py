@@ -289,3 +289,38 @@ def test_a_pipelines_skills_list_takes_a_rasa_project(assistant_bin: str, tmp_pa
     pipeline.write_text(text.replace("skills: [builtin]", f"skills: [builtin, '{CAFE}']"))
     turns, _ = run_chat(assistant_bin, ["thanks a lot"], "--pipeline", str(pipeline))
     assert turns[0]["text"] == "Enjoy your coffee!"
+
+
+def test_what_is_not_implemented_is_named_once(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    (tmp_path / "data").mkdir()
+    (tmp_path / "domain.yml").write_text(
+        "version: '3.1'\nintents: [greet]\nslots:\n  mood:\n    type: unfeaturized\n"
+        "    mappings:\n    - type: custom\n      action: action_guess_mood\n"
+        "responses:\n  utter_greet:\n  - text: hi\n    quick_replies: []\n  - text: hey\n"
+        "    quick_replies: []\n"
+    )
+    (tmp_path / "data" / "nlu.yml").write_text(
+        "nlu:\n- intent: greet\n  metadata: {sentiment: neutral}\n  examples: |\n    - hi\n"
+    )
+    (tmp_path / "data" / "stories.yml").write_text(
+        "stories:\n- story: e2e\n  steps:\n  - user: hello there\n  - action: utter_greet\n"
+        "- story: kept\n  steps:\n  - intent: greet\n  - bot: hi\n"
+    )
+    with caplog.at_level("WARNING", logger="assistant.skills"):
+        skill = load_skill(tmp_path)
+    assert skill.stories == ()  # both have an end-to-end step the assistant cannot follow
+    assert skill.slots["mood"].type == "any"
+    said = [r.getMessage().removeprefix(f"{tmp_path}/") for r in caplog.records]
+    assert said == [
+        "domain.yml: responses.<variation>.quick_replies is not supported; it is ignored",
+        "domain.yml: slots.mood.mappings[].action is not supported; that action is not run "
+        "after every message; a custom action that rules or stories run can set the slot",
+        "domain.yml: slots.mood.type: unfeaturized is not supported; the slot takes any value",
+        "data/nlu.yml: nlu[].metadata is not supported; it is ignored",
+        "data/stories.yml: steps[].user is not supported; end-to-end steps are not followed; "
+        "the rule or story that has one is left out",
+        "data/stories.yml: steps[].bot is not supported; end-to-end steps are not followed; "
+        "the rule or story that has one is left out",
+    ]
