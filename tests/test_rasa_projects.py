@@ -75,7 +75,7 @@ def test_a_rasa_project_answers_with_its_responses_and_actions_package(
     # actions/actions.py (a package, as `rasa init` makes it) ran in-process; "latte" became
     # "caffe latte" through the [latte](drink:caffe latte) shorthand and the synonym block.
     assert turns[1]["source"] == "action"
-    assert turns[1]["text"] == "One large caffe latte, coming right up. That's 3.50."
+    assert turns[1]["text"] == "One large caffe latte, coming right up."
     assert ("drink", "caffe latte", None, None) in entities(turns[1])
     assert turns[1]["slots"] == {"drink": "caffe latte", "size": "large"}
     assert turns[5]["text"] == "We are open from seven to five, every day but Sunday."

@@ -6,7 +6,7 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions.menu import price_of
+from actions.menu import DEFAULT_SIZE, SIZES, order_line
 
 
 class ActionOrderDrink(Action):
@@ -17,14 +17,12 @@ class ActionOrderDrink(Action):
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
     ) -> list[dict[str, Any]]:
         drink = next(tracker.get_latest_entity_values("drink"), None) or tracker.get_slot("drink")
-        size = next(tracker.get_latest_entity_values("size"), None) or "regular"
+        size = next(tracker.get_latest_entity_values("size"), None) or DEFAULT_SIZE
         if not drink:
             dispatcher.utter_message(text="What would you like to drink?")
             return []
-        dispatcher.utter_message(
-            text=f"One {size} {drink}, coming right up. That's {price_of(size)}."
-        )
-        return [SlotSet("drink", drink), SlotSet("size", size if size != "regular" else None)]
+        dispatcher.utter_message(text=order_line(size, drink))
+        return [SlotSet("drink", drink), SlotSet("size", size if size in SIZES else None)]
 
 
 class ActionTime(Action):

@@ -1,7 +1,8 @@
-"""Prices, kept apart from the actions as projects often do (imported as `actions.menu`)."""
+"""The menu, kept apart from the actions as projects often do (imported as `actions.menu`)."""
 
-PRICES = {"small": 2.5, "medium": 3.0, "large": 3.5}
+SIZES = ("small", "medium", "large")
+DEFAULT_SIZE = "regular"
 
 
-def price_of(size: str) -> str:
-    return f"{PRICES.get(size, 3.0):.2f}"
+def order_line(size: str, drink: str) -> str:
+    return f"One {size} {drink}, coming right up."
