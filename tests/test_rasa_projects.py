@@ -58,6 +58,7 @@ def cafe(assistant_bin: str) -> tuple[list[dict[str, object]], str]:
             "cancel my order",
             "cancel the timer",
             "when are you open",
+            "what time is it",
         ],
         "--skill",
         str(CAFE),
@@ -90,6 +91,9 @@ def test_the_users_intent_and_response_win_over_the_built_in_ones(
     assert turns[3]["text"] == "Your order is cancelled."
     # The built-in skills still answer what the project does not cover.
     assert turns[4]["intent"]["name"] == "cancel_timer"  # type: ignore[index]
+    # The built-in `time` intent, but the project's action_time runs, not the clock's.
+    assert turns[6]["intent"]["name"] == "time"  # type: ignore[index]
+    assert turns[6]["text"] == "Always time for coffee."
 
 
 def test_each_unsupported_key_is_one_warning_line(
@@ -203,7 +207,7 @@ def test_rules_and_stories_are_read_as_plain_data(monkeypatch: pytest.MonkeyPatc
         "or", alternatives=(Step("intent", "deny"), Step("intent", "thanks"))
     )
     assert cafe.stories[1].steps[-1] == Step("checkpoint", "ordered")
-    assert cafe.actions == ("action_order_drink",)
+    assert cafe.actions == ("action_order_drink", "action_time")
     assert cafe.config["assistant_id"] == "corner-cafe"
     monkeypatch.setenv("TRAVEL_ACTIONS_PORT", "5055")
     travel = load_skill(TRAVEL)  # a domain/ folder: its files merge
@@ -278,3 +282,46 @@ def test_voice_takes_skill_paths_too(assistant_bin: str, tmp_path: Path) -> None
     )
     assert result.returncode == 2
     assert f"--skill {tmp_path / 'missing'}: not a folder" in result.stderr
+
+
+def test_a_pipelines_skills_list_takes_a_rasa_project(assistant_bin: str, tmp_path: Path) -> None:
+    pipeline = tmp_path / "cafe.yaml"
+    text = (ROOT / "pipelines" / "text.yaml").read_text()
+    pipeline.write_text(text.replace("skills: [builtin]", f"skills: [builtin, '{CAFE}']"))
+    turns, _ = run_chat(assistant_bin, ["thanks a lot"], "--pipeline", str(pipeline))
+    assert turns[0]["text"] == "Enjoy your coffee!"
+
+
+def test_what_is_not_implemented_is_named_once(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    (tmp_path / "data").mkdir()
+    (tmp_path / "domain.yml").write_text(
+        "version: '3.1'\nintents: [greet]\nslots:\n  mood:\n    type: unfeaturized\n"
+        "    mappings:\n    - type: custom\n      action: action_guess_mood\n"
+        "responses:\n  utter_greet:\n  - text: hi\n    quick_replies: []\n  - text: hey\n"
+        "    quick_replies: []\n"
+    )
+    (tmp_path / "data" / "nlu.yml").write_text(
+        "nlu:\n- intent: greet\n  metadata: {sentiment: neutral}\n  examples: |\n    - hi\n"
+    )
+    (tmp_path / "data" / "stories.yml").write_text(
+        "stories:\n- story: e2e\n  steps:\n  - user: hello there\n  - action: utter_greet\n"
+        "- story: kept\n  steps:\n  - intent: greet\n  - bot: hi\n"
+    )
+    with caplog.at_level("WARNING", logger="assistant.skills"):
+        skill = load_skill(tmp_path)
+    assert skill.stories == ()  # both have an end-to-end step the assistant cannot follow
+    assert skill.slots["mood"].type == "any"
+    said = [r.getMessage().removeprefix(f"{tmp_path}/") for r in caplog.records]
+    assert said == [
+        "domain.yml: responses.<variation>.quick_replies is not supported; it is ignored",
+        "domain.yml: slots.mood.mappings[].action is not supported; that action is not run "
+        "after every message; a custom action that rules or stories run can set the slot",
+        "domain.yml: slots.mood.type: unfeaturized is not supported; the slot takes any value",
+        "data/nlu.yml: nlu[].metadata is not supported; it is ignored",
+        "data/stories.yml: steps[].user is not supported; end-to-end steps are not followed; "
+        "the rule or story that has one is left out",
+        "data/stories.yml: steps[].bot is not supported; end-to-end steps are not followed; "
+        "the rule or story that has one is left out",
+    ]

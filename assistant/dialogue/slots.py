@@ -2,8 +2,7 @@
 
 Rasa's mapping types: `from_entity` (the value of an extracted entity; a `list` slot takes all of
 them), `from_text` (the whole message, only while a form asks for that slot), `from_intent` (a
-fixed value when the intent matches), `from_trigger_intent` (the same, for the message that
-starts a form). `conditions` restrict a mapping to an active form and,
+fixed value when the intent matches). `conditions` restrict a mapping to an active form and,
 optionally, the slot that form is asking for.
 """
 
@@ -32,8 +31,8 @@ def _value(slot: Slot, mapping: SlotMapping, parse: Parse, state: TrackerState) 
             e.value
             for e in parse.entities
             if e.entity == mapping.entity
-            and (mapping.role is None or getattr(e, "role", None) == mapping.role)
-            and (mapping.group is None or getattr(e, "group", None) == mapping.group)
+            and (mapping.role is None or e.role == mapping.role)
+            and (mapping.group is None or e.group == mapping.group)
         ]
         if not values:
             return None

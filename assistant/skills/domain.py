@@ -79,6 +79,7 @@ _VARIATION_KEYS = {k: "" for k in ("text", "condition", "buttons", "image", "cus
 _SLOT_KEYS = {
     k: "" for k in ("type", "initial_value", "mappings", "influence_conversation", "values")
 }
+_SLOT_TYPES = ("text", "bool", "categorical", "float", "list", "any")
 _MAPPING_TYPES = ("from_entity", "from_text", "from_intent", "from_trigger_intent", "custom")
 _MAPPING_KEYS = {
     k: ""
@@ -209,7 +210,19 @@ def _slot(path: Path, where: str, name: str, spec: dict[str, Any]) -> Slot:
             )
         if kind == "from_entity" and not raw.get("entity"):
             raise SkillError(f"{at}: from_entity needs an 'entity'")
-        check_keys(path, f"{where}.mappings[].", raw, _MAPPING_KEYS)
+        if "action" in raw:
+            unsupported(
+                path,
+                f"{where}.mappings[].action",
+                "that action is not run after every "
+                "message; a custom action that rules or stories run can set the slot",
+            )
+        check_keys(
+            path,
+            f"{where}.mappings[].",
+            {k: v for k, v in raw.items() if k != "action"},
+            _MAPPING_KEYS,
+        )
         conditions = tuple(
             (c.get("active_loop"), c.get("requested_slot")) for c in raw.get("conditions") or []
         )
@@ -225,9 +238,13 @@ def _slot(path: Path, where: str, name: str, spec: dict[str, Any]) -> Slot:
                 group=None if raw.get("group") is None else str(raw["group"]),
             )
         )
+    kind = str(spec.get("type", "any"))
+    if kind not in _SLOT_TYPES:
+        unsupported(path, f"{where}.type: {kind}", "the slot takes any value")
+        kind = "any"
     return Slot(
         name=name,
-        type=str(spec.get("type", "any")),
+        type=kind,
         initial_value=spec.get("initial_value"),
         mappings=tuple(mappings),
         influence_conversation=bool(spec.get("influence_conversation", True)),

@@ -16,7 +16,6 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from assistant.learning.paths import learned_skill_dir
 from assistant.skills.domain import DomainData, Form, Slot, SlotMapping, domain_files, read_domain
 from assistant.skills.errors import SkillError
 from assistant.skills.nlu_data import EntitySpan, Example, NluData, parse_example
@@ -63,6 +62,7 @@ class Skill:
     stories: tuple[Story, ...] = ()
     config: dict[str, Any] = field(default_factory=dict)  # config.yml as written
     action_endpoint: str | None = None  # endpoints.yml's action_endpoint url
+    has_domain: bool = False
 
     @property
     def actions_module(self) -> Path | None:
@@ -78,8 +78,9 @@ class Skill:
 
     @property
     def user(self) -> bool:
-        """A skill the user brought (not built in, not the examples `assistant learn` kept)."""
-        return not self.builtin and self.path.resolve() != learned_skill_dir().resolve()
+        """A skill the user brought: not built in, with a domain. (The examples `assistant
+        learn` keeps are a folder with only nlu.yml: they add to the skills, never replace.)"""
+        return not self.builtin and self.has_domain
 
 
 @dataclass(frozen=True)
@@ -161,7 +162,8 @@ class SkillSet:
 
 def load_skill(path: Path) -> Skill:
     domain = DomainData()
-    for file in domain_files(path):
+    files = domain_files(path)
+    for file in files:
         read_domain(file, domain)
     nlu = NluData([], {}, {}, {})
     project = ProjectData()
@@ -184,6 +186,7 @@ def load_skill(path: Path) -> Skill:
         stories=tuple(project.stories),
         config=project.config,
         action_endpoint=project.action_endpoint,
+        has_domain=bool(files),
     )
 
 
