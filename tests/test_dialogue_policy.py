@@ -404,6 +404,23 @@ def test_a_declared_action_no_code_defines_is_an_apology_and_a_warning(
     )
 
 
+def test_a_rule_to_the_default_fallback_leaves_the_turn_to_the_chain(
+    tmp_path: Path, conversations: list[Conversation]
+) -> None:
+    (tmp_path / "data").mkdir()
+    (tmp_path / "domain.yml").write_text(
+        'version: "3.1"\nintents: [nlu_fallback]\nresponses:\n  utter_greet:\n    - text: Hi!\n'
+    )
+    (tmp_path / "data" / "rules.yml").write_text(
+        'version: "3.1"\nrules:\n- rule: r\n  steps:\n  - intent: nlu_fallback\n'
+        "  - action: action_default_fallback\n"
+    )
+    chat = Conversation((tmp_path,), fallback="I did not get that.")
+    conversations.append(chat)
+    assert chat.say("nlu_fallback") == "I did not get that."
+    assert chat.sources == ["fallback"]
+
+
 def test_a_form_left_midway_is_not_submitted(conversations: list[Conversation]) -> None:
     chat = Conversation((CAFE,))
     conversations.append(chat)

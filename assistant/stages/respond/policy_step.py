@@ -28,6 +28,7 @@ from assistant.stages.respond.forms import Forms
 
 log = logging.getLogger(__name__)
 
+FALLBACK = "action_default_fallback"
 MAX_ACTIONS = 10  # Rasa's max_number_of_predictions: a turn never runs away
 IGNORED_DEFAULTS = frozenset({"action_session_start", "action_back", "action_two_stage_fallback"})
 
@@ -53,8 +54,8 @@ class PolicyStep:
         ran = False
         for _ in range(MAX_ACTIONS):
             action = self.policy.predict((*state.events, *answer.events))
-            if action is None or action == ACTION_LISTEN:
-                break
+            if action in (None, ACTION_LISTEN, FALLBACK):
+                break  # the fallback is the chain's own (knowledge, generation, honest words)
             # False: a form was left for something else, which a rule may answer or the chain.
             ran = await self.run(action, state, answer) or ran
         else:
@@ -80,8 +81,6 @@ class PolicyStep:
             answer.events += [ActionExecuted(name=name), Restarted()]
         elif name == "action_deactivate_loop":
             answer.events += [ActionExecuted(name=name), ActiveLoop(name=None)]
-        elif name == "action_default_fallback":
-            return False  # the chain's own fallback (knowledge, generation, honest words)
         elif name in self.declared:
             self._warn(name, f"action {name} is declared in the domain but no actions define it")
             answer.events.append(ActionExecuted(name=name))
