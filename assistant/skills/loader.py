@@ -17,6 +17,8 @@ from typing import Any
 
 import yaml
 
+from assistant.dialogue.responses import ResponseError, Variation, parse_variations
+
 
 class SkillError(Exception):
     """A skill file is missing or malformed; the message names the file and the entry."""
@@ -62,6 +64,7 @@ class Slot:
 class Form:
     name: str
     required_slots: tuple[str, ...]
+    ignored_intents: tuple[str, ...] = ()  # the form's slots are not filled from these
 
 
 @dataclass(frozen=True)
@@ -72,7 +75,7 @@ class Skill:
     regexes: dict[str, tuple[str, ...]] = field(default_factory=dict)
     lookups: dict[str, tuple[str, ...]] = field(default_factory=dict)
     synonyms: dict[str, str] = field(default_factory=dict)  # spoken variant -> canonical value
-    responses: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    responses: dict[str, tuple[Variation, ...]] = field(default_factory=dict)
     slots: dict[str, Slot] = field(default_factory=dict)
     forms: dict[str, Form] = field(default_factory=dict)
 
@@ -95,12 +98,17 @@ class SkillSet:
         return tuple(dict.fromkeys(e.intent for e in self.examples))
 
     @property
-    def responses(self) -> dict[str, tuple[str, ...]]:
+    def responses(self) -> dict[str, tuple[Variation, ...]]:
         """Later skills override earlier ones' responses of the same name (personas)."""
-        merged: dict[str, tuple[str, ...]] = {}
+        merged: dict[str, tuple[Variation, ...]] = {}
         for skill in self.skills:
             merged.update(skill.responses)
         return merged
+
+    @property
+    def response_texts(self) -> dict[str, tuple[str, ...]]:
+        """The words of each response's variations."""
+        return {name: tuple(v.text for v in vs) for name, vs in self.responses.items()}
 
     @property
     def slots(self) -> dict[str, Slot]:
@@ -203,22 +211,18 @@ def _load_nlu(path: Path, skill: dict[str, Any]) -> None:
 def _load_domain(path: Path, skill: dict[str, Any]) -> None:
     domain = _read_yaml(path)
     for name, variants in (domain.get("responses") or {}).items():
-        where = f"{path}: responses.{name}"
-        if not isinstance(variants, list) or not variants:
-            raise SkillError(f"{where}: expected a list of '- text: ...' variations")
-        texts = []
-        for variant in variants:
-            if not isinstance(variant, dict) or not isinstance(variant.get("text"), str):
-                raise SkillError(f"{where}: every variation needs a 'text'")
-            texts.append(variant["text"])
-        skill["responses"][str(name)] = tuple(texts)
+        try:
+            skill["responses"][str(name)] = parse_variations(f"{path}: responses.{name}", variants)
+        except ResponseError as exc:
+            raise SkillError(str(exc)) from None
     for name, spec in (domain.get("slots") or {}).items():
         skill["slots"][str(name)] = _slot(f"{path}: slots.{name}", str(name), spec or {})
     for name, spec in (domain.get("forms") or {}).items():
         required = (spec or {}).get("required_slots") or []
         if not isinstance(required, list) or not required:
             raise SkillError(f"{path}: forms.{name}.required_slots: expected a list of slots")
-        skill["forms"][str(name)] = Form(str(name), tuple(str(s) for s in required))
+        ignored = _names((spec or {}).get("ignored_intents"))
+        skill["forms"][str(name)] = Form(str(name), tuple(str(s) for s in required), ignored)
 
 
 def _names(value: Any) -> tuple[str, ...]:
