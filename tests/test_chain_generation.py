@@ -43,7 +43,7 @@ from assistant.stages.respond.chain import ChainParams, ChainResponder
 from tests.conftest import ROOT
 from tests.test_generation import build_tiny_lm
 
-RESPONSES = load_skills((BUILTIN_SKILLS_DIR,)).response_texts
+RESPONSES = load_skills((BUILTIN_SKILLS_DIR,)).responses
 
 
 def chat_json(assistant_bin: str, *args: str) -> dict[str, Any]:

@@ -19,7 +19,7 @@ from assistant.config import BUILTIN_SKILLS_DIR
 from assistant.skills.loader import load_skills
 
 ROOT = Path(__file__).resolve().parents[1]
-RESPONSES = load_skills((BUILTIN_SKILLS_DIR,)).response_texts
+RESPONSES = load_skills((BUILTIN_SKILLS_DIR,)).responses
 
 
 def chat(assistant_bin: str, lines: list[str], *args: str) -> list[dict[str, object]]:

@@ -177,7 +177,7 @@ def test_harmless_look_alikes_are_untouched(clean: RunningFilter, text: str) -> 
 
 
 def test_the_assistants_own_replies_pass_untouched(clean: RunningFilter) -> None:
-    responses = load_skills((BUILTIN_SKILLS_DIR,)).response_texts
+    responses = load_skills((BUILTIN_SKILLS_DIR,)).responses
     texts = sorted({text for variants in responses.values() for text in variants})
     changed = [(text, clean(text).text) for text in texts if clean(text).text != text]
     assert changed == []

@@ -53,7 +53,7 @@ class Conversation:
     """The dst stage's bookkeeping, the form engine, and the project's rules around the form."""
 
     def __init__(self, actions: ActionRunner, channel: str | None = None) -> None:
-        picker = ResponsePicker(SKILLS.responses, seed=0, channel=channel)
+        picker = ResponsePicker(SKILLS.response_variants, seed=0, channel=channel)
         self.answers = SkillAnswers(picker, actions, domain_json(SKILLS), "Sorry.")
         self.forms = Forms(SKILLS.forms, ["stop"], self.answers)
         self.tracker = Tracker("chat")
@@ -102,12 +102,12 @@ class Conversation:
         if state.active_form is None and intent != "request_restaurant":
             self.answers.say_template(f"utter_{intent}", state, answer)
             return answer
-        if intent == "chitchat":  # the rule: utter_chitchat, then back to the form
-            self.answers.say_template("utter_chitchat", state, answer)
         run = await self.forms.run(FORM, state, answer)
         if run is FormRun.REJECTED:
-            await self.forms.reask(SKILLS.forms[FORM], state, answer)
-        elif run is FormRun.DONE:  # the submit rule
+            if intent == "chitchat":  # the rule: utter_chitchat, then back to the form
+                self.answers.say_template("utter_chitchat", state, answer)
+            run = await self.forms.resume(FORM, state, answer)
+        if run is FormRun.DONE:  # the submit rule
             self.answers.say_template("utter_submit", state, answer)
             self.answers.say_template("utter_menu", state, answer)
         return answer

@@ -20,7 +20,7 @@ SKILLS = SkillSet((load_skill(PROJECT),))
 
 
 def test_a_condition_on_a_slot_chooses_the_variation() -> None:
-    picker = ResponsePicker(SKILLS.responses, seed=1)
+    picker = ResponsePicker(SKILLS.response_variants, seed=1)
     values = {"num_people": 3, "cuisine": "indian"}
     outside = picker.pick("s", "utter_submit", values, {**values, "outdoor_seating": True})
     inside = picker.pick("s", "utter_submit", values, {**values, "outdoor_seating": False})
@@ -30,7 +30,7 @@ def test_a_condition_on_a_slot_chooses_the_variation() -> None:
 
 
 def test_variations_are_not_repeated_and_placeholders_are_filled() -> None:
-    picker = ResponsePicker(SKILLS.responses, seed=3)
+    picker = ResponsePicker(SKILLS.response_variants, seed=3)
     said = [picker.choose("s", "utter_greet") for _ in range(4)]
     assert said[0] != said[1] and said[1] != said[2] and said[2] != said[3]
     assert set(said) == {"Hello! I can book you a table.", "Hi there! Want a table somewhere?"}
@@ -41,11 +41,13 @@ def test_variations_are_not_repeated_and_placeholders_are_filled() -> None:
 
 def test_a_channel_has_its_own_variations_and_the_others_get_the_plain_ones() -> None:
     values = {"cuisine": "french"}
-    plain = ResponsePicker(SKILLS.responses, seed=0).pick("s", "utter_menu", values)
-    own = ResponsePicker(SKILLS.responses, seed=0, channel="socketio").pick(
+    plain = ResponsePicker(SKILLS.response_variants, seed=0).pick("s", "utter_menu", values)
+    own = ResponsePicker(SKILLS.response_variants, seed=0, channel="socketio").pick(
         "s", "utter_menu", values
     )
-    other = ResponsePicker(SKILLS.responses, seed=0, channel="rest").pick("s", "utter_menu", values)
+    other = ResponsePicker(SKILLS.response_variants, seed=0, channel="rest").pick(
+        "s", "utter_menu", values
+    )
     assert plain is not None and own is not None and other is not None
     assert plain.text == other.text == "Here is the menu."
     assert own.text == "Menu below."
@@ -54,7 +56,7 @@ def test_a_channel_has_its_own_variations_and_the_others_get_the_plain_ones() ->
 
 
 def test_buttons_are_numbered_in_the_words_and_kept_as_data() -> None:
-    chosen = ResponsePicker(SKILLS.responses).pick("s", "utter_ask_cuisine")
+    chosen = ResponsePicker(SKILLS.response_variants).pick("s", "utter_ask_cuisine")
     assert chosen is not None
     assert chosen.text == "What cuisine would you like? 1. Italian, 2. Chinese."
     assert chosen.data["buttons"][1] == {
@@ -64,7 +66,7 @@ def test_buttons_are_numbered_in_the_words_and_kept_as_data() -> None:
 
 
 def test_a_custom_payload_is_data_only() -> None:
-    chosen = ResponsePicker(SKILLS.responses).pick("s", "utter_map")
+    chosen = ResponsePicker(SKILLS.response_variants).pick("s", "utter_map")
     assert chosen is not None
     assert chosen.text == ""
     assert chosen.data == {"custom": {"map": {"lat": 51.5, "lon": -0.12}}}

@@ -21,7 +21,7 @@ from assistant.session import TextSession, TurnRecord
 from assistant.skills.loader import load_skills
 
 ROOT = Path(__file__).resolve().parents[1]
-RESPONSES = load_skills((BUILTIN_SKILLS_DIR,)).response_texts
+RESPONSES = load_skills((BUILTIN_SKILLS_DIR,)).responses
 PARAPHRASES = yaml.safe_load((ROOT / "tests" / "data" / "intent_paraphrases.yml").read_text())
 
 

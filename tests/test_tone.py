@@ -24,7 +24,7 @@ from assistant.stages.tone.policy import DEFAULT_POLICY, Shorten, load_policy
 from assistant.text.sentences import split_sentences
 
 ROOT = Path(__file__).resolve().parents[1]
-RESPONSES = load_skills((BUILTIN_SKILLS_DIR,)).response_texts
+RESPONSES = load_skills((BUILTIN_SKILLS_DIR,)).responses
 POLICY = load_policy(DEFAULT_POLICY)
 UPSET_PHRASES = set(POLICY.styles["calm"].acknowledge.phrases)
 WARM_PHRASES = set(POLICY.styles["warm"].acknowledge.phrases)

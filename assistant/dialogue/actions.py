@@ -21,7 +21,7 @@ from types import ModuleType
 from typing import Any, Protocol
 
 from assistant.dialogue.events import JSON, Event, UnknownEventError, event_from_json
-from assistant.dialogue.responses import Button, variation_json, with_buttons
+from assistant.dialogue.responses import Button, with_buttons
 from assistant.skills.loader import SkillSet, SlotMapping
 
 log = logging.getLogger(__name__)
@@ -68,10 +68,7 @@ def domain_json(skills: SkillSet) -> JSON:
             }
             for slot in skills.slots.values()
         },
-        "responses": {
-            name: [variation_json(v) for v in variations]
-            for name, variations in skills.responses.items()
-        },
+        "responses": {name: list(vs) for name, vs in skills.response_variants.items()},
         "forms": {
             form.name: {
                 "required_slots": list(form.required_slots),

@@ -93,21 +93,6 @@ def _variation(where: str, raw: Any) -> Variation:
     )
 
 
-def variation_json(variation: Variation) -> dict[str, Any]:
-    """A variation in the domain's shape (what rasa-sdk sees in an action call)."""
-    data: dict[str, Any] = {"text": variation.text} if variation.text else {}
-    if variation.buttons:
-        data["buttons"] = [{"title": b.title, "payload": b.payload} for b in variation.buttons]
-    if variation.condition:
-        data["condition"] = [
-            {"type": "slot", "name": n, "value": v} for n, v in variation.condition
-        ]
-    if variation.channel:
-        data["channel"] = variation.channel
-    data.update(dict(variation.data))
-    return data
-
-
 def candidates(
     variations: Sequence[Variation], slots: Mapping[str, Any], channel: str | None
 ) -> list[Variation]:
@@ -136,13 +121,15 @@ def with_buttons(text: str, buttons: Sequence[Button]) -> str:
 class ResponsePicker:
     def __init__(
         self,
-        responses: Mapping[str, Sequence[Variation | str]],
+        responses: Mapping[str, Sequence[Variation | str | dict[str, Any]]],
         seed: int | None = None,
         channel: str | None = None,
     ) -> None:
+        """`responses`: each response's variations, as words only or as the domain writes them
+        (`SkillSet.response_variants`); `channel` chooses that channel's variations."""
         self.responses = {
-            name: tuple(Variation(text=v) if isinstance(v, str) else v for v in variations)
-            for name, variations in responses.items()
+            name: tuple(_as_variation(f"responses.{name}[{i}]", v) for i, v in enumerate(vs))
+            for name, vs in responses.items()
         }
         self.random = random.Random(seed)
         self.channel = channel
@@ -180,6 +167,14 @@ class ResponsePicker:
 
     def forget(self, session_id: str) -> None:
         self.last_choice = {k: v for k, v in self.last_choice.items() if k[0] != session_id}
+
+
+def _as_variation(where: str, variation: Variation | str | dict[str, Any]) -> Variation:
+    if isinstance(variation, str):
+        return Variation(text=variation)
+    if isinstance(variation, dict):
+        return _variation(where, variation)
+    return variation
 
 
 def _fill(value: Any, values: _Values) -> Any:

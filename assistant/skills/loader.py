@@ -17,7 +17,7 @@ from typing import Any
 
 import yaml
 
-from assistant.dialogue.responses import ResponseError, Variation, parse_variations
+from assistant.dialogue.responses import ResponseError, parse_variations
 
 
 class SkillError(Exception):
@@ -75,7 +75,9 @@ class Skill:
     regexes: dict[str, tuple[str, ...]] = field(default_factory=dict)
     lookups: dict[str, tuple[str, ...]] = field(default_factory=dict)
     synonyms: dict[str, str] = field(default_factory=dict)  # spoken variant -> canonical value
-    responses: dict[str, tuple[Variation, ...]] = field(default_factory=dict)
+    responses: dict[str, tuple[str, ...]] = field(default_factory=dict)  # text variations
+    # Every variation as written (text, condition, buttons, image, custom, channel).
+    response_variants: dict[str, tuple[dict[str, Any], ...]] = field(default_factory=dict)
     slots: dict[str, Slot] = field(default_factory=dict)
     forms: dict[str, Form] = field(default_factory=dict)
 
@@ -98,17 +100,19 @@ class SkillSet:
         return tuple(dict.fromkeys(e.intent for e in self.examples))
 
     @property
-    def responses(self) -> dict[str, tuple[Variation, ...]]:
+    def responses(self) -> dict[str, tuple[str, ...]]:
         """Later skills override earlier ones' responses of the same name (personas)."""
-        merged: dict[str, tuple[Variation, ...]] = {}
+        merged: dict[str, tuple[str, ...]] = {}
         for skill in self.skills:
             merged.update(skill.responses)
         return merged
 
     @property
-    def response_texts(self) -> dict[str, tuple[str, ...]]:
-        """The words of each response's variations."""
-        return {name: tuple(v.text for v in vs) for name, vs in self.responses.items()}
+    def response_variants(self) -> dict[str, tuple[dict[str, Any], ...]]:
+        merged: dict[str, tuple[dict[str, Any], ...]] = {}
+        for skill in self.skills:
+            merged.update(skill.response_variants)
+        return merged
 
     @property
     def slots(self) -> dict[str, Slot]:
@@ -212,9 +216,13 @@ def _load_domain(path: Path, skill: dict[str, Any]) -> None:
     domain = _read_yaml(path)
     for name, variants in (domain.get("responses") or {}).items():
         try:
-            skill["responses"][str(name)] = parse_variations(f"{path}: responses.{name}", variants)
+            parsed = parse_variations(f"{path}: responses.{name}", variants)
         except ResponseError as exc:
             raise SkillError(str(exc)) from None
+        skill["response_variants"][str(name)] = tuple(variants)
+        texts = tuple(v.text for v in parsed if v.text)
+        if texts:
+            skill["responses"][str(name)] = texts
     for name, spec in (domain.get("slots") or {}).items():
         skill["slots"][str(name)] = _slot(f"{path}: slots.{name}", str(name), spec or {})
     for name, spec in (domain.get("forms") or {}).items():
@@ -269,6 +277,7 @@ def load_skill(path: Path) -> Skill:
         "lookups": {},
         "synonyms": {},
         "responses": {},
+        "response_variants": {},
         "slots": {},
         "forms": {},
     }

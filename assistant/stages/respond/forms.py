@@ -18,7 +18,9 @@ user turn. One run:
    Rasa; what follows (the submit rule's actions) is the dialogue policy's.
 
 A run where the requested slot was not filled and no other slot either is `REJECTED` (Rasa's
-`ActionExecutionRejection`): the caller may answer the message otherwise.
+`ActionExecutionRejection`) and changes nothing: the caller answers the message otherwise (a
+rule about it), then `Forms.resume` asks the form's question again, as the form action does when
+a rule runs it after answering something else.
 
 The chain's own convention, for skills without rules: a form named `<intent>_form` starts when its
 intent is predicted; when it is complete it runs `action_<intent>` (or says `utter_<intent>`) and
@@ -81,7 +83,7 @@ class Forms:
                     # The user moved on to something else: drop the form, answer the new intent.
                     answer.events += [ActiveLoop(name=None), *reset(form)]
                     return False
-                await self.reask(form, state, answer)
+                await self.resume(form.name, state, answer)
                 return True
             return await self._after(form, run, state, answer)
         new_form = self.forms.get(f"{intent}_form")
@@ -98,12 +100,24 @@ class Forms:
             self.answers.template("utter_form_cancelled", state) or "Okay, cancelled.", "form"
         )
 
-    async def reask(self, form: Form, state: DialogueState, answer: Answer) -> None:
-        """Ask again for the slot the user's message did not give (after a rejected run);
-        "didn't get that" only when nothing else answered the message (a rule's chitchat)."""
-        slot = state.requested_slot or self._first_missing(form, state, answer)
-        if slot is not None:
-            await self._ask(form, slot, not answer.texts, state, answer)
+    async def resume(self, name: str, state: DialogueState, answer: Answer) -> FormRun:
+        """Run form `name` without taking the user's message as its answer: after a rejected
+        run, or when a rule answered something in the middle of the form. Asks for the slot it
+        was asking for (or the first missing one), with "didn't get that" first only when
+        nothing else answered the message; with none missing, deactivates the form."""
+        form = self.forms[name]
+        answer.events.append(ActionExecuted(name=name))
+        if not (state.active_form == name or _activated_this_turn(answer, name)):
+            answer.events.append(ActiveLoop(name=name))
+        values = slot_values(state, answer.events, entities=False)
+        asked = state.requested_slot
+        slot = asked if asked and values.get(asked) is None else None
+        slot = slot or self._first_missing(form, state, answer)
+        if slot is None:
+            answer.events += [SlotSet(name=REQUESTED_SLOT, value=None), ActiveLoop(name=None)]
+            return FormRun.DONE
+        await self._ask(form, slot, not answer.texts, state, answer)
+        return FormRun.ASKED
 
     async def _after(self, form: Form, run: FormRun, state: DialogueState, answer: Answer) -> bool:
         """The chain's convention once a form is complete: submit it with `action_<intent>` or
@@ -120,9 +134,11 @@ class Forms:
         return done or bool(answer.texts)
 
     async def run(self, name: str, state: DialogueState, answer: Answer) -> FormRun:
-        """Run form `name` once for this turn (see the module's docstring)."""
+        """Run form `name` with the user's message as its answer (see the module's docstring).
+        A `REJECTED` run leaves `answer` as it found it: the caller answers the message."""
         form = self.forms[name]
         active = state.active_form == name or _activated_this_turn(answer, name)
+        before = (len(answer.events), list(answer.texts), answer.source)
         answer.events.append(ActionExecuted(name=name))
         if not active:
             answer.events.append(ActiveLoop(name=name))
@@ -133,6 +149,8 @@ class Forms:
         next_slot = await self._validate(form, candidates, state, answer)
         validated = [e for e in answer.events[start:] if isinstance(e, SlotSet)]
         if active and _rejected(state, candidates, validated):
+            del answer.events[before[0] :]
+            answer.texts[:], answer.source = before[1], before[2]
             return FormRun.REJECTED
         if next_slot is _UNSET:
             next_slot = self._first_missing(form, state, answer)
