@@ -4,6 +4,7 @@ about, anonymized turns, nothing kept without consent, and `assistant data forge
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import shutil
@@ -16,8 +17,12 @@ import pytest
 import yaml
 
 from assistant.audio.wav import write_wav
+from assistant.config import DEFAULT_MODELS, load_models, load_pipeline
+from assistant.core.runner import Pipeline
 from assistant.learning.book import BookSettings, RecordsBook
 from assistant.learning.consent import ConsentPolicy
+from assistant.pipeline import plan_pipeline
+from assistant.session import TextSession
 from tests.conftest import ROOT
 from tests.speech import conversation
 
@@ -330,3 +335,34 @@ def test_forgetting_a_teacher_removes_what_they_taught(taught: Home) -> None:
     for path in [*taught.files(), *(taught.root / "cache").rglob("*")]:
         if path.is_file() and not path.is_symlink():
             assert b"trolley" not in path.read_bytes(), path
+
+
+def test_a_browser_rating_reaches_the_records_of_a_consenting_user(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The /ws `feedback` message hands the rating to the pipeline's keepers, as here."""
+    monkeypatch.setenv("ASSISTANT_RECORDS_CONSENT", "granted")
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    path = ROOT / "pipelines" / "text.yaml"
+    plan = plan_pipeline(
+        load_pipeline(path), path, load_models(DEFAULT_MODELS), DEFAULT_MODELS,
+        {"dst": "tracker-memory"},
+    )  # fmt: skip
+
+    async def scenario() -> None:
+        async with Pipeline(plan) as pipeline:
+            session = TextSession(pipeline, user="browser-user")
+            await session.begin()
+            await session.say("what is 2 plus 2")
+            for keeper in pipeline.context.keepers:
+                keeper.rate(session.session_id, 1, "down", "too slow")
+            await session.end()
+            session.close()
+
+    asyncio.run(scenario())
+    home = Home(tmp_path)
+    assert [(r["turn"], r["kind"], r["comment"]) for r in home.rows("feedback")] == [
+        (1, "bad", "too slow")
+    ]
+    assert [r["intent"] for r in home.rows("turns")] == ["calculate"]

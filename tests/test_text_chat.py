@@ -90,7 +90,9 @@ def test_held_out_paraphrases(chat: Chat) -> None:
     benchmarks/ and the README."""
     cases = [(t, i) for i, texts in PARAPHRASES["in_scope"].items() for t in texts]
     cases += [(t, "out_of_scope") for t in PARAPHRASES["out_of_scope"]]
-    correct = sum(chat.say(text).parse.intent.name == intent for text, intent in cases)  # type: ignore[union-attr]
+    understood = [chat.say(text).parse for text, _ in cases]  # None: the guard refused it
+    pairs = zip(understood, cases, strict=True)
+    correct = sum(p is not None and p.intent.name == i for p, (_, i) in pairs)
     assert correct / len(cases) >= 0.6
 
 
