@@ -43,6 +43,8 @@ class PipelineSpec(Strict):
     input: Literal["text", "audio"]
     stages: list[StageRef] = Field(min_length=1)
     skills: list[str] = Field(default_factory=lambda: ["builtin"])
+    # Built-in skills switched off by name (e.g. [shopping, units]); `builtin` brings the rest.
+    builtin_skills_off: list[str] = Field(default_factory=list)
 
 
 def load_models(path: Path = DEFAULT_MODELS) -> dict[str, dict[str, ModelSpec]]:
@@ -75,21 +77,51 @@ def load_pipeline(path: Path) -> PipelineSpec:
 
 
 def resolve_skill_dirs(
-    pipeline_path: Path, entries: list[str], *, learned: bool = True
+    pipeline_path: Path,
+    entries: list[str],
+    *,
+    learned: bool = True,
+    extra: tuple[Path, ...] = (),
+    builtin_off: tuple[str, ...] = (),
 ) -> tuple[Path, ...]:
-    """`builtin` means the skills shipped with the assistant; other entries are skill folders
-    (or folders of skill folders), relative to the pipeline file. The examples `assistant learn`
-    kept (`learned_skill_dir()`) come last, in every pipeline, when there are any; `learned`
-    false leaves them out (to measure the skills as shipped)."""
+    """`builtin` means the skills shipped with the assistant (but those `builtin_off` names);
+    other entries are skill folders (or folders of skill folders, or Rasa project folders),
+    relative to the pipeline file. `extra` (`--skill PATH`) come next. The examples `assistant
+    learn` kept (`learned_skill_dir()`) come last, in every pipeline, when there are any;
+    `learned` false leaves them out (to measure the skills as shipped)."""
     dirs: list[Path] = []
     for entry in entries:
         if entry == "builtin":
-            path = BUILTIN_SKILLS_DIR
-        else:
-            path = (pipeline_path.parent / entry).resolve()
+            dirs.extend(_builtin_skills(pipeline_path, builtin_off))
+            continue
+        path = (pipeline_path.parent / entry).resolve()
         if not path.is_dir():
             raise ConfigError(f"{pipeline_path}: skills: {entry!r} is not a folder")
         dirs.append(path)
+    for path in extra:
+        if not path.is_dir():
+            raise ConfigError(
+                f"--skill {path}: not a folder; give a Rasa project folder (with domain.yml "
+                "or domain/) or a skill folder"
+            )
+        dirs.append(path.resolve())
     if learned and has_learned_skill() and learned_skill_dir() not in dirs:
         dirs.append(learned_skill_dir())
-    return tuple(dirs)
+    return tuple(dict.fromkeys(dirs))
+
+
+def builtin_skill_names() -> list[str]:
+    return sorted(p.name for p in BUILTIN_SKILLS_DIR.iterdir() if (p / "domain.yml").is_file())
+
+
+def _builtin_skills(pipeline_path: Path, off: tuple[str, ...]) -> list[Path]:
+    if not off:
+        return [BUILTIN_SKILLS_DIR]
+    known = builtin_skill_names()
+    unknown = [name for name in off if name not in known]
+    if unknown:
+        raise ConfigError(
+            f"{pipeline_path}: builtin_skills_off: no built-in skill {unknown[0]!r} "
+            f"(built-in skills: {', '.join(known)})"
+        )
+    return [BUILTIN_SKILLS_DIR / name for name in known if name not in off]

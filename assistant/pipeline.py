@@ -21,6 +21,7 @@ def plan_pipeline(
     catalog: dict[str, dict[str, ModelSpec]],
     models_path: Path,
     overrides: dict[str, str] | None = None,
+    extra_skills: tuple[Path, ...] = (),
 ) -> PipelinePlan:
     return plan(
         PlanRequest(
@@ -32,6 +33,11 @@ def plan_pipeline(
             models_path=models_path,
             registry=registry,
             overrides=overrides or {},
-            skill_dirs=resolve_skill_dirs(path, spec.skills),
+            skill_dirs=resolve_skill_dirs(
+                path,
+                spec.skills,
+                extra=extra_skills,
+                builtin_off=tuple(spec.builtin_skills_off),
+            ),
         )
     )

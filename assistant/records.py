@@ -47,7 +47,15 @@ def parse_json(parse: Parse) -> JSON:
         "intent": {"name": parse.intent.name, "confidence": parse.intent.confidence},
         "ranking": [{"name": i.name, "confidence": i.confidence} for i in parse.ranking],
         "entities": [
-            {"entity": e.entity, "value": e.value, "text": e.text, "start": e.start, "end": e.end}
+            {
+                "entity": e.entity,
+                "value": e.value,
+                "text": e.text,
+                "start": e.start,
+                "end": e.end,
+                **({"role": e.role} if e.role is not None else {}),
+                **({"group": e.group} if e.group is not None else {}),
+            }
             for e in parse.entities
         ],
     }

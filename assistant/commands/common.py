@@ -57,6 +57,19 @@ def add_session_options(parser: argparse.ArgumentParser) -> None:
         help="who is speaking: consent and records are kept per user (default: your login)",
     )
     add_knowledge_option(parser)
+    add_skill_option(parser)
+
+
+def add_skill_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--skill",
+        type=Path,
+        action="append",
+        default=[],
+        metavar="PATH",
+        help="a skill folder or a Rasa 3.x project folder to add to the pipeline's skills "
+        "(its intents and responses win over built-in ones of the same name); repeatable",
+    )
 
 
 def add_knowledge_option(parser: argparse.ArgumentParser) -> None:
@@ -75,7 +88,14 @@ def build_plan(args: argparse.Namespace) -> PipelinePlan:
     catalog = load_models(args.models)
     pipeline_path = resolve_pipeline_path(args.pipeline)
     spec = load_pipeline(pipeline_path)
-    return plan_pipeline(spec, pipeline_path, catalog, args.models, parse_overrides(args.set))
+    return plan_pipeline(
+        spec,
+        pipeline_path,
+        catalog,
+        args.models,
+        parse_overrides(args.set),
+        extra_skills=tuple(getattr(args, "skill", None) or ()),
+    )
 
 
 def pipeline_model(kind: str, pipeline: str = "voice") -> str:

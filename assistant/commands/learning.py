@@ -25,7 +25,8 @@ from assistant.stages.nlu.classifier import IntentClassifierStage
 def pipeline_skill_dirs(pipeline: str = "text") -> tuple[Path, ...]:
     """The skill folders of a pipeline (a name from pipelines/ or a path), learned ones included."""
     path = resolve_pipeline_path(pipeline)
-    return resolve_skill_dirs(path, load_pipeline(path).skills)
+    spec = load_pipeline(path)
+    return resolve_skill_dirs(path, spec.skills, builtin_off=tuple(spec.builtin_skills_off))
 
 
 def pipeline_nlu_model(pipeline: str = "text") -> str:

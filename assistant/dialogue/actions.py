@@ -13,6 +13,7 @@ import asyncio
 import importlib.util
 import inspect
 import logging
+import pkgutil
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -164,22 +165,39 @@ def _action_call(name: str, tracker: JSON, domain: JSON) -> JSON:
 
 
 def import_actions_module(path: Path, module_name: str) -> ModuleType:
-    """Import a skill's actions.py under a stable module name (one import per process)."""
+    """Import a skill's actions.py, or its `actions/` package with every module in it (as
+    rasa-sdk's action server does), under a stable module name (one import per process)."""
     if module_name in sys.modules:
         return sys.modules[module_name]
-    spec = importlib.util.spec_from_file_location(module_name, path)
+    package = path.is_dir()
+    init = path / "__init__.py" if package else path
+    spec = importlib.util.spec_from_file_location(
+        module_name, init, submodule_search_locations=[str(path)] if package else None
+    )
     if spec is None or spec.loader is None:
         raise ActionError(f"{path}: cannot be imported as a Python module")
     module = importlib.util.module_from_spec(spec)
     sys.modules[module_name] = module
     try:
         spec.loader.exec_module(module)
+        if package:
+            for info in pkgutil.walk_packages([str(path)], prefix=f"{module_name}."):
+                importlib.import_module(info.name)
     except Exception as exc:
-        del sys.modules[module_name]
+        for name in [n for n in sys.modules if n == module_name or n.startswith(module_name + ".")]:
+            del sys.modules[name]
         raise ActionError(
             f"{path}: importing the skill's actions failed: {type(exc).__name__}: {exc}"
         ) from exc
     return module
+
+
+def _with_submodules(module: ModuleType) -> list[ModuleType]:
+    """A package's imported modules, the package first; a plain module alone."""
+    if not hasattr(module, "__path__"):
+        return [module]
+    prefix = module.__name__ + "."
+    return [module, *(m for n, m in sorted(sys.modules.items()) if n.startswith(prefix))]
 
 
 class InProcessActions:
@@ -193,7 +211,7 @@ class InProcessActions:
         self.executor = ActionExecutor()
         # Registering classes one by one: `register_package` calls sys.exit on an ImportError.
         origins: dict[str, str] = {}
-        for module in modules:
+        for module in (m for package in modules for m in _with_submodules(package)):
             for _, cls in inspect.getmembers(module, inspect.isclass):
                 if not issubclass(cls, Action) or cls.__module__ != module.__name__:
                     continue

@@ -2,9 +2,10 @@
 
 Rasa's mapping types: `from_entity` (the value of an extracted entity; a `list` slot takes all of
 them), `from_text` (the whole message, only while a form asks for that slot), `from_intent` (a
-fixed value when the intent matches). `conditions` restrict a mapping to an active form and,
-optionally, the slot that form is asking for. While a form is active, its `ignored_intents` fill
-none of its required slots (as if every mapping of those slots had them in `not_intent`).
+fixed value when the intent matches), `from_trigger_intent` (the same, for the message that
+starts a form). `conditions` restrict a mapping to an active form and, optionally, the slot that
+form is asking for. While a form is active, its `ignored_intents` fill none of its required slots
+(as if every mapping of those slots had them in `not_intent`).
 """
 
 from __future__ import annotations
@@ -28,7 +29,13 @@ def _conditions_hold(mapping: SlotMapping, state: TrackerState) -> bool:
 
 def _value(slot: Slot, mapping: SlotMapping, parse: Parse, state: TrackerState) -> object:
     if mapping.type == "from_entity":
-        values = [e.value for e in parse.entities if e.entity == mapping.entity]
+        values = [
+            e.value
+            for e in parse.entities
+            if e.entity == mapping.entity
+            and (mapping.role is None or getattr(e, "role", None) == mapping.role)
+            and (mapping.group is None or getattr(e, "group", None) == mapping.group)
+        ]
         if not values:
             return None
         return values if slot.type == "list" else values[0]
@@ -38,6 +45,9 @@ def _value(slot: Slot, mapping: SlotMapping, parse: Parse, state: TrackerState) 
         return parse.text if state.requested_slot == slot.name and parse.text.strip() else None
     if mapping.type == "from_intent":
         return mapping.value
+    if mapping.type == "from_trigger_intent":
+        # The message that starts a form: no form is active yet (the intent list was checked).
+        return mapping.value if state.active_form is None else None
     return None  # "custom": a custom action sets it
 
 

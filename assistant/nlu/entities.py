@@ -22,7 +22,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from assistant.nlu.entity_features import SystemSpans, sequence_features, system_spans
@@ -32,6 +32,7 @@ from assistant.nlu.entity_training import (
     EntitySchema,
     crf_tagger,
     learn_schema,
+    split_label,
 )
 from assistant.nlu.numbers import parse_duration, parse_number
 from assistant.nlu.results import Entity
@@ -53,6 +54,8 @@ class _Candidate:
     value: object
     extractor: str
     normalized: bool  # False: a duration/number whose text did not parse
+    role: str | None = None
+    group: str | None = None
 
 
 class EntityExtractor:
@@ -125,6 +128,7 @@ class EntityExtractor:
             if not any(_overlap(candidate, c) for c in chosen):
                 chosen.append(candidate)
         chosen.sort(key=lambda c: c.start)
+        chosen = [_with_role(c, learnt) for c in chosen]
         return tuple(
             Entity(
                 entity=c.entity,
@@ -133,6 +137,8 @@ class EntityExtractor:
                 start=c.start,
                 end=c.end,
                 extractor=c.extractor,
+                role=c.role,
+                group=c.group,
             )
             for c in chosen
         )
@@ -152,8 +158,10 @@ class EntityExtractor:
         def close(last: int) -> None:
             nonlocal current
             if current is not None:
-                entity, first = current
-                found.append(self._candidate(text, entity, tokens[first].start, tokens[last].end))
+                label, first = current
+                entity, role, group = split_label(label)
+                candidate = self._candidate(text, entity, tokens[first].start, tokens[last].end)
+                found.append(replace(candidate, role=role, group=group))
                 current = None
 
         # Lenient BILOU decoding: a missing B or L still yields the span the tags cover.
@@ -182,8 +190,10 @@ class EntityExtractor:
             for match in self._schema.lookups[table].finditer(text):
                 start, end = match.span()
                 if start < candidate.end and candidate.start < end:
-                    kept[(candidate.entity, start, end)] = self._candidate(
-                        text, candidate.entity, start, end
+                    kept[(candidate.entity, start, end)] = replace(
+                        self._candidate(text, candidate.entity, start, end),
+                        role=candidate.role,
+                        group=candidate.group,
                     )
         return list(kept.values())
 
@@ -229,6 +239,18 @@ class EntityExtractor:
                 return _Candidate(entity, start, end, canonical, extractor, False)
             return _Candidate(entity, start, end, value, extractor, True)
         return _Candidate(entity, start, end, canonical, extractor, True)
+
+
+def _with_role(chosen: _Candidate, learnt: list[_Candidate]) -> _Candidate:
+    """A regex or lookup match takes the role and group the CRF gave the same words (only the
+    CRF learns roles: "from [Berlin]" and "to [Paris]" are both in the city lookup)."""
+    if chosen.role is not None or chosen.group is not None:
+        return chosen
+    for other in learnt:
+        labelled = other.role is not None or other.group is not None
+        if labelled and other.entity == chosen.entity and _overlap(other, chosen):
+            return replace(chosen, role=other.role, group=other.group)
+    return chosen
 
 
 def _overlap(a: _Candidate, b: _Candidate) -> bool:

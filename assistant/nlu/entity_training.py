@@ -89,7 +89,11 @@ def crf_tagger(
     `learn_schema` made of the same examples, regexes, lookups and synonyms."""
     import pycrfsuite
 
-    data = [(e.text, [(a.start, a.end, a.entity, a.value) for a in e.entities]) for e in examples]
+    data = [
+        (e.text, [(a.start, a.end, crf_label(a.entity, a.role, a.group), a.value) for a in spans])
+        for e in examples
+        for spans in (e.entities,)
+    ]
     settings = [c1, c2, max_iterations]
     key = fit_key("entities", data, regexes, lookups, synonyms, settings)
     path = fitted_path("entities", key).with_suffix(".crfsuite")
@@ -143,20 +147,38 @@ def _training_sequences(
             yield sequence_features(example.text, schema.regexes, {}, unseen)[1], tags
 
 
+ROLE_SEP = "|"
+
+
+def crf_label(entity: str, role: str | None, group: str | None) -> str:
+    """The CRF learns an entity with a role or a group as a label of its own: `city|from|`."""
+    if role is None and group is None:
+        return entity
+    return ROLE_SEP.join((entity, role or "", group or ""))
+
+
+def split_label(label: str) -> tuple[str, str | None, str | None]:
+    if ROLE_SEP not in label:
+        return label, None, None
+    entity, role, group = label.split(ROLE_SEP, 2)
+    return entity, role or None, group or None
+
+
 def bilou_labels(tokens: list[Token], example: Example) -> list[str]:
     """BILOU tags: a token belongs to an entity if it overlaps the annotated span."""
     tags = ["O"] * len(tokens)
     for span in example.entities:
+        label = crf_label(span.entity, span.role, span.group)
         inside = [i for i, t in enumerate(tokens) if t.start < span.end and t.end > span.start]
         if not inside or any(tags[i] != "O" for i in inside):
             continue  # empty or overlapping annotation: skip rather than guess
         if len(inside) == 1:
-            tags[inside[0]] = f"U-{span.entity}"
+            tags[inside[0]] = f"U-{label}"
             continue
-        tags[inside[0]] = f"B-{span.entity}"
+        tags[inside[0]] = f"B-{label}"
         for i in inside[1:-1]:
-            tags[i] = f"I-{span.entity}"
-        tags[inside[-1]] = f"L-{span.entity}"
+            tags[i] = f"I-{label}"
+        tags[inside[-1]] = f"L-{label}"
     return tags
 
 

@@ -21,3 +21,5 @@ class Entity:
     start: int
     end: int
     extractor: str = ""
+    role: str | None = None  # Rasa's entity roles and groups, as the training data annotates
+    group: str | None = None

@@ -85,12 +85,15 @@ def entities_from_json(entities: Sequence[dict[str, object]]) -> tuple[Entity, .
             start=int(e.get("start", 0) or 0),  # type: ignore[call-overload]
             end=int(e.get("end", 0) or 0),  # type: ignore[call-overload]
             extractor=str(e.get("extractor", "")),
+            role=None if e.get("role") is None else str(e["role"]),
+            group=None if e.get("group") is None else str(e["group"]),
         )
         for e in entities
     )
 
 
 def entities_to_json(entities: Sequence[Entity]) -> tuple[dict[str, object], ...]:
+    """Rasa's entity dicts; `role` and `group` only when the entity has them, as in Rasa."""
     return tuple(
         {
             "entity": e.entity,
@@ -99,6 +102,8 @@ def entities_to_json(entities: Sequence[Entity]) -> tuple[dict[str, object], ...
             "start": e.start,
             "end": e.end,
             "extractor": e.extractor,
+            **({"role": e.role} if e.role is not None else {}),
+            **({"group": e.group} if e.group is not None else {}),
         }
         for e in entities
     )

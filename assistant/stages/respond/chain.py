@@ -10,6 +10,11 @@ sentence is a `Reply` piece with `more=True` as soon as the model has finished i
 starts on the first one; when the model is done, the `DialogueUpdate` (with everything said) and
 a last piece with `more=False` follow. Every other reply is one piece.
 
+First, the skills' rules and stories (a Rasa project's `data/`) predict the turn's actions, as
+Rasa's RulePolicy and MemoizationPolicy do (`policy_step.py`): responses, custom actions and forms
+by the names the domain declares, several per turn, said in order. When no rule or story applies,
+the steps below answer.
+
 Conventions, as in Rasa: a form named `<intent>_form` starts when its intent is predicted and asks
 for each missing required slot (`forms.py`). A custom action named `action_<intent>` answers its
 intent; otherwise the template `utter_<intent>` does (both through `answer.SkillAnswers`). The
@@ -23,21 +28,17 @@ pieces.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
-from typing import ClassVar, Literal
+from collections.abc import AsyncIterator, Sequence
+from typing import Any, ClassVar, Literal
 
 from pydantic import Field
 
 from assistant.core.errors import missing_package
 from assistant.core.stage import Stage, StageContext, StageParams
-from assistant.dialogue.actions import (
-    ActionRunner,
-    HttpActions,
-    InProcessActions,
-    domain_json,
-    import_actions_module,
-)
+from assistant.dialogue.action_routing import RoutedActions, skill_actions
+from assistant.dialogue.actions import domain_json
 from assistant.dialogue.events import ActionExecuted
+from assistant.dialogue.policy import skills_policy
 from assistant.dialogue.responses import ResponsePicker
 from assistant.generation import GeneratorSpec, SentenceStream
 from assistant.generation.llama import GGUF_PIP
@@ -46,9 +47,10 @@ from assistant.messages import DialogueState, DialogueUpdate, Message, Reply
 from assistant.nlu.embedder import shared_encoder
 from assistant.progress import ProgressBar
 from assistant.skills.loader import SkillSet, load_skills
-from assistant.stages.respond.answer import Answer, SkillAnswers
+from assistant.stages.respond.answer import Answer, SkillAnswers, shown_record
 from assistant.stages.respond.forms import Forms
 from assistant.stages.respond.generation import Generation
+from assistant.stages.respond.policy_step import PolicyStep
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +65,9 @@ class ChainParams(StageParams):
     order: list[Step] = Field(
         default_factory=lambda: list(ALL_STEPS),
         description="the steps tried for each turn, in order",
+    )
+    channel: str | None = Field(
+        None, description="the output channel whose `channel:` response variations are chosen"
     )
     action_endpoint: str | None = Field(
         None, description="a rasa-sdk action server URL; default: run actions in-process"
@@ -115,6 +120,11 @@ class ChainResponder(Stage):
     params: ChainParams
 
     @classmethod
+    def turn_record(cls, produced: Sequence[Message]) -> dict[str, Any]:
+        """What a client may show besides the words (buttons, image, custom), if any."""
+        return shown_record(produced)
+
+    @classmethod
     def readiness(cls, params: StageParams, context: StageContext) -> str | None:
         assert isinstance(params, ChainParams)
         spec = params.generation
@@ -139,16 +149,24 @@ class ChainResponder(Stage):
 
     def load(self) -> None:
         self.skills: SkillSet = load_skills(self.context.skill_dirs)
-        self.actions: ActionRunner = self._action_runner()
+        self.actions: RoutedActions = self._action_runner()
         self.answers = SkillAnswers(
-            ResponsePicker(self.skills.responses, self.params.seed),
+            ResponsePicker(self.skills.response_variants, self.params.seed, self.params.channel),
             self.actions,
             domain_json(self.skills),
             self.params.action_apology,
         )
         self.forms = Forms(self.skills.forms, self.params.exit_intents, self.answers)
+        self.policy = self._policy_step()
         self.knowledge = self._knowledge_index()
         self._generation_made()  # loaded by the first turn that generates, if not prefetched
+
+    def _policy_step(self) -> PolicyStep | None:
+        """The skills' rules and stories, if any skill has them."""
+        policy = skills_policy(self.skills)
+        if policy is None:
+            return None
+        return PolicyStep(policy, self.forms, self.answers, self.actions, self.skills.actions)
 
     def _knowledge_index(self) -> KnowledgeIndex | None:
         if not self.context.knowledge_paths or "knowledge" not in self.params.order:
@@ -176,20 +194,13 @@ class ChainResponder(Stage):
             run_blocking=self.run_blocking,
         )
 
-    def _action_runner(self) -> ActionRunner:
-        if self.params.action_endpoint:
-            return HttpActions(self.params.action_endpoint, self.params.action_timeout_s)
-        modules = [
-            import_actions_module(skill.actions_module, f"assistant_skill_actions.{skill.name}")
-            for skill in self.skills.skills
-            if skill.actions_module is not None
-        ]
-        return InProcessActions(modules, self.params.action_timeout_s)
+    def _action_runner(self) -> RoutedActions:
+        # Each skill's actions on its endpoints.yml's server, or in-process (issue 13).
+        return skill_actions(self.skills, self.params.action_endpoint, self.params.action_timeout_s)
 
     async def start(self) -> None:
         await super().start()
-        if isinstance(self.actions, HttpActions):
-            await self.actions.connect()
+        await self.actions.connect()
 
     async def settle(self) -> None:
         generation = getattr(self, "generation", None)
@@ -198,7 +209,7 @@ class ChainResponder(Stage):
 
     async def stop(self) -> None:
         actions = getattr(self, "actions", None)
-        if isinstance(actions, HttpActions):
+        if isinstance(actions, RoutedActions):
             await actions.close()
         await super().stop()
 
@@ -215,6 +226,10 @@ class ChainResponder(Stage):
             "templates": self._templates,
         }
         try:
+            if self.policy is not None and await self.policy.step(message, answer):
+                steps = {}  # the rules and stories answered
+            elif answer.events:
+                steps.pop("forms")  # the rules' form was left: the rest of the chain answers
             for name in self.params.order:
                 step = steps.get(name)
                 if step is not None and await step(message, answer):

@@ -1,0 +1,1 @@
+# This project has no custom actions.
