@@ -141,7 +141,7 @@ def check_booking(chat: Conversation, replies: list[str]) -> None:
         "I'd love to chat, but let's book your table first. What cuisine would you like? "
         "1. Italian, 2. Chinese.",
         "For how many people?",
-        "The number of people must be a whole number above zero. For how many people?",
+        "I can only book for one guest or more. For how many people?",
         "Do you want to sit outside?",
         # required_slots overridden by the action: a heater, for a table outside only.
         "Shall we put a heater by your table?",

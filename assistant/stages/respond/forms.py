@@ -205,11 +205,22 @@ class Forms:
         if retry:
             invalid = self.answers.template(f"utter_invalid_{slot}", state, answer.events)
             answer.say(invalid or "Sorry, I didn't get that.", "form")
+        # As in Rasa, the question is part of the form action: no ActionExecuted of its own
+        # (the form stays the latest action, which is how a policy knows it has asked).
         for name in (f"utter_ask_{form.name}_{slot}", f"utter_ask_{slot}"):
-            if self.answers.say_template(name, state, answer, source="form"):
+            chosen = self.answers.response(name, state, answer.events)
+            if chosen is not None:
+                answer.say(chosen.text, "form", chosen.data)
                 return
         for name in (f"action_ask_{form.name}_{slot}", f"action_ask_{slot}"):
-            if await self.answers.run_action(name, state, answer):
+            if self.answers.has_action(name):
+                try:
+                    result = await self.answers.call_action(name, state, answer)
+                except ActionError as exc:
+                    self.answers.apologize(name, exc, answer)
+                    return
+                self.answers.say_utterances(result, state, answer)
+                answer.events += result.events
                 return
         answer.say(f"What {slot.replace('_', ' ')}?", "form")
 
