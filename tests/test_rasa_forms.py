@@ -257,3 +257,36 @@ def test_the_form_is_active_while_it_asks() -> None:
     assert chat.tracker.state.active_form == FORM
     assert chat.tracker.state.requested_slot == "cuisine"
     assert isinstance(events[-1], BotUttered) and events[-1].data is not None
+
+
+ASK_ACTION = """
+from rasa_sdk import Action
+
+
+class ActionAskNumPeople(Action):
+    def name(self):
+        return "action_ask_num_people"
+
+    def run(self, dispatcher, tracker, domain):
+        dispatcher.utter_message(text=f"How many of you will eat {tracker.get_slot('cuisine')}?")
+        return []
+"""
+
+
+def test_an_action_asks_for_a_slot_before_the_response_does(tmp_path: Path) -> None:
+    (tmp_path / "ask.py").write_text(ASK_ACTION)
+    module = import_actions_module(tmp_path / "ask.py", "rasa_restaurant_ask_actions")
+    restaurant = import_actions_module(
+        PROJECT / "actions" / "actions.py", "rasa_restaurant_actions"
+    )
+    chat = Conversation(InProcessActions([restaurant, module], timeout_s=5.0))
+
+    async def talk() -> list[str]:
+        return [
+            await chat.say("request_restaurant", "a table please"),
+            await chat.say("inform", "chinese", cuisine="chinese"),
+        ]
+
+    assert asyncio.run(talk())[1] == "How many of you will eat chinese?"
+    # The question is the form's: the form stays the latest action, as in Rasa.
+    assert chat.tracker.state.latest_action == FORM

@@ -206,23 +206,28 @@ class Forms:
             invalid = self.answers.template(f"utter_invalid_{slot}", state, answer.events)
             answer.say(invalid or "Sorry, I didn't get that.", "form")
         # As in Rasa, the question is part of the form action: no ActionExecuted of its own
-        # (the form stays the latest action, which is how a policy knows it has asked).
-        for name in (f"utter_ask_{form.name}_{slot}", f"utter_ask_{slot}"):
-            chosen = self.answers.response(name, state, answer.events)
+        # (the form stays the latest action, which is how a policy knows it has asked). Rasa's
+        # order: action_ask_<form>_<slot>, utter_ask_<form>_<slot>, action_ask_<slot>, utter_...
+        for prefix in (f"ask_{form.name}_{slot}", f"ask_{slot}"):
+            if await self._ask_action(f"action_{prefix}", state, answer):
+                return
+            chosen = self.answers.response(f"utter_{prefix}", state, answer.events)
             if chosen is not None:
                 answer.say(chosen.text, "form", chosen.data)
                 return
-        for name in (f"action_ask_{form.name}_{slot}", f"action_ask_{slot}"):
-            if self.answers.has_action(name):
-                try:
-                    result = await self.answers.call_action(name, state, answer)
-                except ActionError as exc:
-                    self.answers.apologize(name, exc, answer)
-                    return
-                self.answers.say_utterances(result, state, answer)
-                answer.events += result.events
-                return
         answer.say(f"What {slot.replace('_', ' ')}?", "form")
+
+    async def _ask_action(self, name: str, state: DialogueState, answer: Answer) -> bool:
+        if not self.answers.has_action(name):
+            return False
+        try:
+            result = await self.answers.call_action(name, state, answer)
+        except ActionError as exc:
+            self.answers.apologize(name, exc, answer)
+            return True
+        self.answers.say_utterances(result, state, answer)
+        answer.events += result.events
+        return True
 
 
 _UNSET: Any = object()  # the validation action did not say which slot comes next
