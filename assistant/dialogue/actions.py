@@ -22,6 +22,7 @@ from types import ModuleType
 from typing import Any, Protocol
 
 from assistant.dialogue.events import JSON, Event, UnknownEventError, event_from_json
+from assistant.dialogue.responses import Button, with_buttons
 from assistant.skills.loader import SkillSet, SlotMapping
 
 log = logging.getLogger(__name__)
@@ -33,11 +34,13 @@ class ActionError(Exception):
 
 @dataclass(frozen=True)
 class Utterance:
-    """One `dispatcher.utter_message` call: plain text, or a template with its extra values."""
+    """One `dispatcher.utter_message` call: plain text, or a template with its extra values;
+    `data` holds what a client may show besides the words (buttons, image, custom)."""
 
     text: str | None = None
     template: str | None = None
     values: tuple[tuple[str, Any], ...] = ()
+    data: tuple[tuple[str, Any], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -66,11 +69,12 @@ def domain_json(skills: SkillSet) -> JSON:
             }
             for slot in skills.slots.values()
         },
-        "responses": {
-            name: [{"text": text} for text in texts] for name, texts in skills.responses.items()
-        },
+        "responses": {name: list(vs) for name, vs in skills.response_variants.items()},
         "forms": {
-            form.name: {"required_slots": list(form.required_slots)}
+            form.name: {
+                "required_slots": list(form.required_slots),
+                **({"ignored_intents": list(form.ignored_intents)} if form.ignored_intents else {}),
+            }
             for form in skills.forms.values()
         },
     }
@@ -102,16 +106,34 @@ def parse_result(name: str, events: Sequence[JSON], responses: Sequence[JSON]) -
         except (UnknownEventError, KeyError, TypeError, ValueError) as exc:
             # An event we do not model (e.g. "followup") is history only: skip it, say so.
             log.warning("action %s returned an event we ignore (%s): %s", name, exc, data)
-    utterances = tuple(
-        Utterance(
-            text=None if r.get("response") else str(r["text"]),
-            template=str(r["response"]) if r.get("response") else None,
-            values=tuple((str(k), v) for k, v in r.items() if k not in _RESPONSE_KEYS and v),
-        )
-        for r in responses
-        if r.get("text") or r.get("response")
-    )
+    utterances = tuple(_utterance(r) for r in responses if any(r.get(k) for k in _SAID_KEYS))
     return ActionResult(tuple(parsed), utterances)
+
+
+def _utterance(response: JSON) -> Utterance:
+    """One rasa-sdk response: its words (buttons numbered after a plain text) and its data."""
+    template = str(response["response"]) if response.get("response") else None
+    buttons = [
+        Button(str(b.get("title", "")), str(b.get("payload", b.get("title", ""))))
+        for b in response.get("buttons") or []
+        if isinstance(b, dict)
+    ]
+    data: list[tuple[str, Any]] = [
+        (key, response[key]) for key in ("image", "attachment", "elements") if response.get(key)
+    ]
+    if response.get("custom"):
+        data.append(("custom", response["custom"]))
+    if buttons:
+        data.append(("buttons", [{"title": b.title, "payload": b.payload} for b in buttons]))
+    return Utterance(
+        text=None if template else with_buttons(str(response.get("text") or ""), buttons),
+        template=template,
+        values=tuple((str(k), v) for k, v in response.items() if k not in _RESPONSE_KEYS and v),
+        data=() if template else tuple(data),
+    )
+
+
+_SAID_KEYS = ("text", "response", "buttons", "image", "custom", "attachment", "elements")
 
 
 # Keys of a rasa-sdk response that are not template values (`utter_message(response=, **kwargs)`

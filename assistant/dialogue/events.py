@@ -143,6 +143,8 @@ class ActionExecuted(Event):
 class BotUttered(Event):
     type_name: ClassVar[str] = "bot"
     text: str
+    # What a client may show besides the words, in Rasa's shape (buttons, image, custom).
+    data: JSON | None = None
 
     def apply(self, state: TrackerState) -> None:
         state.latest_bot_text = self.text

@@ -2,17 +2,19 @@
 
 Rasa's mapping types: `from_entity` (the value of an extracted entity; a `list` slot takes all of
 them), `from_text` (the whole message, only while a form asks for that slot), `from_intent` (a
-fixed value when the intent matches). `conditions` restrict a mapping to an active form and,
-optionally, the slot that form is asking for.
+fixed value when the intent matches), `from_trigger_intent` (the same, for the message that
+starts a form). `conditions` restrict a mapping to an active form and, optionally, the slot that
+form is asking for. While a form is active, its `ignored_intents` fill none of its required slots
+(as if every mapping of those slots had them in `not_intent`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 from assistant.dialogue.events import SlotSet, TrackerState
 from assistant.messages import Parse
-from assistant.skills.loader import Slot, SlotMapping
+from assistant.skills.loader import Form, Slot, SlotMapping
 
 
 def _conditions_hold(mapping: SlotMapping, state: TrackerState) -> bool:
@@ -31,8 +33,8 @@ def _value(slot: Slot, mapping: SlotMapping, parse: Parse, state: TrackerState) 
             e.value
             for e in parse.entities
             if e.entity == mapping.entity
-            and (mapping.role is None or e.role == mapping.role)
-            and (mapping.group is None or e.group == mapping.group)
+            and (mapping.role is None or getattr(e, "role", None) == mapping.role)
+            and (mapping.group is None or getattr(e, "group", None) == mapping.group)
         ]
         if not values:
             return None
@@ -49,10 +51,19 @@ def _value(slot: Slot, mapping: SlotMapping, parse: Parse, state: TrackerState) 
     return None  # "custom": a custom action sets it
 
 
-def slot_events(slots: Iterable[Slot], parse: Parse, state: TrackerState) -> list[SlotSet]:
+def slot_events(
+    slots: Iterable[Slot],
+    parse: Parse,
+    state: TrackerState,
+    forms: Mapping[str, Form] | None = None,
+) -> list[SlotSet]:
     events: list[SlotSet] = []
     intent = parse.intent.name
+    form = (forms or {}).get(state.active_form or "")
+    ignored = set(form.required_slots) if form and intent in form.ignored_intents else set()
     for slot in slots:
+        if slot.name in ignored:
+            continue
         for mapping in slot.mappings:
             if mapping.intent and intent not in mapping.intent:
                 continue

@@ -135,7 +135,9 @@ class TrackerStage(Stage):
         await asyncio.to_thread(settle_analyzers)
 
     def load(self) -> None:
-        self.slots: tuple[Slot, ...] = tuple(load_skills(self.context.skill_dirs).slots.values())
+        skills = load_skills(self.context.skill_dirs)
+        self.slots: tuple[Slot, ...] = tuple(skills.slots.values())
+        self.forms = skills.forms
         self.store: TrackerStore = (
             SQLiteTrackerStore(self.params.path or default_store_path())
             if self.params.store == "sqlite"
@@ -199,7 +201,7 @@ class TrackerStage(Stage):
                 entities=entities_to_json(message.entities),
             )
         ]
-        events += slot_events(self.slots, message, tracker.state)
+        events += slot_events(self.slots, message, tracker.state, self.forms)
         events += [
             ReminderCancelled(name=r.name)
             for r in tracker.state.reminders.values()

@@ -25,6 +25,7 @@ from assistant.messages import Entity, IntentScore, Message, Parse, Transcript
 from assistant.nlu.entities import EntityExtractor
 from assistant.nlu.fitted import LinearClassifier, fit_key, remembered
 from assistant.nlu.nearest import NearestExample
+from assistant.nlu.payload import PayloadError, parse_payload
 from assistant.records import last_of, parse_json
 from assistant.skills.loader import Example, SkillSet, load_skills
 
@@ -180,6 +181,9 @@ class IntentClassifierStage(Stage):
         )
         if not transcript.text.strip():
             return parse
+        payload = self.payload(transcript.text)
+        if payload is not None:  # a button's payload names its intent: no classifier
+            return replace(parse, intent=payload[0], ranking=(payload[0],), entities=payload[1])
         intent, ranking, entities = self.understand(transcript.text)
         meant = next((e for e in entities if e.entity == MEANT and e.text.strip()), None)
         if meant is None or intent.name != CORRECTION:
@@ -188,6 +192,21 @@ class IntentClassifierStage(Stage):
         return replace(
             parse, text=meant.text, intent=intent, ranking=ranking, entities=entities, corrects=True
         )
+
+    def payload(self, text: str) -> tuple[IntentScore, tuple[Entity, ...]] | None:
+        """`/intent{"slot": "value"}` typed (a button's payload) for an intent the skills have;
+        anything else, or a broken payload (logged), is understood as words."""
+        try:
+            found = parse_payload(text)
+        except PayloadError as exc:
+            log.warning("%r: %s; understood as words", text, exc)
+            return None
+        if found is not None and found[0].name not in self.skills.intents:
+            log.warning(
+                "%r: the skills have no intent %r; understood as words", text, found[0].name
+            )
+            return None
+        return found
 
     async def process(self, message: Message) -> AsyncIterator[Message]:
         assert isinstance(message, Transcript)

@@ -11,16 +11,16 @@ know" all go through it, so they fill templates and run actions the same way.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from assistant.dialogue.actions import ActionError, ActionRunner
+from assistant.dialogue.actions import ActionError, ActionResult, ActionRunner
 from assistant.dialogue.events import JSON, ActionExecuted, BotUttered, Event, SlotSet
-from assistant.dialogue.responses import ResponsePicker
+from assistant.dialogue.responses import Chosen, ResponsePicker
 from assistant.dialogue.tracker import Tracker
 from assistant.generation import SentenceStream
-from assistant.messages import DialogueState
+from assistant.messages import DialogueState, DialogueUpdate, Message
 
 log = logging.getLogger(__name__)
 
@@ -39,9 +39,15 @@ class Answer:
     # calls it last (see `Generation.step`).
     release: Callable[[], None] | None = None
 
-    def say(self, text: str, source: str) -> None:
-        self.texts.append(text)
-        self.events.append(BotUttered(text=text))
+    def say(self, text: str, source: str, data: JSON | None = None) -> None:
+        """Say `text`; `data` is what a client may show besides (buttons, an image, a custom
+        payload): kept in the tracker and the turn's record, never spoken. A response that is
+        data only leaves an empty text, so that the turn counts as answered."""
+        if text:
+            self.texts[:] = [*(t for t in self.texts if t), text]
+        elif not self.texts:
+            self.texts.append("")
+        self.events.append(BotUttered(text=text, data=data or None))
         self.source = self.source or source
 
 
@@ -66,50 +72,107 @@ class SkillAnswers:
         """A random variation of a response, with `{slot}` placeholders filled from the slots
         (including those the turn has just set), the turn's entities and `extra` values (an
         action's `utter_message(response=..., **values)`)."""
+        chosen = self.response(name, state, pending, extra)
+        return chosen.text if chosen is not None else None
+
+    def response(
+        self,
+        name: str,
+        state: DialogueState,
+        pending: Sequence[Event] | None = None,
+        extra: Mapping[str, Any] | None = None,
+    ) -> Chosen | None:
+        """Like `template`, with the data a client may show besides the words. A variation's
+        `condition` is checked against the slots as the turn has left them."""
+        slots = slot_values(state, pending or [], entities=False)
         values = dict(slot_values(state, pending or []))
         values.update(extra or {})
-        return self.picker.choose(state.session_id, name, values)
+        return self.picker.pick(state.session_id, name, values, slots)
 
-    def say_template(self, name: str, state: DialogueState, answer: Answer) -> bool:
+    def say_template(
+        self, name: str, state: DialogueState, answer: Answer, source: str = "template"
+    ) -> bool:
         """Say response `name` if the skills have it; False if they do not."""
-        text = self.template(name, state, answer.events)
-        if text is None:
+        chosen = self.response(name, state, answer.events)
+        if chosen is None:
             return False
         answer.events.append(ActionExecuted(name=name))
-        answer.say(text, "template")
+        answer.say(chosen.text, source, chosen.data)
         return True
+
+    def has_action(self, name: str) -> bool:
+        return name in self.actions.names()
+
+    async def call_action(
+        self, name: str, state: DialogueState, answer: Answer, tail: Sequence[Event] = ()
+    ) -> ActionResult:
+        """Run custom action `name` on the tracker as the turn has left it, with `tail` events
+        last (a form's slot candidates, which a validation action reads from the end). Its
+        events are not added to `answer`: the caller decides. Raises `ActionError`."""
+        events = (*state.events, *answer.events, *tail)
+        tracker = Tracker.from_events(state.session_id, events)
+        return await self.actions.run(name, tracker.to_rasa_json(), self.domain)
+
+    def say_utterances(
+        self,
+        result: ActionResult,
+        state: DialogueState,
+        answer: Answer,
+        pending: Sequence[Event] | None = None,
+    ) -> None:
+        """Say what an action uttered, its templates filled from the slots as `pending` (by
+        default: the turn so far) has left them."""
+        before = list(answer.events if pending is None else pending)
+        for utterance in result.utterances:
+            if utterance.template is not None:
+                chosen = self.response(utterance.template, state, before, dict(utterance.values))
+                if chosen is not None:
+                    answer.say(chosen.text, "action", chosen.data)
+            elif utterance.text or utterance.data:
+                answer.say(utterance.text or "", "action", dict(utterance.data))
 
     async def run_action(self, name: str, state: DialogueState, answer: Answer) -> bool:
         """Run custom action `name` if there is one; True if the turn now has something to say
         (a failed action says the apology)."""
-        if name not in self.actions.names():
+        if not self.has_action(name):
             return False
-        tracker = Tracker.from_events(state.session_id, (*state.events, *answer.events))
         try:
-            result = await self.actions.run(name, tracker.to_rasa_json(), self.domain)
+            result = await self.call_action(name, state, answer)
         except ActionError as exc:
-            log.warning("%s", exc)
-            answer.events.append(ActionExecuted(name=name))
-            answer.say(self.apology, "action-error")
+            self.apologize(name, exc, answer)
             return True
         answer.events += [ActionExecuted(name=name), *result.events]
-        for utterance in result.utterances:
-            text = utterance.text
-            if utterance.template is not None:
-                text = self.template(
-                    utterance.template, state, answer.events, dict(utterance.values)
-                )
-            if text:
-                answer.say(text, "action")
+        self.say_utterances(result, state, answer)
         return bool(answer.texts)
 
+    def apologize(self, name: str, error: ActionError, answer: Answer) -> None:
+        log.warning("%s", error)
+        answer.events.append(ActionExecuted(name=name))
+        answer.say(self.apology, "action-error")
 
-def slot_values(state: DialogueState, pending: list[Event]) -> Mapping[str, Any]:
+
+def slot_values(
+    state: DialogueState, pending: Sequence[Event], *, entities: bool = True
+) -> Mapping[str, Any]:
     """The values a template may use: the turn's entities, overridden by the slots, overridden
     by the slots set by `pending` events (those of the turn, not yet in the tracker)."""
-    values: dict[str, Any] = {e.entity: e.value for e in state.parse.entities}
+    values: dict[str, Any] = {e.entity: e.value for e in state.parse.entities} if entities else {}
     values.update(dict(state.slots))
     for event in pending:
         if isinstance(event, SlotSet):
             values[event.name] = event.value
     return values
+
+
+def shown_record(produced: Sequence[Message]) -> dict[str, Any]:
+    """The turn's record of what a client may show besides the words (`responses`: each
+    utterance's buttons, image, custom payload), or nothing when there is none. The responder
+    stage's `turn_record` returns it."""
+    shown = [
+        {"text": event.text, **event.data}
+        for update in produced
+        if isinstance(update, DialogueUpdate)
+        for event in update.events
+        if isinstance(event, BotUttered) and event.data
+    ]
+    return {"responses": shown} if shown else {}

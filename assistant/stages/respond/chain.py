@@ -28,8 +28,8 @@ pieces.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
-from typing import ClassVar, Literal
+from collections.abc import AsyncIterator, Sequence
+from typing import Any, ClassVar, Literal
 
 from pydantic import Field
 
@@ -47,7 +47,7 @@ from assistant.messages import DialogueState, DialogueUpdate, Message, Reply
 from assistant.nlu.embedder import shared_encoder
 from assistant.progress import ProgressBar
 from assistant.skills.loader import SkillSet, load_skills
-from assistant.stages.respond.answer import Answer, SkillAnswers
+from assistant.stages.respond.answer import Answer, SkillAnswers, shown_record
 from assistant.stages.respond.forms import Forms
 from assistant.stages.respond.generation import Generation
 from assistant.stages.respond.policy_step import PolicyStep
@@ -65,6 +65,9 @@ class ChainParams(StageParams):
     order: list[Step] = Field(
         default_factory=lambda: list(ALL_STEPS),
         description="the steps tried for each turn, in order",
+    )
+    channel: str | None = Field(
+        None, description="the output channel whose `channel:` response variations are chosen"
     )
     action_endpoint: str | None = Field(
         None, description="a rasa-sdk action server URL; default: run actions in-process"
@@ -117,6 +120,11 @@ class ChainResponder(Stage):
     params: ChainParams
 
     @classmethod
+    def turn_record(cls, produced: Sequence[Message]) -> dict[str, Any]:
+        """What a client may show besides the words (buttons, image, custom), if any."""
+        return shown_record(produced)
+
+    @classmethod
     def readiness(cls, params: StageParams, context: StageContext) -> str | None:
         assert isinstance(params, ChainParams)
         spec = params.generation
@@ -143,7 +151,7 @@ class ChainResponder(Stage):
         self.skills: SkillSet = load_skills(self.context.skill_dirs)
         self.actions: RoutedActions = self._action_runner()
         self.answers = SkillAnswers(
-            ResponsePicker(self.skills.responses, self.params.seed),
+            ResponsePicker(self.skills.response_variants, self.params.seed, self.params.channel),
             self.actions,
             domain_json(self.skills),
             self.params.action_apology,

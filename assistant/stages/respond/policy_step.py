@@ -17,14 +17,14 @@ from collections.abc import Sequence
 from dataclasses import replace
 
 from assistant.dialogue.actions import ActionRunner
-from assistant.dialogue.events import ActionExecuted, ActiveLoop, Event, Restarted, SlotSet
+from assistant.dialogue.events import ActionExecuted, ActiveLoop, Restarted
 from assistant.dialogue.policy import Policy
 from assistant.dialogue.stories import ACTION_LISTEN
 from assistant.dialogue.tracker import Tracker
 from assistant.messages import DialogueState
 from assistant.skills.loader import Form
 from assistant.stages.respond.answer import Answer, SkillAnswers
-from assistant.stages.respond.forms import Forms
+from assistant.stages.respond.forms import FormRun, Forms
 
 log = logging.getLogger(__name__)
 
@@ -93,30 +93,28 @@ class PolicyStep:
 
     async def _form(self, form: Form, state: DialogueState, answer: Answer) -> bool:
         """A form runs: activated, continued with the user's answer, or resumed after a rule
-        answered a question in the middle of it."""
+        answered a question in the middle of it (`Forms.run` / `Forms.resume`)."""
         now = mid_turn(state, answer)
-        answering = now.active_form == form.name and _after_user(answer)
-        start = len(answer.events)
-        answer.events.append(ActionExecuted(name=form.name))
-        if answering:
-            handled = await self.forms.step(now, answer)
-        else:
-            if now.active_form != form.name:
-                answer.events.append(ActiveLoop(name=form.name))
-            # Not the user's answer to the form's question: ask it afresh, no "I didn't get that".
-            handled = await self.forms._continue(form, replace(now, requested_slot=None), answer)
-        answer.events[start:] = keep_slots(form, answer.events[start:])
-        after = mid_turn(state, answer)
-        if after.active_form is None and any(after.slot(s) is None for s in form.required_slots):
-            if not handled:
-                # Left for another question: as if the form had not run (Rasa's rejected form),
-                # so that a rule about that question answers it, or else the chain.
-                del answer.events[start]
-                return False
-            # Cancelled, and said so: not completed, so the rule that submits the form must not
-            # run, as after Rasa's `action_deactivate_loop`.
+        if now.active_form != form.name:
+            await self.forms.run(form.name, now, answer)  # activated by a rule or story
+            return True
+        if not _after_user(answer):
+            await self.forms.resume(form.name, now, answer)  # after a rule's answer
+            return True
+        if now.parse.intent.name in self.forms.exit_intents:
+            self.forms.cancel(form, now, answer)
+            # Not completed: the rule that submits the form must not run.
             answer.events.append(ActionExecuted(name="action_deactivate_loop"))
-        return True  # asking, done (the rules go on to submit it) or cancelled
+            return True
+        if await self.forms.run(form.name, now, answer) is not FormRun.REJECTED:
+            return True  # asking, or done (the rules go on to submit it)
+        if now.parse.intent.name == "out_of_scope":
+            await self.forms.resume(form.name, now, answer)  # "didn't get that", and ask again
+            return True
+        # Left for another question that no rule about the form answers: the form is dropped
+        # and the rest of the chain answers.
+        answer.events.append(ActiveLoop(name=None))
+        return False
 
     def _warn(self, key: str, message: str) -> None:
         if key not in self._warned:
@@ -139,17 +137,3 @@ def mid_turn(state: DialogueState, answer: Answer) -> DialogueState:
         active_form=tracker.state.active_form,
         requested_slot=tracker.state.requested_slot,
     )
-
-
-def keep_slots(form: Form, events: list[Event]) -> list[Event]:
-    """A form that rules and stories run keeps its slots when it is done, as in Rasa (the rule
-    that submits it reads them): the reset of the built-in forms' convention is dropped."""
-    done = next((i for i, e in enumerate(events) if isinstance(e, ActiveLoop) and not e.name), None)
-    if done is None:
-        return events
-    cleared = set(form.required_slots)
-    return [
-        e
-        for i, e in enumerate(events)
-        if i <= done or not (isinstance(e, SlotSet) and e.name in cleared and e.value is None)
-    ]
