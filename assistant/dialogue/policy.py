@@ -134,10 +134,21 @@ class Featurizer:
             now.slots[step.name] = f"slot:{step.name}={str(step.value).lower()}"
 
 
+OUTSIDE_DIALOGUE = frozenset({"records_notice"})
+
+
 def tracker_steps(events: Iterable[Event]) -> list[Plain]:
-    """A conversation's events as steps (what was said and shown to the user is not a step)."""
+    """A conversation's events as steps (what was said and shown to the user is not a step).
+    Turns about the assistant's own records (the consent question and its answer, a rating)
+    are left out with what followed them: the rules and stories never describe them, and a
+    `conversation_start` rule still starts the conversation after them."""
     steps: list[Plain] = []
+    outside = False
     for event in events:
+        if isinstance(event, UserUttered):
+            outside = event.intent in OUTSIDE_DIALOGUE
+        if outside:
+            continue
         if isinstance(event, Restarted):  # `action_restart` ran this turn
             steps.clear()
         elif isinstance(event, UserUttered):

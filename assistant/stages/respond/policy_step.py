@@ -18,7 +18,7 @@ from dataclasses import replace
 
 from assistant.dialogue.actions import ActionRunner
 from assistant.dialogue.events import ActionExecuted, ActiveLoop, Restarted
-from assistant.dialogue.policy import Policy
+from assistant.dialogue.policy import OUTSIDE_DIALOGUE, Policy
 from assistant.dialogue.stories import ACTION_LISTEN
 from assistant.dialogue.tracker import Tracker
 from assistant.messages import DialogueState
@@ -51,6 +51,8 @@ class PolicyStep:
 
     async def step(self, state: DialogueState, answer: Answer) -> bool:
         """Run the predicted actions; True when the turn is answered by them."""
+        if state.parse.intent.name in OUTSIDE_DIALOGUE:
+            return False  # said by the records' template, outside the rules and stories
         ran = False
         for _ in range(MAX_ACTIONS):
             action = self.policy.predict((*state.events, *answer.events))
