@@ -366,3 +366,18 @@ def test_a_browser_rating_reaches_the_records_of_a_consenting_user(
         (1, "bad", "too slow")
     ]
     assert [r["intent"] for r in home.rows("turns")] == ["calculate"]
+
+
+def test_the_consent_question_leaves_a_rasa_conversation_start_rule_working(
+    tmp_path: Path,
+) -> None:
+    home = Home(tmp_path)
+    done = home.run(
+        "chat", "--skill", str(ROOT / "tests/data/rasa/corner_cafe"), "--user", "zed",
+        stdin="yes\nhello\nhello\n",
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[2:] == [
+        "Welcome to the Corner Cafe! What can I get you?",
+        "Hello again!",
+    ]
