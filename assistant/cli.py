@@ -40,6 +40,7 @@ from assistant.stages.records.commands import COMMANDS as RECORD_COMMANDS
 from assistant.trace import waterfall
 
 log = logging.getLogger("assistant")
+SHOWN_KEYS = ("image", "custom")  # buttons are in the words already, numbered
 
 REPL_HELP = """\
 Type a message and press Enter. Commands:
@@ -97,10 +98,20 @@ class ChatPrinter:
             print(waterfall(record), file=sys.stderr)
         if self.as_json:
             print(json.dumps(record.to_json(), ensure_ascii=False), file=self.out)
-        elif self.one_line:
-            print(" ".join(record.text.split()), file=self.out)
+            self.out.flush()
+            return
+        # A terminal shows what a client would (an image, a custom payload) as a line of its own.
+        shown = [
+            f"({key}: {value if isinstance(value, str) else json.dumps(value)})"
+            for response in record.shown
+            for key, value in response.items()
+            if key in SHOWN_KEYS
+        ]
+        if self.one_line:  # one line per turn, for scripts
+            print(" ".join(" ".join([record.text, *shown]).split()), file=self.out)
         else:
-            print(f"assistant> {record.text}", file=self.out)
+            for line in filter(None, [record.text, *shown]):
+                print(f"assistant> {line}", file=self.out)
         self.out.flush()
 
 

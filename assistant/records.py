@@ -15,7 +15,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
 from typing import Any, TypeVar
 
-from assistant.messages import Message, Parse, Said, TextChange
+from assistant.dialogue.events import BotUttered
+from assistant.messages import DialogueUpdate, Message, Parse, Said, TextChange
 
 JSON = dict[str, Any]
 M = TypeVar("M", bound=Message)
@@ -125,3 +126,15 @@ def tone_json(said: Said) -> JSON | None:
             else None
         ),
     }
+
+
+def shown_of(messages: Iterable[Message]) -> list[JSON]:
+    """What the responder gave to be shown rather than said (Rasa's buttons, image and custom
+    payloads, on its `BotUttered` events), in order."""
+    return [
+        {"text": event.text, **event.data}
+        for update in messages
+        if isinstance(update, DialogueUpdate)
+        for event in update.events
+        if isinstance(event, BotUttered) and event.data
+    ]

@@ -44,7 +44,7 @@ from assistant.messages import (
     Transcript,
     UtteranceAudio,
 )
-from assistant.records import last_of, merge_into, said_of
+from assistant.records import last_of, merge_into, said_of, shown_of
 
 log = logging.getLogger(__name__)
 M = TypeVar("M", bound=Message)
@@ -129,13 +129,18 @@ class TurnRecord:
         return said_of(self.of(Said, senders[-1])) if senders else None
 
     @property
+    def shown(self) -> list[dict[str, Any]]:
+        """What was given to be shown rather than said (an image, a custom payload)."""
+        return shown_of(m for _, m in self.messages)
+
+    @property
     def text(self) -> str:
         """What the user reads or hears: never a traceback, and empty only when the turn was
         interrupted (or withdrawn) before anything was said."""
         if self.reply is not None and self.reply.text.strip():
             return self.reply.text
-        if self.interrupted:
-            return ""
+        if self.interrupted or (self.reply is not None and self.shown):
+            return ""  # nothing said, or only shown: an image, a custom payload
         if self.timed_out:
             return TIMEOUT_APOLOGY
         return APOLOGY if self.errors else NO_REPLY

@@ -94,3 +94,16 @@ def test_a_typed_payload_answers_the_form(assistant_bin: str) -> None:
     assert str(turns[4]["text"]).endswith(
         "All done! A table outside for 2 people, chinese food. Here is the menu."
     )
+
+
+def test_a_response_only_shown_is_kept_in_the_record_and_printed_not_apologised_for(
+    assistant_bin: str,
+) -> None:
+    (turn,) = chat(assistant_bin, ["where is the restaurant"])
+    assert turn["text"] == ""  # nothing to say: a map to show
+    assert turn["responses"] == [{"text": "", "custom": {"map": {"lat": 51.5, "lon": -0.12}}}]
+    plain = subprocess.run(
+        [assistant_bin, "chat", "--set", "dst=tracker-memory", "--skill", str(RESTAURANT)],
+        input="where is the restaurant\n", capture_output=True, text=True, timeout=300, cwd=ROOT,
+    )  # fmt: skip
+    assert plain.stdout.strip() == '(custom: {"map": {"lat": 51.5, "lon": -0.12}})', plain.stdout

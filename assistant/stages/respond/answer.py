@@ -20,7 +20,8 @@ from assistant.dialogue.events import JSON, ActionExecuted, BotUttered, Event, S
 from assistant.dialogue.responses import Chosen, ResponsePicker
 from assistant.dialogue.tracker import Tracker
 from assistant.generation import SentenceStream
-from assistant.messages import DialogueState, DialogueUpdate, Message
+from assistant.messages import DialogueState, Message
+from assistant.records import shown_of
 
 log = logging.getLogger(__name__)
 
@@ -168,11 +169,5 @@ def shown_record(produced: Sequence[Message]) -> dict[str, Any]:
     """The turn's record of what a client may show besides the words (`responses`: each
     utterance's buttons, image, custom payload), or nothing when there is none. The responder
     stage's `turn_record` returns it."""
-    shown = [
-        {"text": event.text, **event.data}
-        for update in produced
-        if isinstance(update, DialogueUpdate)
-        for event in update.events
-        if isinstance(event, BotUttered) and event.data
-    ]
+    shown = shown_of(produced)
     return {"responses": shown} if shown else {}
