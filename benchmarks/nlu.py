@@ -98,7 +98,7 @@ def scored_intents(skills: SkillSet) -> list[str]:
     """The intents a user can say: every intent with training examples, plus out_of_scope
     (which the classifier can also decide by distance). Intents without examples, such as the
     timers' `timer_done`, are triggered by reminders, never by an utterance."""
-    return sorted({*skills.intents, OUT_OF_SCOPE})
+    return sorted({*(e.intent for e in skills.examples), OUT_OF_SCOPE})
 
 
 # --- scoring -------------------------------------------------------------------------------------
