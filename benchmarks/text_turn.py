@@ -24,6 +24,8 @@ import json
 import os
 import platform
 import statistics
+import subprocess
+import sys
 import tempfile
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -105,6 +107,16 @@ async def converse(pipeline: Pipeline, utterances: Sequence[str]) -> list[TurnRe
     return records
 
 
+def run_alone(mode: str, limit: int | None) -> dict[str, dict[str, float]]:
+    with tempfile.TemporaryDirectory() as folder:
+        out = Path(folder) / "summary.json"
+        command = [sys.executable, "-m", "benchmarks.text_turn", "--records", mode]
+        command += ["--summary-to", str(out)] + (["--limit", str(limit)] if limit else [])
+        subprocess.run(command, check=True)
+        summary: dict[str, dict[str, float]] = json.loads(out.read_text())
+        return summary
+
+
 def summarize(samples: dict[str, list[float]]) -> dict[str, dict[str, float]]:
     return {
         stage: {"p50": statistics.median(v), "p95": percentile(v, 0.95), "max": max(v), "n": len(v)}
@@ -116,14 +128,18 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--limit", type=int, help="only the first N held-out utterances")
     parser.add_argument("--records", choices=["off", "granted", "both"], default="both")
+    parser.add_argument("--summary-to", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.summary_to is not None:  # one mode, for the process that runs both
+        with tempfile.TemporaryDirectory() as state:
+            os.environ["XDG_STATE_HOME"] = state  # the records written are thrown away
+            os.environ.pop("ASSISTANT_RECORDS_CONSENT", None)
+            summary = summarize(asyncio.run(measure(args.limit, args.records)))
+        args.summary_to.write_text(json.dumps(summary))
+        return
     modes = ["off", "granted"] if args.records == "both" else [args.records]
-    summaries = {}
-    with tempfile.TemporaryDirectory() as state:
-        os.environ["XDG_STATE_HOME"] = state  # the records written are thrown away
-        os.environ.pop("ASSISTANT_RECORDS_CONSENT", None)
-        for mode in modes:
-            summaries[mode] = summarize(asyncio.run(measure(args.limit, mode)))
+    # Each mode in a fresh process: the second would find the first's encodings remembered.
+    summaries = {mode: run_alone(mode, args.limit) for mode in modes}
     for mode, summary in summaries.items():
         print(f"\nrecords {mode}:")
         print(f"{'stage':<10} {'p50 ms':>8} {'p95 ms':>8} {'max ms':>8} {'turns':>6}")

@@ -146,6 +146,7 @@ class RecordsStage(Stage):
 
     async def process(self, message: Message) -> AsyncIterator[Message]:
         assert isinstance(message, Parse)
+        self.book.turn_began()
         session = message.session_id
         user = self.users.get(session) or default_user(session)
         command = understand_command(message, asking=self.asking.get(session))
