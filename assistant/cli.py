@@ -23,10 +23,11 @@ from assistant.commands.common import (
     add_pipeline_options,
     add_session_options,
     build_plan,
+    lazy,
 )
 from assistant.commands.data import add_data_commands, add_learn_command
 from assistant.commands.models import cmd_models, cmd_models_prepare
-from assistant.commands.serve import add_serve_arguments, cmd_serve
+from assistant.commands.serve_options import add_serve_arguments
 from assistant.commands.voice import cmd_voice
 from assistant.core.errors import ConfigError, StageLoadError
 from assistant.core.planner import PipelinePlan
@@ -340,7 +341,7 @@ def add_serve_command(commands: Commands) -> None:
         "serve", help="serve many conversations over HTTP (Rasa's REST channel, records, metrics)"
     )
     add_serve_arguments(serve)
-    serve.set_defaults(func=cmd_serve)
+    serve.set_defaults(func=lazy("assistant.commands.serve", "cmd_serve"))
 
 
 def add_speech_commands(commands: Commands) -> None:

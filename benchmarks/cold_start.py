@@ -18,6 +18,7 @@ import platform
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -38,6 +39,7 @@ class Case:
     name: str
     argv: list[str]
     needs_stdout: bool  # `import assistant.cli` prints nothing; a chat turn must print a reply
+    env: tuple[tuple[str, str], ...] = ()
 
 
 def cases() -> list[Case]:
@@ -52,6 +54,13 @@ def cases() -> list[Case]:
             [*chat[:-1], "my number is 212-555-0147"],
             True,
         ),
+        # A user who agreed to records: the turn is anonymized (Presidio, spaCy) before exit.
+        Case(
+            "chat --once hi, records kept (consent granted)",
+            chat,
+            True,
+            (("ASSISTANT_RECORDS_CONSENT", "granted"),),
+        ),
     ]
 
 
@@ -60,7 +69,7 @@ def run_once(case: Case) -> tuple[float, str]:
     t0 = time.perf_counter()
     proc = subprocess.run(
         case.argv, cwd=PROJECT, stdin=subprocess.DEVNULL, capture_output=True, text=True,
-        timeout=TIMEOUT_S, check=False,
+        timeout=TIMEOUT_S, check=False, env={**os.environ, **dict(case.env)},
     )
     elapsed = time.perf_counter() - t0
     if proc.returncode != 0:
@@ -96,6 +105,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         parser.error("--runs must be at least 1")
     if not ASSISTANT.exists():
         parser.error(f"no `assistant` script at {ASSISTANT}; install the project in this venv")
+    # A user of their own, who has answered nothing (records are asked about, never kept,
+    # unless a case says otherwise); the caches of fitted models are the machine's.
+    state = tempfile.mkdtemp(prefix="cold-start-state-")
+    os.environ.update(XDG_STATE_HOME=f"{state}/state", XDG_CONFIG_HOME=f"{state}/config")
+    os.environ.pop("ASSISTANT_RECORDS_CONSENT", None)
 
     results: list[dict[str, Any]] = []
     for case in cases():

@@ -316,7 +316,7 @@ def test_stats_print_counts_and_draw_a_plot(taught: Home, tmp_path: Path) -> Non
 def test_bad_requests_get_one_line_and_lose_nothing(taught: Home, tmp_path: Path) -> None:
     before = taught.records.read_bytes()
     unknown = taught.run("data", "export", "--format", "parquet", "--out", str(tmp_path / "x"))
-    assert unknown.returncode == 2 and "invalid choice" in unknown.stderr
+    assert unknown.returncode == 2 and "unknown export format 'parquet'" in unknown.stderr
     nobody = taught.run("data", "forget", "--user", "nobody-like-this")
     assert nobody.returncode == 2 and len(nobody.stderr.strip().splitlines()) == 1
     assert taught.records.read_bytes() == before

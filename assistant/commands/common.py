@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import argparse
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from importlib import import_module
 from pathlib import Path
 
 from assistant.config import DEFAULT_MODELS, load_models, load_pipeline, resolve_pipeline_path
@@ -15,6 +16,17 @@ from assistant.core.stage import Stage, StageContext
 from assistant.messages import Message
 from assistant.pipeline import plan_pipeline
 from assistant.stages import registry
+
+
+def lazy(module: str, name: str) -> Callable[[argparse.Namespace], int]:
+    """A subcommand whose code (and its heavy imports: aiohttp, Presidio, matplotlib) loads
+    only when that subcommand runs, so that `assistant chat` starts without them."""
+
+    def run(args: argparse.Namespace) -> int:
+        command: Callable[[argparse.Namespace], int] = getattr(import_module(module), name)
+        return command(args)
+
+    return run
 
 
 def add_models_option(parser: argparse.ArgumentParser) -> None:

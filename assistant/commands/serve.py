@@ -16,7 +16,8 @@ import sys
 
 from aiohttp import web
 
-from assistant.commands.common import add_knowledge_option, add_pipeline_options, build_plan
+from assistant.commands.common import build_plan
+from assistant.commands.serve_options import TOKEN_ENV
 from assistant.commands.serve_voice import plan_voice, start_voice
 from assistant.core.errors import ConfigError
 from assistant.core.planner import PipelinePlan
@@ -27,38 +28,8 @@ from assistant.server.http import make_app
 from assistant.server.hub import ConversationHub
 from assistant.server.voice_link import VoiceService
 from assistant.server.ws import add_voice_routes
-from assistant.server.wyoming import WyomingServer, add_wyoming_options, check_uri
+from assistant.server.wyoming import WyomingServer, check_uri
 from assistant.server.wyoming_speech import SpeechOptions
-
-TOKEN_ENV = "ASSISTANT_TOKEN"
-
-
-def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
-    add_pipeline_options(parser, "text")
-    parser.add_argument(
-        "--host",
-        default="127.0.0.1",
-        metavar="ADDRESS",
-        help="the address to listen on (default: 127.0.0.1, this machine only); any other "
-        "needs a token",
-    )
-    parser.add_argument(
-        "--port", type=int, default=8080, metavar="N", help="the TCP port (default: 8080; 0: any)"
-    )
-    parser.add_argument(
-        "--token",
-        metavar="TOKEN",
-        help=f"require this token on every request (default: ${TOKEN_ENV}, which other "
-        "users cannot see in the process list)",
-    )
-    add_knowledge_option(parser)
-    parser.add_argument(
-        "--voice",
-        metavar="NAME|PATH|none",
-        help="the audio pipeline of /ws and the browser client (default: voice, when the "
-        "catalog has its models; none: text only)",
-    )
-    add_wyoming_options(parser)
 
 
 def is_loopback(host: str) -> bool:

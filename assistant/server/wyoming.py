@@ -34,7 +34,6 @@ __all__ = [
     "Conversations",
     "SpeechOptions",
     "WyomingServer",
-    "add_wyoming_options",
     "check_uri",
     "serve_wyoming",
 ]
@@ -158,21 +157,6 @@ async def serve_wyoming(
         await asyncio.Event().wait()
     finally:
         await server.stop()
-
-
-def add_wyoming_options(parser: argparse.ArgumentParser) -> None:
-    """`--wyoming URI` and `--wyoming-allow-remote`, for `assistant serve`."""
-    parser.add_argument(
-        "--wyoming",
-        metavar="URI",
-        help="also serve Home Assistant's Wyoming protocol (speech-to-text, text-to-speech, "
-        "conversation agent) on URI, e.g. tcp://127.0.0.1:10300",
-    )
-    parser.add_argument(
-        "--wyoming-allow-remote",
-        action="store_true",
-        help="let --wyoming bind a non-loopback address (Wyoming has no authentication)",
-    )
 
 
 # --- standalone: python -m assistant.server.wyoming --------------------------------------------
