@@ -50,6 +50,7 @@ from assistant.messages import DialogueState, DialogueUpdate, Entity, IntentScor
 from assistant.skills.loader import load_skills
 from assistant.stages.dst.tracker import entities_to_json
 from assistant.stages.respond.chain import ChainParams, ChainResponder
+from tests.dialogue_state import dialogue_state
 
 from .conftest import DATA, ROOT
 
@@ -236,16 +237,7 @@ class Conversation:
                 *slot_events(self.skills.slots.values(), parse, self.tracker.state),
             ]
         )
-        state = self.tracker.state
-        message = DialogueState(
-            session_id="chat",
-            turn_id=self.turn,
-            parse=parse,
-            slots=tuple(state.slots.items()),
-            active_form=state.active_form,
-            requested_slot=state.requested_slot,
-            events=tuple(self.tracker.applied_events),
-        )
+        message = dialogue_state(self.tracker, parse, self.turn, applied=True)
         return self.loop.run_until_complete(self._respond(message))
 
     async def _respond(self, message: DialogueState) -> str:

@@ -38,6 +38,7 @@ from assistant.skills.loader import SkillSet, load_skill
 from assistant.stages.dst.tracker import entities_to_json
 from assistant.stages.respond.answer import Answer, SkillAnswers, shown_record
 from assistant.stages.respond.forms import FormRun, Forms
+from tests.dialogue_state import dialogue_state
 
 PROJECT = Path(__file__).parent / "data" / "rasa" / "restaurant"
 SKILLS = SkillSet((load_skill(PROJECT),))
@@ -78,16 +79,7 @@ class Conversation:
             *slot_events(SKILLS.slots.values(), parse, self.tracker.state, SKILLS.forms),
         ]
         self.tracker.extend(events)
-        state = self.tracker.state
-        message = DialogueState(
-            session_id="chat",
-            turn_id=self.turn,
-            parse=parse,
-            slots=tuple(state.slots.items()),
-            active_form=state.active_form,
-            requested_slot=state.requested_slot,
-            events=tuple(self.tracker.events),
-        )
+        message = dialogue_state(self.tracker, parse, self.turn)
         answer = await self.rules(message)
         self.tracker.extend(answer.events)
         self.updates.append(

@@ -40,6 +40,7 @@ from assistant.nlu.numbers import find_durations, find_numbers
 from assistant.skills.loader import load_skill, load_skills
 from assistant.stages.dst.tracker import entities_to_json
 from assistant.stages.respond.chain import ChainParams, ChainResponder
+from tests.dialogue_state import dialogue_state
 
 SKILLS = load_skills((BUILTIN_SKILLS_DIR,))
 DOMAIN = domain_json(SKILLS)
@@ -571,16 +572,7 @@ class Conversation:
                 *slot_events(SKILLS.slots.values(), parse, self.tracker.state),
             ]
         )
-        state = self.tracker.state
-        message = DialogueState(
-            session_id="chat",
-            turn_id=self.turn,
-            parse=parse,
-            slots=tuple(state.slots.items()),
-            active_form=state.active_form,
-            requested_slot=state.requested_slot,
-            events=tuple(self.tracker.events),
-        )
+        message = dialogue_state(self.tracker, parse, self.turn)
         return asyncio.run(self._respond(message))
 
     async def _respond(self, message: DialogueState) -> str:
