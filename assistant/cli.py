@@ -390,6 +390,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.debug
         else "assistant: %(message)s",
     )
+    if not args.debug:  # rasa-sdk's notes to a developer ("Skipping validation for ...")
+        logging.getLogger("rasa_sdk").setLevel(logging.ERROR)
     func: Callable[[argparse.Namespace], int] = args.func
     try:
         return func(args)
