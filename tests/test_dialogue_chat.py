@@ -216,3 +216,19 @@ def test_timers_still_running_when_the_chat_ends_are_mentioned(assistant_bin: st
     resumed = run("cancel the timer")  # the next process has it, and can cancel it
     assert "cancel" in resumed.stdout.lower(), resumed.stdout
     assert "still running" not in resumed.stderr, resumed.stderr
+
+
+def test_a_question_for_documents_without_any_is_an_honest_i_dont_know(
+    assistant_bin: str, tmp_path: Path
+) -> None:
+    """No `--knowledge`: nothing was searched, and the answer does not pretend otherwise."""
+    (turn,) = chat(assistant_bin, ["what do my notes say about the wifi password"])
+    assert turn["intent"]["name"] == "ask_knowledge"  # type: ignore[index]
+    assert turn["text"] in RESPONSES["utter_ask_knowledge_unknown"], turn["text"]
+    notes = tmp_path / "notes"
+    notes.mkdir()
+    (notes / "car.md").write_text("The car is insured with Lakeside Mutual.\n")
+    (with_notes,) = chat(
+        assistant_bin, ["what do my notes say about the wifi password"], "--knowledge", str(notes)
+    )
+    assert with_notes["text"] in RESPONSES["utter_ask_knowledge_none"], with_notes["text"]

@@ -166,7 +166,8 @@ def test_forms_responses_and_actions_follow_the_conventions() -> None:
         assert name.removeprefix("action_") in SKILLS.intents, name
     for name in (
         "utter_timer_done", "utter_ask_duration", "utter_invalid_duration", "utter_ask_item",
-        "utter_form_cancelled", "utter_ask_knowledge_none", "utter_chitchat", "utter_help",
+        "utter_form_cancelled", "utter_ask_knowledge_none", "utter_ask_knowledge_unknown",
+        "utter_chitchat", "utter_help",
     ):  # fmt: skip
         assert name in responses, name
     assert responses["utter_timer_done"][0].format(timer_label="ten minute") == (

@@ -317,7 +317,9 @@ class ChainResponder(Stage):
             answer.say(found.text, "knowledge")
             return True
         if asked:  # say honestly that it is not known, rather than guess
-            return self.answers.say_template("utter_ask_knowledge_none", state, answer)
+            # With no documents given, there were none to look in: don't say there were.
+            none = "utter_ask_knowledge_none" if self.knowledge else "utter_ask_knowledge_unknown"
+            return self.answers.say_template(none, state, answer)
         return False
 
     async def _generation(self, state: DialogueState, answer: Answer) -> bool:
