@@ -86,8 +86,8 @@ class ChainParams(StageParams):
     )
     seed: int | None = Field(None, description="fix the choice of template variations")
     knowledge_intents: list[str] = Field(
-        default_factory=lambda: ["ask_knowledge"],
-        description="intents answered from the --knowledge documents",
+        default_factory=lambda: ["ask_knowledge", "ask_fact"],
+        description="intents answered from the --knowledge documents (or an honest I don't know)",
     )
     knowledge_threshold: float = Field(
         0.45, ge=-1, le=1, description="below this similarity the assistant says it doesn't know"
