@@ -232,3 +232,20 @@ def test_a_question_for_documents_without_any_is_an_honest_i_dont_know(
         assistant_bin, ["what do my notes say about the wifi password"], "--knowledge", str(notes)
     )
     assert with_notes["text"] in RESPONSES["utter_ask_knowledge_none"], with_notes["text"]
+
+
+def test_cancel_it_means_the_timer_just_set(assistant_bin: str) -> None:
+    turns = chat(
+        assistant_bin,
+        [
+            "set a timer for eight minutes", "cancel it", "what timers do I have",
+            "set a timer for 2 minutes", "set a timer for 5 minutes", "cancel it",
+            "never mind",
+        ],
+        "--set", "dst=tracker-memory",
+    )  # fmt: skip
+    texts = [str(t["text"]) for t in turns]
+    assert "cancelled your eight minute timer" in texts[1], texts
+    assert "don't have any timers" in texts[2], texts
+    assert "Which one should I cancel?" in texts[5], texts  # two timers: it asks which
+    assert texts[6] in RESPONSES["utter_stop"], texts  # ... and "never mind" lets it go

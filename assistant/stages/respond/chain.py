@@ -51,6 +51,7 @@ from assistant.stages.respond.answer import Answer, SkillAnswers, shown_record
 from assistant.stages.respond.forms import Forms
 from assistant.stages.respond.generation import Generation
 from assistant.stages.respond.policy_step import PolicyStep
+from assistant.stages.respond.references import resolved
 
 log = logging.getLogger(__name__)
 
@@ -217,6 +218,7 @@ class ChainResponder(Stage):
 
     async def process(self, message: Message) -> AsyncIterator[Message]:
         assert isinstance(message, DialogueState)
+        message = resolved(message)
         answer = Answer()
         steps = {
             "forms": self.forms.step,
