@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 from aiohttp import web
+from aiohttp.typedefs import Handler
 
 from assistant.commands.common import knowledge_paths
 from assistant.knowledge.html_text import extract_text
@@ -52,6 +53,17 @@ async def _slow(request: web.Request) -> web.Response:
     return web.Response(text=PAGE, content_type="text/html")
 
 
+_FLAKY_SERVED: list[int] = []
+
+
+async def _flaky(request: web.Request) -> web.Response:
+    """The page the first time, then no answer in time (as if the network were gone)."""
+    if _FLAKY_SERVED:
+        await asyncio.sleep(3)
+    _FLAKY_SERVED.append(1)
+    return web.Response(text=PAGE, content_type="text/html")
+
+
 async def _big_streamed(request: web.Request) -> web.StreamResponse:
     # No Content-Length: the limit must hold while reading, not only on the header.
     response = web.StreamResponse(headers={"Content-Type": "text/html"})
@@ -63,14 +75,14 @@ async def _big_streamed(request: web.Request) -> web.StreamResponse:
     return response
 
 
-def _serve(make: Callable[[], web.Response]) -> web.Handler:
+def _serve(make: Callable[[], web.Response]) -> Handler:
     async def handler(request: web.Request) -> web.Response:
         return make()  # a response is sent once: a fresh one each time
 
     return handler
 
 
-def _html(body: str) -> web.Handler:
+def _html(body: str) -> Handler:
     return _serve(lambda: web.Response(text=body, content_type="text/html", charset="utf-8"))
 
 
@@ -90,6 +102,7 @@ def _app() -> web.Application:
             web.get("/big", _html(big)),
             web.get("/big-streamed", _big_streamed),
             web.get("/slow", _slow),
+            web.get("/flaky", _flaky),
         ]
     )
     return app
@@ -205,3 +218,19 @@ def test_chat_answers_from_a_page_and_names_it(site: str, tmp_path: Path) -> Non
     assert turn["source"] == "knowledge"
     assert turn["text"].startswith("According to Gull Point Lighthouse (127.0.0.1:")
     assert "31 metres" in turn["text"]
+
+
+def test_a_page_fetched_before_answers_when_the_site_does_not(
+    site: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Offline (here: the site answers once, then is too slow), the cached copy is used, with a
+    warning that says when it was fetched; a site that answers 404 gets no second chance."""
+    fetcher = WebFetcher(tmp_path, timeout_s=0.5)
+    [page] = fetcher.fetch(f"{site}/flaky")
+    assert "31 metres tall" in page.path.read_text()
+    assert WebFetcher(tmp_path, timeout_s=0.5).fetch(f"{site}/flaky") == [page]
+    assert (
+        f"{site}/flaky: no answer within 0.5 s (timed out); using the copy fetched " in caplog.text
+    )
+    with pytest.raises(WebKnowledgeError, match="HTTP 404"):
+        fetcher.fetch(f"{site}/missing")

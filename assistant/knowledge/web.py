@@ -37,7 +37,12 @@ XML_TYPES = ("application/xml", "text/xml")
 
 
 class WebKnowledgeError(Exception):
-    """A URL that cannot be used as knowledge. The message is one line and names the URL."""
+    """A URL that cannot be used as knowledge. The message is one line and names the URL;
+    `unreachable` when the site did not answer (rather than answering no)."""
+
+    def __init__(self, message: str, *, unreachable: bool = False) -> None:
+        super().__init__(message)
+        self.unreachable = unreachable
 
 
 def is_url(value: str | Path) -> bool:
@@ -68,7 +73,15 @@ class WebFetcher:
         with httpx.Client(
             timeout=self.timeout_s, follow_redirects=True, headers={"User-Agent": USER_AGENT}
         ) as client:
-            body, kind = self._get(client, url, accept_xml=True)
+            try:
+                body, kind = self._get(client, url, accept_xml=True)
+            except WebKnowledgeError as exc:
+                # Offline, a page fetched before still answers (and says when it was fetched).
+                cached = self.cached(url) if exc.unreachable else None
+                if cached is None:
+                    raise
+                log.warning("%s; using the copy fetched %s", exc, cached.fetched)
+                return [cached]
             if kind == "html":
                 return [self._keep(url, body)]
             pages = []
@@ -103,10 +116,12 @@ class WebFetcher:
                 return bytes(body), kind
         except httpx.TimeoutException:
             raise WebKnowledgeError(
-                f"{url}: no answer within {self.timeout_s:g} s (timed out)"
+                f"{url}: no answer within {self.timeout_s:g} s (timed out)", unreachable=True
             ) from None
         except httpx.HTTPError as exc:
-            raise WebKnowledgeError(f"{url}: cannot fetch it ({_one_line(exc)})") from None
+            raise WebKnowledgeError(
+                f"{url}: cannot fetch it ({_one_line(exc)})", unreachable=True
+            ) from None
 
     def _too_large(self, url: str) -> WebKnowledgeError:
         return WebKnowledgeError(f"{url}: larger than {self.max_bytes // 1000} kB, not used")
@@ -141,15 +156,33 @@ class WebFetcher:
             )
         return locations[: self.max_pages]
 
+    def _paths(self, url: str) -> tuple[Path, Path]:
+        """(markdown text, JSON sidecar) of the page at `url` in the cache."""
+        key = hashlib.sha1(url.encode()).hexdigest()[:24]
+        path = self.cache_dir / WEB_SUBDIR / f"{key}.md"
+        return path, path.with_suffix(".json")
+
+    def cached(self, url: str) -> WebPage | None:
+        """The copy of the page at `url` fetched before, if the cache has it."""
+        path, sidecar = self._paths(url)
+        try:
+            meta = json.loads(sidecar.read_text(encoding="utf-8"))
+            if meta["url"] != url or not path.is_file():
+                return None
+            return WebPage(
+                url=url, title=str(meta["title"]), fetched=str(meta["fetched"]), path=path
+            )
+        except (OSError, ValueError, KeyError):
+            return None
+
     def _keep(self, url: str, body: bytes) -> WebPage:
         """Extract the page's text and cache it; the markdown is rewritten only when the text
         changed, so the index's embedding cache still recognises it."""
         title, text = extract_text(_decode(body))
         if not text.strip():
             raise WebKnowledgeError(f"{url}: the page has no text to answer from")
-        key = hashlib.sha1(url.encode()).hexdigest()[:24]
-        folder = self.cache_dir / WEB_SUBDIR
-        path = folder / f"{key}.md"
+        path, sidecar = self._paths(url)
+        folder = path.parent
         fetched = datetime.now(UTC).replace(microsecond=0).isoformat()
         document = f"# {title}\n\n{text}\n" if title else f"{text}\n"
         try:
@@ -157,7 +190,7 @@ class WebFetcher:
             if not path.is_file() or path.read_text(encoding="utf-8") != document:
                 _write(path, document)
             meta = {"url": url, "title": title, "fetched": fetched}
-            _write(path.with_suffix(".json"), json.dumps(meta, ensure_ascii=False))
+            _write(sidecar, json.dumps(meta, ensure_ascii=False))
         except OSError as exc:
             raise WebKnowledgeError(f"{url}: cannot cache it in {folder}: {exc}") from None
         page_source.cache_clear()
