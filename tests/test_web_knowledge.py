@@ -53,6 +53,13 @@ async def _slow(request: web.Request) -> web.Response:
     return web.Response(text=PAGE, content_type="text/html")
 
 
+def _redirect(to: str) -> Handler:
+    async def handler(request: web.Request) -> web.Response:
+        raise web.HTTPFound(to)
+
+    return handler
+
+
 _FLAKY_SERVED: list[int] = []
 
 
@@ -103,6 +110,8 @@ def _app() -> web.Application:
             web.get("/big-streamed", _big_streamed),
             web.get("/slow", _slow),
             web.get("/flaky", _flaky),
+            web.get("/moved", _redirect("/page")),
+            web.get("/sneaky", _redirect("/private/notes")),
         ]
     )
     return app
@@ -153,6 +162,11 @@ def test_a_page_is_cached_with_its_url_title_and_fetch_date(
     assert page_source(ROOT / "tests" / "data" / "knowledge" / "house-manual.md") is None
 
 
+def test_a_redirect_is_followed(site: str, fetcher: WebFetcher) -> None:
+    [page] = fetcher.fetch(f"{site}/moved")
+    assert page.url == f"{site}/moved" and "31 metres tall" in page.path.read_text()
+
+
 def test_a_sitemap_gives_its_pages_except_those_robots_txt_disallows(
     site: str, fetcher: WebFetcher, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -165,6 +179,7 @@ def test_a_sitemap_gives_its_pages_except_those_robots_txt_disallows(
     ("path", "error"),
     [
         ("/private/notes", "robots.txt does not allow fetching it"),
+        ("/sneaky", "robots.txt does not allow fetching it (redirected to {site}/private/notes)"),
         ("/missing", "HTTP 404 Not Found"),
         ("/data.json", "application/json is not an HTML page (or a sitemap.xml)"),
         ("/big", "larger than 20 kB, not used"),
@@ -177,7 +192,7 @@ def test_a_page_that_cannot_be_used_is_a_one_line_error(
 ) -> None:
     with pytest.raises(WebKnowledgeError) as raised:
         fetcher.fetch(site + path)
-    assert str(raised.value) == f"{site}{path}: {error}"
+    assert str(raised.value) == f"{site}{path}: {error.format(site=site)}"
     assert not (fetcher.cache_dir / "web").exists() or not any(
         (fetcher.cache_dir / "web").iterdir()
     )

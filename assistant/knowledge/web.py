@@ -31,6 +31,7 @@ WEB_SUBDIR = "web"
 USER_AGENT = "assistant-knowledge/1.0 (+offline voice assistant; fetches only what you name)"
 MAX_PAGE_BYTES = 2_000_000  # a page of text is far smaller; larger is a download, not a page
 TIMEOUT_S = 10.0
+MAX_REDIRECTS = 5
 MAX_SITEMAP_PAGES = 50  # a whole site is not a knowledge base for a voice assistant
 HTML_TYPES = ("text/html", "application/xhtml+xml")
 XML_TYPES = ("application/xml", "text/xml")
@@ -71,7 +72,7 @@ class WebFetcher:
         """The page at `url`, or each page of the sitemap at `url`. Raises WebKnowledgeError
         for the URL itself; a sitemap's pages that fail are skipped with a warning."""
         with httpx.Client(
-            timeout=self.timeout_s, follow_redirects=True, headers={"User-Agent": USER_AGENT}
+            timeout=self.timeout_s, follow_redirects=False, headers={"User-Agent": USER_AGENT}
         ) as client:
             try:
                 body, kind = self._get(client, url, accept_xml=True)
@@ -96,24 +97,19 @@ class WebFetcher:
             return pages
 
     def _get(self, client: httpx.Client, url: str, *, accept_xml: bool) -> tuple[bytes, str]:
-        """(body, "html" or "xml") of `url`, checked for robots.txt, status, type and size."""
-        if not self._allowed(client, url):
-            raise WebKnowledgeError(f"{url}: robots.txt does not allow fetching it")
+        """(body, "html" or "xml") of `url`, checked for robots.txt, status, type and size.
+        Redirects are followed here, not by httpx, so each hop's robots.txt is honoured."""
+        current = url
         try:
-            with client.stream("GET", url) as response:
-                if response.status_code >= 400:
-                    reason = response.reason_phrase or "error"
-                    raise WebKnowledgeError(f"{url}: HTTP {response.status_code} {reason}")
-                kind = _kind(response.headers.get("content-type", ""), url, accept_xml)
-                declared = response.headers.get("content-length", "")
-                if declared.isdigit() and int(declared) > self.max_bytes:
-                    raise self._too_large(url)
-                body = bytearray()
-                for chunk in response.iter_bytes():
-                    body += chunk
-                    if len(body) > self.max_bytes:
-                        raise self._too_large(url)
-                return bytes(body), kind
+            for _ in range(MAX_REDIRECTS + 1):
+                if not self._allowed(client, current):
+                    where = "" if current == url else f" (redirected to {current})"
+                    raise WebKnowledgeError(f"{url}: robots.txt does not allow fetching it{where}")
+                with client.stream("GET", current) as response:
+                    if not response.is_redirect:
+                        return self._read(response, url, accept_xml)
+                    current = urljoin(current, response.headers.get("location", ""))
+            raise WebKnowledgeError(f"{url}: more than {MAX_REDIRECTS} redirects")
         except httpx.TimeoutException:
             raise WebKnowledgeError(
                 f"{url}: no answer within {self.timeout_s:g} s (timed out)", unreachable=True
@@ -122,6 +118,21 @@ class WebFetcher:
             raise WebKnowledgeError(
                 f"{url}: cannot fetch it ({_one_line(exc)})", unreachable=True
             ) from None
+
+    def _read(self, response: httpx.Response, url: str, accept_xml: bool) -> tuple[bytes, str]:
+        if response.status_code >= 400:
+            reason = response.reason_phrase or "error"
+            raise WebKnowledgeError(f"{url}: HTTP {response.status_code} {reason}")
+        kind = _kind(response.headers.get("content-type", ""), url, accept_xml)
+        declared = response.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > self.max_bytes:
+            raise self._too_large(url)
+        body = bytearray()
+        for chunk in response.iter_bytes():
+            body += chunk
+            if len(body) > self.max_bytes:
+                raise self._too_large(url)
+        return bytes(body), kind
 
     def _too_large(self, url: str) -> WebKnowledgeError:
         return WebKnowledgeError(f"{url}: larger than {self.max_bytes // 1000} kB, not used")
