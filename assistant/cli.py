@@ -23,6 +23,7 @@ from assistant.commands.common import (
     add_pipeline_options,
     add_session_options,
     build_plan,
+    knowledge_paths,
     lazy,
 )
 from assistant.commands.data import add_data_commands, add_learn_command
@@ -120,7 +121,10 @@ async def _chat(args: argparse.Namespace, plan: PipelinePlan) -> int:
     interactive = args.once is None and sys.stdin.isatty()
     if interactive:
         print("Loading models...", file=sys.stderr)
-    context = StageContext(skill_dirs=plan.skill_dirs, knowledge_paths=tuple(args.knowledge))
+    context = StageContext(
+        skill_dirs=plan.skill_dirs,
+        knowledge_paths=await asyncio.to_thread(knowledge_paths, args.knowledge),
+    )
     pipeline = Pipeline(plan, context=context)
     # A one-shot or scripted run loads what a turn may need (the language model, the PII
     # analyzer) only when a turn needs it; an interactive one loads it while the user types.

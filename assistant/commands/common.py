@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from importlib import import_module
@@ -11,8 +12,10 @@ from pathlib import Path
 from assistant.config import DEFAULT_MODELS, load_models, load_pipeline, resolve_pipeline_path
 from assistant.core.config import find_backend, parse_overrides, validate_params
 from assistant.core.errors import ConfigError, StageLoadError
+from assistant.core.paths import default_cache_dir
 from assistant.core.planner import PipelinePlan
 from assistant.core.stage import Stage, StageContext
+from assistant.knowledge.web import WebFetcher, WebKnowledgeError, is_url
 from assistant.messages import Message
 from assistant.pipeline import plan_pipeline
 from assistant.stages import registry
@@ -87,12 +90,37 @@ def add_skill_option(parser: argparse.ArgumentParser) -> None:
 def add_knowledge_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--knowledge",
-        type=Path,
+        type=knowledge_source,
         action="append",
         default=[],
-        metavar="PATH",
-        help="a file or folder of .md/.txt documents to answer questions from; repeatable",
+        metavar="PATH|URL",
+        help="a file or folder of .md/.txt documents, or a web page or sitemap.xml "
+        "(http:// or https://), to answer questions from; repeatable",
     )
+
+
+def knowledge_source(value: str) -> Path | str:
+    """A URL stays a string (Path would fold its '//'); anything else is a path."""
+    return value if is_url(value) else Path(value)
+
+
+def knowledge_paths(sources: list[Path | str], cache_dir: Path | None = None) -> tuple[Path, ...]:
+    """The documents to index: paths as given, and each URL fetched into the cache
+    (`assistant.knowledge.web`). A URL that cannot be used is reported on stderr in one line
+    and left out, so the assistant still starts with the other documents."""
+    fetcher = WebFetcher(cache_dir or default_cache_dir())
+    paths: list[Path] = []
+    for source in sources:
+        if not is_url(source):
+            paths.append(Path(source))
+            continue
+        try:
+            pages = fetcher.fetch(str(source))
+        except WebKnowledgeError as exc:
+            print(f"knowledge: {exc}", file=sys.stderr, flush=True)
+            continue
+        paths += [page.path for page in pages]
+    return tuple(paths)
 
 
 def build_plan(args: argparse.Namespace) -> PipelinePlan:

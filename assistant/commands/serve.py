@@ -16,7 +16,7 @@ import sys
 
 from aiohttp import web
 
-from assistant.commands.common import build_plan
+from assistant.commands.common import build_plan, knowledge_paths
 from assistant.commands.serve_options import TOKEN_ENV
 from assistant.commands.serve_voice import plan_voice, start_voice
 from assistant.core.errors import ConfigError
@@ -64,7 +64,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 async def _serve(args: argparse.Namespace, plan: PipelinePlan, token: str | None) -> int:
     print("Loading models...", file=sys.stderr, flush=True)
-    context = StageContext(skill_dirs=plan.skill_dirs, knowledge_paths=tuple(args.knowledge))
+    context = StageContext(
+        skill_dirs=plan.skill_dirs,
+        knowledge_paths=await asyncio.to_thread(knowledge_paths, args.knowledge),
+    )
     pipeline = Pipeline(plan, context=context)
     await pipeline.start(prefetch=True)
     hub = ConversationHub(pipeline)

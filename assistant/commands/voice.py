@@ -18,7 +18,7 @@ from assistant.audio.devices import (
     check_output_device,
 )
 from assistant.audio.wav import read_wav, write_wav
-from assistant.commands.common import build_plan
+from assistant.commands.common import build_plan, knowledge_paths
 from assistant.core.errors import ConfigError
 from assistant.core.memory import release_free_memory
 from assistant.core.planner import PipelinePlan
@@ -61,7 +61,10 @@ async def _voice(args: argparse.Namespace, plan: PipelinePlan, speaker: Speaker 
     playback: Playback | None = speaker
     timeline = Timeline() if args.output is not None and realtime else None
     playback = timeline or playback
-    context = StageContext(skill_dirs=plan.skill_dirs, knowledge_paths=tuple(args.knowledge))
+    context = StageContext(
+        skill_dirs=plan.skill_dirs,
+        knowledge_paths=await asyncio.to_thread(knowledge_paths, args.knowledge),
+    )
     if live:
         print("Loading models...", file=sys.stderr)
     async with Pipeline(plan, context=context) as pipeline:

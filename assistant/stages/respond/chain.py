@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator, Sequence
+from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 from pydantic import Field
@@ -43,6 +44,7 @@ from assistant.dialogue.responses import ResponsePicker
 from assistant.generation import GeneratorSpec, SentenceStream
 from assistant.generation.llama import GGUF_PIP
 from assistant.knowledge import KnowledgeIndex
+from assistant.knowledge.web import page_source, source_name
 from assistant.messages import DialogueState, DialogueUpdate, Message, Reply
 from assistant.nlu.embedder import shared_encoder
 from assistant.progress import ProgressBar
@@ -316,7 +318,7 @@ class ChainResponder(Stage):
             )
         if found is not None:
             answer.events.append(ActionExecuted(name="action_knowledge"))
-            answer.say(found.text, "knowledge")
+            answer.say(_with_source(found.text, found.source_path), "knowledge")
             return True
         if asked:  # say honestly that it is not known, rather than guess
             # With no documents given, there were none to look in: don't say there were.
@@ -326,6 +328,15 @@ class ChainResponder(Stage):
 
     async def _generation(self, state: DialogueState, answer: Answer) -> bool:
         return self.generation is not None and await self.generation.step(state, answer)
+
+
+def _with_source(text: str, path: Path) -> str:
+    """An answer from a web page names the page: the user did not write it, and may want to
+    check it (their own documents need no such note)."""
+    source = page_source(path)
+    if source is None:
+        return text
+    return f"According to {source_name(*source)}: {text}"
 
 
 def knowledge_progress(done: int, total: int) -> None:
