@@ -7,7 +7,7 @@ Accuracy: every sentence of benchmarks/data/sentiment_test.yml (written for the 
 trained or calibrated on) is judged by each backend with its default parameters; reported are
 accuracy, recall per label, the confusion matrix and the misses.
 
-Latency: the text pipeline with a sentiment stage before nlu and the tone stage after respond
+Latency: the text pipeline, its sentiment stage set to each backend in turn (tone after respond),
 runs every test sentence as a turn, `--rounds` times after a warm-up round; each stage's time per
 turn (its `StageTiming`s, as `--json` reports them) is summarised as p50/p95. Results go to
 benchmarks/results/sentiment.json.
@@ -150,14 +150,23 @@ def calibrate() -> dict[str, Any]:
 # --- latency -------------------------------------------------------------------------------------
 
 
+def with_stage(stages: list[StageRef], ref: StageRef, anchor: str, after: int) -> list[StageRef]:
+    """`stages` with `ref` in place of the stage of its kind (the text pipeline has sentiment and
+    tone now), or inserted next to the `anchor` kind (`after` 0: before it, 1: after it)."""
+    kinds = [stage.kind for stage in stages]
+    if ref.kind in kinds:
+        stages[kinds.index(ref.kind)] = ref
+    else:
+        stages.insert(kinds.index(anchor) + after, ref)
+    return stages
+
+
 async def stage_latency(backend: str, utterances: Sequence[str], rounds: int) -> dict[str, Any]:
     """Per-turn milliseconds of each stage in the text pipeline with sentiment and tone added."""
     path = resolve_pipeline_path("text")
     spec = load_pipeline(path)
-    kinds = [ref.kind for ref in spec.stages]
-    stages = list(spec.stages)
-    stages.insert(kinds.index("respond") + 1, StageRef(kind="tone", model="bench-tone"))
-    stages.insert(kinds.index("nlu"), StageRef(kind="sentiment", model="bench-sentiment"))
+    stages = with_stage(list(spec.stages), StageRef(kind="tone", model="bench-tone"), "respond", 1)
+    stages = with_stage(stages, StageRef(kind="sentiment", model="bench-sentiment"), "nlu", 0)
     catalog = load_models(DEFAULT_MODELS)
     catalog["sentiment"] = {"bench-sentiment": ModelSpec(backend=backend)}
     catalog["tone"] = {"bench-tone": ModelSpec(backend="policy")}

@@ -1,5 +1,5 @@
 """The tone stage with the shipped policy, fed by the real VADER sentiment stage, and end to end
-through `assistant chat` with sentiment and tone added to the text pipeline."""
+through `assistant chat`, whose text pipeline has the MiniLM sentiment and the tone stage."""
 
 from __future__ import annotations
 
@@ -331,7 +331,7 @@ def test_stage_with_a_broken_policy_does_not_start(tmp_path: Path) -> None:
 
 def test_chat_with_sentiment_and_tone(tmp_path: Path, assistant_bin: str) -> None:
     """An annoyed user gets a shorter, calmer reply than a neutral one, as `--json` shows."""
-    # The default text pipeline has the sentiment and tone stages.
+    # The default text pipeline has the sentiment (MiniLM classifier) and tone stages.
     lines = [
         "book me a flight to lisbon",
         "ugh, this is so annoying, book me a flight to lisbon",
@@ -355,7 +355,9 @@ def test_chat_with_sentiment_and_tone(tmp_path: Path, assistant_bin: str) -> Non
         assert turn["tone"]["style"] == "neutral" and turn["tone"]["adjustments"] == []
         assert turn["tone"]["prosody"] == {"rate": 1.0, "sentence_pause_ms": None}
     for turn in (plain_annoyed, time_annoyed):
-        assert turn["sentiment"]["label"] == "negative" and turn["sentiment"]["score"] < -0.3
+        # Negative, by how much varies: the classifier puts the long flight request only just
+        # past its band (about -0.02), the short question further (about -0.33).
+        assert turn["sentiment"]["label"] == "negative" and turn["sentiment"]["score"] < 0
         assert turn["tone"]["style"] == "calm"
         assert turn["tone"]["reason"].startswith("negative (-")
         assert "acknowledged" in turn["tone"]["adjustments"]

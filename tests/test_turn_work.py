@@ -24,10 +24,8 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def one_turn(text: str) -> TurnRecord:
     path = ROOT / "pipelines" / "text.yaml"
-    overrides = {"sentiment": "sentiment-minilm"}  # a third reader of the same encoding
-    plan = plan_pipeline(
-        load_pipeline(path), path, load_models(DEFAULT_MODELS), DEFAULT_MODELS, overrides
-    )
+    # The default sentiment, the MiniLM classifier, is a third reader of the same encoding.
+    plan = plan_pipeline(load_pipeline(path), path, load_models(DEFAULT_MODELS), DEFAULT_MODELS, {})
 
     async def scenario() -> TurnRecord:
         async with Pipeline(plan) as pipeline:
@@ -62,6 +60,7 @@ def test_a_turn_encodes_and_scans_each_text_once(monkeypatch: pytest.MonkeyPatch
     assert record.parse is not None and record.parse.intent.name == "add_to_list"
     assert scanned[said] == 1 and scanned[redacted] == 0  # guard; the tracker trusts it
     assert all(count == 1 for count in scanned.values()), scanned  # the reply: tracker, filter
+    assert record.to_json()["sentiment"] is not None  # the sentiment stage read this turn
     assert encoded[redacted] == 1, encoded  # guard, intents and sentiment share it
     turn_texts = [t for t in encoded if t == redacted or t in record.text]
     assert all(encoded[t] == 1 for t in turn_texts), encoded
