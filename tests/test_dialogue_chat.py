@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import select
-import socket
 import subprocess
 import sys
 import time
@@ -17,6 +16,7 @@ import pytest
 
 from assistant.config import BUILTIN_SKILLS_DIR
 from assistant.skills.loader import load_skills
+from tests.ports import free_port, wait_for_port
 
 ROOT = Path(__file__).resolve().parents[1]
 RESPONSES = load_skills((BUILTIN_SKILLS_DIR,)).responses
@@ -119,12 +119,6 @@ def test_a_timer_announces_itself(assistant_bin: str) -> None:
     assert "Your two second timer is done." in lines[1]
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def action_server() -> Iterator[str]:
     """A real rasa-sdk action server on loopback, serving the calculator skill's actions."""
@@ -144,13 +138,7 @@ def action_server() -> Iterator[str]:
         stderr=subprocess.DEVNULL,
     )
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=1):
-                break
-        except OSError:
-            time.sleep(0.3)
+    wait_for_port(port)
     yield url
     process.terminate()
     process.wait(10)

@@ -13,10 +13,8 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -51,6 +49,7 @@ from assistant.skills.loader import load_skills
 from assistant.stages.dst.tracker import entities_to_json
 from assistant.stages.respond.chain import ChainParams, ChainResponder
 from tests.dialogue_state import dialogue_state
+from tests.ports import free_port, wait_for_port
 
 from .conftest import DATA, ROOT
 
@@ -266,12 +265,6 @@ def conversations() -> Iterator[list[Conversation]]:
         chat.close()
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def cafe_actions() -> Iterator[str]:
     """A real rasa-sdk action server on loopback, serving the cafe project's `actions` package
@@ -284,13 +277,7 @@ def cafe_actions() -> Iterator[str]:
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=1):
-                break
-        except OSError:
-            time.sleep(0.3)
+    wait_for_port(port)
     yield f"http://127.0.0.1:{port}"
     process.terminate()
     process.wait(10)
@@ -458,7 +445,8 @@ def test_the_mood_stories_through_assistant_chat(assistant_bin: str) -> None:
     assert texts[1].endswith(
         "Here is a photo of a sleepy otter, maybe it helps: Did that make it a little better?"
     )
-    assert texts[2] == "Take care, see you soon."
+    # (and, for a user who sounds down, may offer what it can do after the words)
+    assert texts[2].startswith("Take care, see you soon."), texts[2]
 
 
 def test_the_cafe_stories_through_assistant_chat(assistant_bin: str) -> None:

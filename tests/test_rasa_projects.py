@@ -6,10 +6,8 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,6 +15,7 @@ import pytest
 
 from assistant.skills.loader import load_skill, parse_example
 from assistant.skills.stories import ANY_VALUE, EntityCondition, Rule, SlotSet, Step
+from tests.ports import free_port, wait_for_port
 
 ROOT = Path(__file__).resolve().parents[1]
 RASA = ROOT / "tests" / "data" / "rasa"
@@ -114,12 +113,6 @@ def test_each_unsupported_key_is_one_warning_line(
     ]
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def travel_actions() -> Iterator[int]:
     """The travel project's actions.py on a real rasa-sdk action server, started in the
@@ -132,13 +125,7 @@ def travel_actions() -> Iterator[int]:
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=1):
-                break
-        except OSError:
-            time.sleep(0.3)
+    wait_for_port(port)
     yield port
     process.terminate()
     process.wait(10)
@@ -164,8 +151,9 @@ def test_roles_groups_domain_folder_and_the_endpoints_action_server(
         ("city", "Paris", "destination", None),
     ]
     # endpoints.yml's action_endpoint (with ${TRAVEL_ACTIONS_PORT}) ran the project's action.
-    assert turns[0]["text"] == "Booked on the action server: Berlin to Paris."
-    assert turns[1]["text"] == "Booked on the action server: Oslo to Rome."
+    # (the tone stage may open with a word of its own for a cheerful request)
+    assert turns[0]["text"].endswith("Booked on the action server: Berlin to Paris.")
+    assert turns[1]["text"].endswith("Booked on the action server: Oslo to Rome.")
     # Slots mapped by role; from_trigger_intent set by the intent.
     assert turns[1]["slots"] == {"departure": "Oslo", "destination": "Rome", "trip": True}
     groups = [(e[0], e[3]) for e in entities(turns[2])]
