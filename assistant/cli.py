@@ -31,6 +31,7 @@ from assistant.commands.models import cmd_models, cmd_models_prepare
 from assistant.commands.serve_options import add_serve_arguments
 from assistant.commands.voice import cmd_voice
 from assistant.core.errors import ConfigError, StageLoadError
+from assistant.core.paths import default_state_dir
 from assistant.core.planner import PipelinePlan
 from assistant.core.runner import Pipeline
 from assistant.core.stage import StageContext
@@ -55,9 +56,8 @@ Type a message and press Enter. Commands:
   /quit    leave (Ctrl-D works too)"""
 
 
-def _history_file() -> Path:
-    state = Path(os.environ.get("XDG_STATE_HOME", Path.home() / ".local" / "state"))
-    return state / "assistant" / "chat_history"
+def history_file() -> Path:
+    return default_state_dir() / "chat_history"
 
 
 # --- chat ----------------------------------------------------------------------------------------
@@ -189,7 +189,7 @@ async def _read_lines(session: TextSession, printer: ChatPrinter) -> None:
 async def _repl(session: TextSession, printer: ChatPrinter, plan: PipelinePlan) -> None:
     import readline  # importing it gives input() line editing and history
 
-    history = _history_file()
+    history = history_file()
     with contextlib.suppress(OSError):
         readline.read_history_file(history)
     readline.set_history_length(1000)

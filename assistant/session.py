@@ -269,8 +269,8 @@ class TurnRecorder:
 
 def hand_over(pipeline: Pipeline, record: TurnRecord) -> None:
     """Give a finished turn's record to whoever keeps records (`StageContext.keepers`)."""
-    keepers = pipeline.context.keepers
-    if keepers and record.turn_id > 0:
+    keepers = [k for k in pipeline.context.keepers if k.wants(record.session_id, record.turn_id)]
+    if keepers:  # most turns: nobody consented, and no record is built for nothing
         record_json = record.to_json()
         audio = record.utterance.pcm if record.utterance is not None else None
         for keeper in keepers:

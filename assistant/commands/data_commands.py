@@ -9,11 +9,11 @@ records stage's store and key and the tracker's conversations), and never load a
 from __future__ import annotations
 
 import argparse
-import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from assistant.cli import history_file
 from assistant.commands.common import build_plan
 from assistant.commands.learning import learn_from_store
 from assistant.core.config import parse_overrides
@@ -51,8 +51,7 @@ def pipeline_files(args: argparse.Namespace) -> Files:
             key = stage.params.key or key
         elif isinstance(stage.params, TrackerParams) and stage.params.store == "sqlite":
             trackers = stage.params.path or default_tracker_path()
-    state = Path(os.environ.get("XDG_STATE_HOME", Path.home() / ".local" / "state"))
-    return Files(records, key, trackers, state / "assistant" / "chat_history")
+    return Files(records, key, trackers, history_file())
 
 
 def open_records(files: Files) -> tuple[SQLiteRecordStore, Identity]:

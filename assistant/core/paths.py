@@ -17,6 +17,11 @@ def default_cache_dir() -> Path:
     return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "assistant"
 
 
+def default_state_dir() -> Path:
+    """What is kept of the users: conversations, records, the chat's line history."""
+    return Path(os.environ.get("XDG_STATE_HOME", Path.home() / ".local" / "state")) / "assistant"
+
+
 def write_whole(path: Path, write: Callable[[Path], None], *, what: str) -> bool:
     """Have `write` make the file at `path`, whole or not at all: it writes a partial file
     that is then renamed into place, so a reader (another process) never sees half of it.

@@ -33,6 +33,9 @@ class StageParams(BaseModel):
 
 
 class TurnKeeper(Protocol):
+    def wants(self, session_id: str, turn_id: int) -> bool:
+        """Whether it keeps this turn: its record is built only if someone does."""
+
     def keep(self, session_id: str, record: dict[str, Any], plan: Any, audio: bytes | None) -> None:
         """A finished turn: its `--json` record, the pipeline's plan and, when spoken, the
         user's 16 kHz 16-bit audio. Must not block."""

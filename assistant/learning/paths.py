@@ -6,17 +6,14 @@ corrections), apart from the built-in skills, which are never edited.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
-
-def state_dir() -> Path:
-    return Path(os.environ.get("XDG_STATE_HOME", Path.home() / ".local" / "state")) / "assistant"
+from assistant.core.paths import default_state_dir
 
 
 def learned_skill_dir() -> Path:
     """The skill folder `assistant learn` writes (`nlu.yml` in Rasa's format)."""
-    return state_dir() / "skills" / "learned"
+    return default_state_dir() / "skills" / "learned"
 
 
 def has_learned_skill(path: Path | None = None) -> bool:

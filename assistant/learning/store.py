@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import sqlite3
 import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from assistant.core.paths import default_state_dir
 from assistant.learning.manifest import forget_lines, line_hashes
 from assistant.learning.rows import (
     ConsentKind,
@@ -75,8 +75,7 @@ _JSON_FIELDS = ("entities", "sentiment", "guard", "filter", "timings_ms", "model
 
 
 def default_store_path() -> Path:
-    state = Path(os.environ.get("XDG_STATE_HOME", Path.home() / ".local" / "state"))
-    return state / "assistant" / "records.sqlite"
+    return default_state_dir() / "records.sqlite"
 
 
 class SQLiteRecordStore:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import time
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import replace
@@ -20,6 +19,7 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import Field
 
+from assistant.core.paths import default_state_dir
 from assistant.core.stage import Stage, StageParams
 from assistant.dialogue.events import (
     BotUttered,
@@ -60,8 +60,7 @@ log = logging.getLogger(__name__)
 
 
 def default_store_path() -> Path:
-    state = Path(os.environ.get("XDG_STATE_HOME", Path.home() / ".local" / "state"))
-    return state / "assistant" / "trackers.sqlite"
+    return default_state_dir() / "trackers.sqlite"
 
 
 class TrackerParams(StageParams):

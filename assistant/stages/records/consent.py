@@ -219,6 +219,10 @@ class RecordsStage(Stage):
         answer = book.answer_of(user)
         return policy.reply("status_unasked" if answer is None else "status_declined")
 
+    def wants(self, session_id: str, turn_id: int) -> bool:
+        """A turn of a user who had consented when it was said (and not about the records)."""
+        return (session_id, turn_id) in self.turn_kept
+
     def keep(self, session_id: str, record: dict[str, Any], plan: Any, audio: bytes | None) -> None:
         """A finished turn (called by the session): written later if its user consented."""
         said_at = self.turn_kept.pop((session_id, record.get("turn", 0)), None)
