@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import argparse
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from assistant.cli import history_file
@@ -27,8 +27,10 @@ from assistant.learning.learned import LearnedFolderError
 from assistant.learning.rows import RecordStoreError
 from assistant.learning.stats import compute, format_stats, plot
 from assistant.learning.store import SQLiteRecordStore, default_store_path
+from assistant.memory import MemoryStore, MemoryStoreError, default_memory_path
 from assistant.stages.dst.tracker import TrackerParams
 from assistant.stages.dst.tracker import default_store_path as default_tracker_path
+from assistant.stages.memory.sqlite import MemoryParams
 from assistant.stages.records.consent import RecordsParams
 
 
@@ -40,18 +42,24 @@ class Files:
     key: Path
     trackers: Path | None  # None: the tracker keeps conversations in memory only
     chat_history: Path
+    memory: Path = field(default_factory=default_memory_path)
+    memory_key: Path = field(default_factory=default_key_path)
 
 
 def pipeline_files(args: argparse.Namespace) -> Files:
     plan = build_plan(args)
     records, key, trackers = default_store_path(), default_key_path(), None
+    memory, memory_key = default_memory_path(), None
     for stage in plan.stages:
         if isinstance(stage.params, RecordsParams):
             records = stage.params.path or records
             key = stage.params.key or key
         elif isinstance(stage.params, TrackerParams) and stage.params.store == "sqlite":
             trackers = stage.params.path or default_tracker_path()
-    return Files(records, key, trackers, history_file())
+        elif isinstance(stage.params, MemoryParams):
+            memory = stage.params.path or memory
+            memory_key = stage.params.key
+    return Files(records, key, trackers, history_file(), memory, memory_key or key)
 
 
 def open_records(files: Files) -> tuple[SQLiteRecordStore, Identity]:
@@ -65,25 +73,16 @@ def open_records(files: Files) -> tuple[SQLiteRecordStore, Identity]:
 
 
 def cmd_data_forget(args: argparse.Namespace) -> int:
+    """Everything kept of the user: their memory, their records and the sessions those name."""
     files = pipeline_files(args)
-    store, identity = open_records(files)
-    with store:
-        user_key = identity.user_key(args.user)
-        if not store.knows_user(user_key):
-            raise ConfigError(
-                f"--user {args.user}: nothing is kept about this user (check the spelling; "
-                "ids are case-sensitive)"
-            )
-        sessions = store.sessions_of(user_key)
-        events = 0
-        if files.trackers is not None and files.trackers.exists():
-            trackers = SQLiteTrackerStore(files.trackers)
-            try:
-                events = trackers.delete(sessions)
-            finally:
-                trackers.close()
-        receipt = forget_user(store, user_key)
-    counts = dict(receipt.counts, tracker_events=events)
+    memories = forget_memory(files, args.user)
+    records = forget_records(files, args.user)
+    if not memories and records is None:
+        raise ConfigError(
+            f"--user {args.user}: nothing is kept about this user (check the spelling; "
+            "ids are case-sensitive)"
+        )
+    counts = {"memories": memories, **(records or {})}
     print(f"Forgot user {args.user} ({time.strftime('%Y-%m-%d %H:%M:%S')}):")
     for name, count in counts.items():
         print(f"  {name.replace('_', ' ')}: {count}")
@@ -93,6 +92,40 @@ def cmd_data_forget(args: argparse.Namespace) -> int:
             "anyone on this computer; delete it too if that should go)"
         )
     return 0
+
+
+def forget_memory(files: Files, user: str) -> int:
+    """What the user asked to be remembered (name, units, facts), for good; the count. No
+    store or no key yet: nothing was ever remembered (and nothing is created by looking)."""
+    if not (files.memory.exists() and files.memory_key.exists()):
+        return 0
+    try:
+        with MemoryStore(files.memory, key_path=files.memory_key) as store:
+            return store.forget_user(user)
+    except MemoryStoreError as exc:
+        raise ConfigError(str(exc)) from exc
+
+
+def forget_records(files: Files, user: str) -> dict[str, int] | None:
+    """The user's records, exported lines, learned examples and stored sessions; the counts,
+    or None when no records are kept or none of this user."""
+    if not files.records.exists():
+        return None
+    store, identity = open_records(files)
+    with store:
+        user_key = identity.user_key(user)
+        if not store.knows_user(user_key):
+            return None
+        sessions = store.sessions_of(user_key)
+        events = 0
+        if files.trackers is not None and files.trackers.exists():
+            trackers = SQLiteTrackerStore(files.trackers)
+            try:
+                events = trackers.delete(sessions)
+            finally:
+                trackers.close()
+        receipt = forget_user(store, user_key)
+    return dict(receipt.counts, tracker_events=events)
 
 
 def cmd_data_export(args: argparse.Namespace) -> int:

@@ -34,6 +34,7 @@ from assistant.learning.consent import ConsentMode, ConsentPolicy, configured_mo
 from assistant.learning.identity import default_key_path
 from assistant.learning.rows import FeedbackKind
 from assistant.learning.store import default_store_path
+from assistant.memory import MEMORY_INTENTS
 from assistant.messages import (
     Entity,
     IntentScore,
@@ -157,7 +158,9 @@ class RecordsStage(Stage):
                     "", message.text, message.intent.name,
                 )  # fmt: skip
             self.last_turn[session] = message.turn_id
-            if self.consenting.get(user):
+            # What a user asks to be remembered is theirs alone: never a record (nor the reply
+            # that says it back).
+            if self.consenting.get(user) and message.intent.name not in MEMORY_INTENTS:
                 self.turn_kept[(session, message.turn_id)] = time.time()
             yield message
             return
