@@ -349,6 +349,11 @@ class ActionForgetThat(Action):
         return events
 
 
+def _undone(records: str) -> str:
+    """The records' own "Done. I deleted ..." after the memory's "Done.": without its "Done"."""
+    return re.sub(r"^\s*done[.,!]?\s*", "", str(records), flags=re.IGNORECASE) or str(records)
+
+
 class ActionForgetMe(Action):
     def name(self) -> str:
         return "action_forget_me"
@@ -360,7 +365,12 @@ class ActionForgetMe(Action):
             tracker.get_slot("user_name") or tracker.get_slot("unit_system") or facts_of(tracker)
         )
         said = "utter_forgot_me" if anything else "utter_forgot_me_nothing"
-        dispatcher.utter_message(response=said)
+        # The records stage forgot the user's conversation records first and said how many.
+        records = next(tracker.get_latest_entity_values("records_message"), None)
+        if records:
+            dispatcher.utter_message(response=f"{said}_and_records", records=_undone(records))
+        else:
+            dispatcher.utter_message(response=said)
         return [
             SlotSet("user_name", None),
             SlotSet("user_named", False),
