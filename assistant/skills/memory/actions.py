@@ -47,6 +47,11 @@ _NOT_NAMES = frozenset(
 )  # fmt: skip
 
 
+def about_name(tracker: Tracker) -> bool:
+    """Whether the words say a name at all ("call mum" may be read as `tell_name`)."""
+    return _NAME_CUE.search(tracker.latest_message.get("text") or "") is not None
+
+
 def said_name(tracker: Tracker) -> str | None:
     """The name the user wants to be called: the NLU's `name` entity, else the words after
     "my name is", "call me", "I'm" ...; tidied (capitalised when typed in lower case)."""
@@ -109,6 +114,17 @@ _FORGET_CUE = re.compile(
     re.IGNORECASE,
 )
 _TRAILING = re.compile(r"[\s,]+(please|thanks|thank you)$", re.IGNORECASE)
+
+
+_REMEMBER_CUE = re.compile(
+    r"\b(remember|don't forget|do not forget|note|keep in mind|memori[sz]e)\b", re.IGNORECASE
+)
+
+
+def about_remembering(tracker: Tracker) -> bool:
+    """Whether the words ask to remember ("text john that I'm on my way" may be read as
+    `remember`, and must not be kept)."""
+    return _REMEMBER_CUE.search(tracker.latest_message.get("text") or "") is not None
 
 
 def said_fact(tracker: Tracker) -> str | None:
@@ -184,6 +200,9 @@ class ActionTellName(Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
     ) -> EventList:
+        if not about_name(tracker):  # not a name said: what it is, the skills cannot tell
+            dispatcher.utter_message(response="utter_out_of_scope")
+            return []
         name = said_name(tracker)
         if name is None:
             dispatcher.utter_message(response="utter_name_missing")
@@ -217,6 +236,9 @@ class ActionRemember(Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
     ) -> EventList:
+        if not about_remembering(tracker):
+            dispatcher.utter_message(response="utter_out_of_scope")
+            return []
         fact = said_fact(tracker)
         if fact is None:
             dispatcher.utter_message(response="utter_remember_missing")
