@@ -8,11 +8,13 @@ import stat
 from pathlib import Path
 
 import pytest
+from rasa_sdk import Tracker
 
 from assistant.dialogue.events import SlotSet, UserUttered
 from assistant.memory import MemoryStore, MemoryStoreError, apply_slots, slot_values
 from assistant.messages import DialogueState, IntentScore, Parse
 from assistant.skills.memory.actions import tidy_name, told
+from assistant.skills.units.actions import answer as units_answer
 from assistant.stages.memory.sqlite import with_slots
 
 
@@ -128,3 +130,32 @@ def test_facts_are_said_back_to_the_user() -> None:
     assert told("my sister's birthday is May 3") == "your sister's birthday is May 3"
     assert told("I'm allergic to nuts and I am not") == "you're allergic to nuts and you are not"
     assert told("our anniversary is on the 14th") == "your anniversary is on the 14th"
+
+
+def units_tracker(text: str, units: str | None) -> Tracker:
+    message = {"text": text, "intent": {"name": "convert_units"}, "entities": []}
+    return Tracker("s", {"unit_system": units}, message, [], False, None, {}, None)
+
+
+@pytest.mark.parametrize(
+    ("text", "units", "answer"),
+    [
+        ("convert 5 miles", "metric", "5 miles is 8.05 kilometers."),
+        ("convert 5 miles", None, "5 miles is 8.05 kilometers."),  # the other system
+        ("convert 10 kilometers", "metric", "10 kilometers is 6.21 miles."),  # already metric
+        ("convert 2 kilos", "imperial", "2 kilograms is 4.41 pounds."),
+        ("how much is 300 kelvin", "imperial", "300 kelvin is 80.33 degrees Fahrenheit."),
+        ("what's 70 degrees", "metric", "70 degrees Fahrenheit is 21.11 degrees Celsius."),
+        ("what's 20 degrees", "imperial", "20 degrees Celsius is 68 degrees Fahrenheit."),
+        ("what's 20 degrees", None, "Which temperature scales do you mean, Celsius or Fahrenheit?"),
+        ("convert 5 miles to meters", "imperial", "5 miles is 8,046.7 meters."),  # as asked
+    ],
+)
+def test_a_conversion_without_a_target_uses_the_preferred_units(
+    text: str, units: str | None, answer: str
+) -> None:
+    assert units_answer(units_tracker(text, units)) == answer
+
+
+def test_a_time_without_a_target_is_a_question() -> None:
+    assert units_answer(units_tracker("convert 90 minutes", "metric")).startswith("Into which")
