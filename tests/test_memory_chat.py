@@ -5,6 +5,7 @@ deleted by `assistant data forget`."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import sys
@@ -12,6 +13,10 @@ from pathlib import Path
 
 import pytest
 
+from assistant.config import DEFAULT_MODELS, load_models, load_pipeline
+from assistant.core.runner import Pipeline
+from assistant.pipeline import plan_pipeline
+from assistant.session import TextSession
 from tests.conftest import ROOT
 
 FACT = "remember that my sister's birthday is May 3"
@@ -161,3 +166,45 @@ def test_memory_never_reaches_records_or_exports(tmp_path: Path) -> None:
     forgot = home.chat("forget everything about me", user="sam")[0]
     assert "no longer remember your name" in forgot and "recorded turns" in forgot
     assert "milk" not in "".join(p.read_text() for p in out.glob("*.jsonl"))
+
+
+def test_one_pipeline_keeps_each_connections_user_apart(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As `assistant serve` does: one started pipeline, conversations side by side, each with
+    its user id. A user's memory follows them into a new conversation; another user's does not
+    see it, even while both talk at once."""
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    path = ROOT / "pipelines" / "text.yaml"
+    plan = plan_pipeline(
+        load_pipeline(path), path, load_models(DEFAULT_MODELS), DEFAULT_MODELS,
+        {"dst": "tracker-memory", "records": "records-off"},
+    )  # fmt: skip
+
+    async def talk(pipeline: Pipeline, user: str, *lines: str) -> list[str]:
+        session = TextSession(pipeline, user=user)
+        await session.begin()
+        replies = [(await session.say(line)).text for line in lines]
+        await session.end()
+        session.close()
+        return replies
+
+    async def scenario() -> tuple[list[str], ...]:
+        async with Pipeline(plan) as pipeline:
+            sam, kim = await asyncio.gather(
+                talk(pipeline, "sam", "call me Sam", "I prefer imperial", "what's my name"),
+                talk(pipeline, "kim", "my name is Kim", "what do you remember about me"),
+            )
+            later = await asyncio.gather(
+                talk(pipeline, "sam", "what do you remember about me", "convert 10 kilometers"),
+                talk(pipeline, "lee", "what's my name"),
+            )
+            return sam, kim, *later
+
+    sam, kim, sam_later, lee = asyncio.run(scenario())
+    assert "Sam" in sam[2] and "Kim" not in " ".join(sam)
+    assert "Kim" in kim[1] and "Sam" not in " ".join(kim) and "imperial" not in kim[1]
+    assert "Sam" in sam_later[0] and "imperial" in sam_later[0] and "Kim" not in sam_later[0]
+    assert sam_later[1].startswith("10 kilometers is 6.21 miles")
+    assert "don't know your name" in lee[0]
