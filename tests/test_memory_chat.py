@@ -133,6 +133,14 @@ def test_forget_everything_and_a_third_process_knows_nothing(
     assert "nothing to forget" in forget
     memory = home.state_bytes("memory.sqlite")
     assert b"Sam" not in memory and b"metric" not in memory and b"imperial" in memory
+    # The sessions' own dialogue state still holds what was said in them, until data forget
+    # (records are off here: the memory store knows which sessions held Sam's memory).
+    assert b"May 3" in home.state_bytes("trackers.sqlite")
+    done = home.run("data", "forget", "--user", "sam")
+    assert done.returncode == 0, done.stderr
+    assert "memories: 0" in done.stdout and "tracker events:" in done.stdout
+    trackers = home.state_bytes("trackers.sqlite")
+    assert b"May 3" not in trackers and b"sister" not in trackers and b"Sam" not in trackers
 
 
 def test_data_forget_deletes_a_users_memory(sam: tuple[Home, dict[str, list[str]]]) -> None:
@@ -141,6 +149,7 @@ def test_data_forget_deletes_a_users_memory(sam: tuple[Home, dict[str, list[str]
     assert done.returncode == 0, done.stderr
     assert "memories: 2" in done.stdout
     assert b"imperial" not in home.state_bytes("memory.sqlite")
+    assert b"Alex" not in home.state_bytes("trackers.sqlite")
     again = home.run("data", "forget", "--user", "alex")
     assert again.returncode != 0 and "nothing is kept about this user" in again.stderr
     assert "Alex" not in home.chat("what's my name", user="alex")[0]

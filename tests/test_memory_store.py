@@ -159,3 +159,16 @@ def test_a_conversion_without_a_target_uses_the_preferred_units(
 
 def test_a_time_without_a_target_is_a_question() -> None:
     assert units_answer(units_tracker("convert 90 minutes", "metric")).startswith("Into which")
+
+
+def test_sessions_that_held_memory_are_known_until_the_user_is_forgotten(
+    store: MemoryStore,
+) -> None:
+    store.remember("sam", "my flight is on Friday", 1.0)
+    store.note_session("sam", "kitchen")
+    store.note_session("sam", "kitchen")
+    store.forget("sam", "fact", "my flight is on Friday")
+    assert store.knows("sam") and store.sessions_of("sam") == ["kitchen"]  # still to delete
+    assert store.sessions_of("alex") == []
+    assert store.forget_user("sam", sessions=True) == 0
+    assert not store.knows("sam") and store.sessions_of("sam") == []

@@ -73,16 +73,17 @@ def open_records(files: Files) -> tuple[SQLiteRecordStore, Identity]:
 
 
 def cmd_data_forget(args: argparse.Namespace) -> int:
-    """Everything kept of the user: their memory, their records and the sessions those name."""
+    """Everything kept of the user: their memory, their records and the sessions they name."""
     files = pipeline_files(args)
-    memories = forget_memory(files, args.user)
-    records = forget_records(files, args.user)
-    if not memories and records is None:
+    memories, memory_sessions = forget_memory(files, args.user)
+    records = forget_records(files, args.user, memory_sessions)
+    if memories is None and records is None:
         raise ConfigError(
             f"--user {args.user}: nothing is kept about this user (check the spelling; "
             "ids are case-sensitive)"
         )
-    counts = {"memories": memories, **(records or {})}
+    counts = records or {"tracker_events": delete_sessions(files, memory_sessions)}
+    counts = {"memories": memories or 0, **counts}
     print(f"Forgot user {args.user} ({time.strftime('%Y-%m-%d %H:%M:%S')}):")
     for name, count in counts.items():
         print(f"  {name.replace('_', ' ')}: {count}")
@@ -94,21 +95,25 @@ def cmd_data_forget(args: argparse.Namespace) -> int:
     return 0
 
 
-def forget_memory(files: Files, user: str) -> int:
-    """What the user asked to be remembered (name, units, facts), for good; the count. No
-    store or no key yet: nothing was ever remembered (and nothing is created by looking)."""
+def forget_memory(files: Files, user: str) -> tuple[int | None, list[str]]:
+    """What the user asked to be remembered (name, units, facts), for good: the count (None
+    when nothing was kept) and the sessions whose dialogue state held some. No store or no key
+    yet: nothing was ever remembered (and nothing is created by looking)."""
     if not (files.memory.exists() and files.memory_key.exists()):
-        return 0
+        return None, []
     try:
         with MemoryStore(files.memory, key_path=files.memory_key) as store:
-            return store.forget_user(user)
+            if not store.knows(user):
+                return None, []
+            sessions = store.sessions_of(user)
+            return store.forget_user(user, sessions=True), sessions
     except MemoryStoreError as exc:
         raise ConfigError(str(exc)) from exc
 
 
-def forget_records(files: Files, user: str) -> dict[str, int] | None:
-    """The user's records, exported lines, learned examples and stored sessions; the counts,
-    or None when no records are kept or none of this user."""
+def forget_records(files: Files, user: str, sessions: list[str]) -> dict[str, int] | None:
+    """The user's records, exported lines, learned examples and stored sessions (those the
+    records name and `sessions`); the counts, or None when no records are kept of this user."""
     if not files.records.exists():
         return None
     store, identity = open_records(files)
@@ -116,16 +121,20 @@ def forget_records(files: Files, user: str) -> dict[str, int] | None:
         user_key = identity.user_key(user)
         if not store.knows_user(user_key):
             return None
-        sessions = store.sessions_of(user_key)
-        events = 0
-        if files.trackers is not None and files.trackers.exists():
-            trackers = SQLiteTrackerStore(files.trackers)
-            try:
-                events = trackers.delete(sessions)
-            finally:
-                trackers.close()
+        events = delete_sessions(files, sorted({*store.sessions_of(user_key), *sessions}))
         receipt = forget_user(store, user_key)
     return dict(receipt.counts, tracker_events=events)
+
+
+def delete_sessions(files: Files, sessions: list[str]) -> int:
+    """The stored dialogue state of these sessions, overwritten; the count of events."""
+    if not sessions or files.trackers is None or not files.trackers.exists():
+        return 0
+    trackers = SQLiteTrackerStore(files.trackers)
+    try:
+        return trackers.delete(sessions)
+    finally:
+        trackers.close()
 
 
 def cmd_data_export(args: argparse.Namespace) -> int:

@@ -37,10 +37,14 @@ MIGRATIONS: list[tuple[str, ...]] = [
         " kind TEXT NOT NULL CHECK (kind IN ('name', 'units', 'fact')),"
         " value TEXT NOT NULL, at REAL NOT NULL)",
         "CREATE INDEX memories_user ON memories(user_key, kind, at)",
+        # The conversations whose dialogue state holds memory the user set (the tracker stores
+        # the actions' slots with the session): `assistant data forget` deletes them too.
+        "CREATE TABLE sessions (user_key TEXT NOT NULL, session_id TEXT NOT NULL,"
+        " PRIMARY KEY (user_key, session_id))",
     ),
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
-TABLES = frozenset({"memories"})
+TABLES = frozenset({"memories", "sessions"})
 
 
 class MemoryStoreError(RuntimeError):
@@ -184,10 +188,27 @@ class MemoryStore:
         )
 
     def knows(self, user: str) -> bool:
+        """Anything kept of the user: memories, or sessions that held some."""
         rows = self._read(
-            "SELECT EXISTS (SELECT 1 FROM memories WHERE user_key = ?)", (self._key(user),)
+            "SELECT EXISTS (SELECT 1 FROM memories WHERE user_key = ?"
+            " UNION ALL SELECT 1 FROM sessions WHERE user_key = ?)",
+            (self._key(user),) * 2,
         )
         return bool(rows[0][0])
+
+    def sessions_of(self, user: str) -> list[str]:
+        rows = self._read(
+            "SELECT session_id FROM sessions WHERE user_key = ? ORDER BY session_id",
+            (self._key(user),),
+        )
+        return [r[0] for r in rows]
+
+    def note_session(self, user: str, session_id: str) -> None:
+        """The session's dialogue state now holds memory of the user (the actions' slots)."""
+        with self._write() as db:
+            db.execute(
+                "INSERT OR IGNORE INTO sessions VALUES (?, ?)", (self._key(user), session_id)
+            )
 
     # -- writing ------------------------------------------------------------------------------
 
@@ -249,14 +270,15 @@ class MemoryStore:
             self._vacuum()
         return int(removed)
 
-    def forget_user(self, user: str) -> int:
-        """Everything remembered of the user, overwritten and compacted away. The count."""
+    def forget_user(self, user: str, *, sessions: bool = False) -> int:
+        """Everything remembered of the user, overwritten and compacted away; with `sessions`
+        the notes of their sessions too (ask `sessions_of` first). The count of memories."""
+        key = self._key(user)
         with self._write() as db:
-            removed = db.execute(
-                "DELETE FROM memories WHERE user_key = ?", (self._key(user),)
-            ).rowcount
-        if removed:
-            self._vacuum()
+            removed = db.execute("DELETE FROM memories WHERE user_key = ?", (key,)).rowcount
+            if sessions:
+                db.execute("DELETE FROM sessions WHERE user_key = ?", (key,))
+        self._vacuum()
         return int(removed)
 
     def _vacuum(self) -> None:

@@ -83,6 +83,8 @@ class MemoryStage(Stage):
             if changes:
                 user = self.user(message.session_id)
                 notes = await self.run_blocking(apply_slots, self.store, user, changes, time.time())
+                # The tracker keeps these slots with the session: forgetting the user finds it.
+                await self.run_blocking(self.store.note_session, user, message.session_id)
                 log.debug("memory of session %s: %s", message.session_id, ", ".join(notes))
             return
         assert isinstance(message, DialogueState)
