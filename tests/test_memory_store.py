@@ -13,7 +13,7 @@ from rasa_sdk import Tracker
 from assistant.dialogue.events import SlotSet, UserUttered
 from assistant.memory import MemoryStore, MemoryStoreError, apply_slots, slot_values
 from assistant.messages import DialogueState, IntentScore, Parse
-from assistant.skills.memory.actions import tidy_name, told
+from assistant.skills.memory.actions import facts_of, named_fact, tidy_name, told
 from assistant.skills.units.actions import answer as units_answer
 from assistant.stages.memory.sqlite import with_slots
 
@@ -172,3 +172,21 @@ def test_sessions_that_held_memory_are_known_until_the_user_is_forgotten(
     assert store.sessions_of("alex") == []
     assert store.forget_user("sam", sessions=True) == 0
     assert not store.knows("sam") and store.sessions_of("sam") == []
+
+
+def forget_tracker(text: str, facts: list[str]) -> Tracker:
+    slots = {"user_memories": [{"text": f, "at": float(i)} for i, f in enumerate(facts)]}
+    message = {"text": text, "intent": {"name": "forget_that"}, "entities": []}
+    return Tracker("s", slots, message, [], False, None, {}, None)
+
+
+def test_forget_that_finds_the_fact_named_and_only_that() -> None:
+    facts = ["my bike is the red one", "my dog's name is Biscuit"]
+    found = named_fact(
+        forget_tracker("forget that my dog is called Biscuit", facts),
+        facts_of(forget_tracker("", facts)),
+    )
+    assert found is not None and found["text"] == "my dog's name is Biscuit"
+    for vague in ("forget that one please", "forget that last thing", "forget that"):
+        tracker = forget_tracker(vague, facts)
+        assert named_fact(tracker, facts_of(tracker)) is None, vague

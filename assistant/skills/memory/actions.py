@@ -305,6 +305,10 @@ class ActionRecall(Action):
 # What each memory intent set, for "forget that": the latest of them still remembered.
 _SET_BY = {"tell_name": "name", "set_units": "units", "remember": "fact"}
 _WORD = re.compile(r"[\w']+")
+_NOT_A_FACT = frozenset(
+    ("that", "this", "one", "please", "last", "thing", "things", "it", "the", "a", "an", "fact",
+     "memory", "now", "again", "just", "i", "you", "me", "said", "told", "what", "too", "then")
+)  # fmt: skip
 
 
 def named_fact(tracker: Tracker, facts: list[Fact]) -> Fact | None:
@@ -313,7 +317,9 @@ def named_fact(tracker: Tracker, facts: list[Fact]) -> Fact | None:
     match = _FORGET_CUE.match(text)
     if not match:
         return None
-    wanted = {w.lower() for w in _WORD.findall(match["fact"])}
+    wanted = {w.lower() for w in _WORD.findall(match["fact"])} - _NOT_A_FACT
+    if not wanted:  # "forget that one please", "forget that last thing"
+        return None
     best, best_share = None, 0.5
     for fact in facts:
         share = len(wanted & {w.lower() for w in _WORD.findall(fact["text"])}) / len(wanted)
