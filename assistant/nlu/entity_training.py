@@ -1,10 +1,10 @@
 """What the entity extractor learns from the skills' `nlu.yml`: an `EntitySchema` and a CRF.
 
-The schema is everything but the CRF: the annotated entity names; the `regex` and `lookup`
-entries, compiled; the synonyms, both those listed and those the annotations imply
-(`[NYC]{"entity": "city", "value": "New York"}`, as Rasa's EntitySynonymMapper learns them);
-which entities hold durations or numbers, so their values are parsed; and which are closed
-classes, whose every annotated value one lookup table lists.
+The schema is everything but the CRF: the annotated entity names, and which intents annotate
+which; the `regex` and `lookup` entries, compiled; the synonyms, both those listed and those
+the annotations imply (`[NYC]{"entity": "city", "value": "New York"}`, as Rasa's
+EntitySynonymMapper learns them); which entities hold durations or numbers, so their values are
+parsed; and which are closed classes, whose every annotated value one lookup table lists.
 
 The CRF (python-crfsuite, imported only once something is annotated) tags tokens with
 BILOU labels from the features of `assistant.nlu.entity_features`. Each annotated example is
@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from assistant.core.paths import kept_file
-from assistant.nlu.entity_features import Features, sequence_features
+from assistant.nlu.entity_features import FEATURES_VERSION, Features, sequence_features
 from assistant.nlu.fitted import fit_key, fitted_path
 from assistant.nlu.numbers import Token, parse_duration, parse_number
 from assistant.skills.loader import Example
@@ -40,6 +40,8 @@ class EntitySchema:
     durations: frozenset[str] = frozenset()  # entities whose values are durations
     numbers: frozenset[str] = frozenset()  # entities whose values are numbers
     closed: dict[str, str] = field(default_factory=dict)  # entity -> the table listing its values
+    # intent -> the entities its examples annotate (every intent with examples is a key)
+    by_intent: dict[str, frozenset[str]] = field(default_factory=dict)
 
 
 def learn_schema(
@@ -70,6 +72,7 @@ def learn_schema(
         durations=durations,
         numbers=numbers,
         closed=_closed_classes(surfaces, lookups or {}, compiled_lookups),
+        by_intent=_entities_by_intent(examples),
     )
 
 
@@ -94,7 +97,7 @@ def crf_tagger(
         for e in examples
         for spans in (e.entities,)
     ]
-    settings = [c1, c2, max_iterations]
+    settings = [c1, c2, max_iterations, FEATURES_VERSION]
     key = fit_key("entities", data, regexes, lookups, synonyms, settings)
     path = fitted_path("entities", key).with_suffix(".crfsuite")
     if not path.is_file():
@@ -198,6 +201,13 @@ def _annotations(
             if span.value != text:
                 implied.setdefault(text.lower(), span.value)
     return values, surfaces, implied
+
+
+def _entities_by_intent(examples: Sequence[Example]) -> dict[str, frozenset[str]]:
+    found: dict[str, set[str]] = {}
+    for example in examples:
+        found.setdefault(example.intent, set()).update(span.entity for span in example.entities)
+    return {intent: frozenset(names) for intent, names in found.items()}
 
 
 def _value_types(values: Mapping[str, Sequence[str]]) -> tuple[frozenset[str], frozenset[str]]:
