@@ -37,7 +37,7 @@ _UNITS = (("day", 86400), ("hour", 3600), ("minute", 60), ("second", 1))
 # "make it twenty minutes", "change that to five", "... instead": the user means the last timer.
 _REFERS_BACK = re.compile(
     r"\b(make|change|set|switch|turn|put|move)\s+(it|that|this)\b|\binstead\b"
-    r"|\b(make|change)\s+the\s+timer\b",
+    r"|\b(make|change|switch|move)\s+the\s+(\w+\s+){0,4}timer\b",
     re.IGNORECASE,
 )
 # "actually ...", "no, ..." right after a timer was set correct that timer.
@@ -45,6 +45,8 @@ _CORRECTION = re.compile(r"^\W*(actually|no|nope|oh|sorry|wait|i meant|rather)\b
 # ... unless the user explicitly asks for one more.
 _ANOTHER = re.compile(r"\b(another|second|third|new|extra|also|one more)\b", re.IGNORECASE)
 _ALL = re.compile(r"\b(all|every|everything|both)\b", re.IGNORECASE)
+# "stop that timer", "how long is left on it": the timer the conversation is about.
+_THAT = re.compile(r"\b(it|that|this|the timer)\b", re.IGNORECASE)
 
 
 # --- speaking durations ---------------------------------------------------------------------------
@@ -158,6 +160,25 @@ def previous_turn_actions(tracker: Tracker) -> list[str]:
     return [str(e.get("name")) for e in events[start + 1 : end] if e.get("event") == "action"]
 
 
+def just_set(tracker: Tracker, timers: list[TimerInfo]) -> TimerInfo | None:
+    """The timer "it" or "that timer" means: the only one running, or the one the turn before
+    set or changed; None when several run and the last turn set none of them."""
+    if len(timers) == 1:
+        return timers[0]
+    if timers and "action_set_timer" in previous_turn_actions(tracker):
+        return timers[-1]  # set (or changed) last: the slot keeps them in that order
+    return None
+
+
+def which_timer(timers: list[TimerInfo], verb: str) -> str:
+    """The question when "it" could be several timers."""
+    listed = join_words([timer_phrase(t) for t in timers])
+    question = f"You have {number_word(len(timers))} timers: {listed}. Which one should I {verb}?"
+    if verb == "change":
+        question += f" For example: change the {timers[0]['label']} timer to ten minutes."
+    return question
+
+
 def latest_durations(tracker: Tracker) -> list[float]:
     values = []
     for value in tracker.get_latest_entity_values("duration"):
@@ -240,12 +261,22 @@ class ActionSetTimer(Action):
         timers = running_timers(tracker, now)
         text = tracker.latest_message.get("text") or ""
         events: EventList = []
+        reply = ""
         if is_replacement(tracker, text, timers):
-            old = timers.pop()
+            durations = latest_durations(tracker)
+            named = [t for t in timers if durations and abs(float(t["seconds"]) - durations[0]) < 1]
+            if len(durations) > 1 and named:
+                # "change the five minute timer to ten minutes"
+                old, seconds = named[-1], durations[1]
+            else:
+                target = just_set(tracker, timers)
+                if target is None:
+                    dispatcher.utter_message(text=which_timer(timers, "change"))
+                    return [SlotSet("timers", timers)]
+                old = target
+            timers = [t for t in timers if t["name"] != old["name"]]
             events.append(ReminderCancelled(name=old["name"]))
             reply = f"Okay, I changed it to {speak_duration(seconds)}."
-        else:
-            reply = ""
         timer, scheduled = _schedule(seconds, now)
         timers.append(timer)
         events += [scheduled, SlotSet("timers", timers)]
@@ -276,11 +307,11 @@ class ActionCancelTimer(Action):
                 return [SlotSet("timers", timers)]
         elif len(timers) == 1:
             chosen = timers
+        elif _THAT.search(text) and (that := just_set(tracker, timers)) is not None:
+            chosen = [that]  # "stop that timer" right after setting it
         else:
-            listed = join_words([timer_phrase(t) for t in timers])
             dispatcher.utter_message(
-                text=f"You have {number_word(len(timers))} timers: {listed}. Which one should "
-                "I cancel? You can also say cancel all timers."
+                text=which_timer(timers, "cancel") + " You can also say cancel all timers."
             )
             return [SlotSet("timers", timers)]
 
@@ -303,11 +334,14 @@ class ActionTimerStatus(Action):
     ) -> EventList:
         now = time.time()
         timers = running_timers(tracker, now)
+        text = tracker.latest_message.get("text") or ""
         if not timers:
             dispatcher.utter_message(text="You don't have any timers running.")
             return [SlotSet("timers", [])]
         durations = latest_durations(tracker)
         shown = [t for t in timers if durations and abs(float(t["seconds"]) - durations[0]) < 1]
+        if not shown and _THAT.search(text) and (that := just_set(tracker, timers)) is not None:
+            shown = [that]  # "how long is left on it"
         sentences = [
             f"Your {t['label']} timer has {speak_remaining(float(t['ends_at']) - now)} left."
             for t in sorted(shown or timers, key=lambda t: float(t["ends_at"]))
