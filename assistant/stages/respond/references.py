@@ -3,6 +3,9 @@
 - "Cancel it" is understood as `stop`, which ends an active form; with no form asking and a timer
   running, "it" is the timer: the turn becomes `cancel_timer`, whose action cancels the one timer
   or asks which of several; "never mind" right after that question is not asked again.
+- The answer to the timers' question ("Which one should I cancel?" or "... change?") goes
+  back to the action that asked when it names a running timer ("the twenty minute one", which
+  alone reads as setting one) or all of them; "never mind" lets the question go.
 - The answer to the shopping list's question ("Which one should I take off: oat milk or soy
   milk?" -> "the oat one", "both") goes back to the action that asked, whatever intent the
   words alone were understood as ("oat milk" alone reads as adding it).
@@ -44,12 +47,13 @@ _MAKE_IT = re.compile(
     re.IGNORECASE,
 )
 _UNITS = (3600, 60, 1)
+_ALL = re.compile(r"\b(all|every|everything|both)\b", re.IGNORECASE)
 
 
 def resolved(state: DialogueState) -> DialogueState:
     if state.proactive:
         return state
-    for rule in (_cancel_it, _answer_to_list_question, _make_it):
+    for rule in (_cancel_it, _answer_to_timer_question, _answer_to_list_question, _make_it):
         changed = rule(state)
         if changed is not None:
             return changed
@@ -59,12 +63,39 @@ def resolved(state: DialogueState) -> DialogueState:
 def _cancel_it(state: DialogueState) -> DialogueState | None:
     if state.parse.intent.name != STOP or state.active_form is not None:
         return None
-    if _last_action(state) == f"action_{CANCEL_TIMER}":
+    if _last_action(state) == f"action_{CANCEL_TIMER}" or _timer_question(state) is not None:
         return None  # the answer to "which one should I cancel?": let it go
     reminders = Tracker.from_events(state.session_id, state.events).state.reminders
     if not any(r.intent == TIMER_DONE for r in reminders.values()):
         return None
     return _as_intent(state, CANCEL_TIMER)
+
+
+def _answer_to_timer_question(state: DialogueState) -> DialogueState | None:
+    question = _timer_question(state)
+    if question is None:
+        return None
+    timers = _running_timers(state)
+    named = [
+        e.value
+        for e in state.parse.entities
+        if e.entity == "duration"
+        and isinstance(e.value, int | float)
+        and any(abs(float(t["seconds"]) - float(e.value)) < 1 for t in timers)
+    ]
+    if question == "cancel" and (named or _ALL.search(state.parse.text)):
+        return _as_intent(state, CANCEL_TIMER)
+    if question == "change" and named:
+        return _as_intent(state, SET_TIMER, slots={"duration": named[0]})
+    return None
+
+
+def _timer_question(state: DialogueState) -> str | None:
+    """ "cancel" or "change": what the timers asked in the turn before, if they asked."""
+    question = state.slot("timer_question")
+    ask = question.get("ask") if isinstance(question, dict) else None
+    asked_by = {"cancel": f"action_{CANCEL_TIMER}", "change": "action_set_timer"}.get(str(ask))
+    return str(ask) if asked_by is not None and _last_action(state) == asked_by else None
 
 
 def _answer_to_list_question(state: DialogueState) -> DialogueState | None:
