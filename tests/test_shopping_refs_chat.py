@@ -61,6 +61,11 @@ def test_an_ambiguous_removal_asks_which_one(assistant_bin: str) -> None:
             "take the milk off",
             "both",
             "what's on my list",
+            "set a timer for ten minutes",
+            "add rice milk and coconut milk",
+            "remove the milk",
+            "never mind",
+            "how long is left",
         ],
     )
     assert replies[1] == "Which one should I take off: oat milk or soy milk?"
@@ -69,6 +74,10 @@ def test_an_ambiguous_removal_asks_which_one(assistant_bin: str) -> None:
     assert replies[5] == "Which one should I take off: soy milk or almond milk?"
     assert replies[6] == "Removed soy milk and almond milk from your shopping list."
     assert replies[7] == "Your shopping list is empty."
+    # "Never mind" to the list's question lets it go: it is not "cancel it" for the timer.
+    assert replies[10] == "Which one should I take off: rice milk or coconut milk?"
+    assert "timer" not in replies[11]
+    assert replies[12].startswith("Your ten minute timer has "), replies[12]
 
 
 def test_make_it_changes_the_timer_just_set_and_it_is_that_timer(assistant_bin: str) -> None:

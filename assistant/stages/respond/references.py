@@ -34,7 +34,7 @@ from assistant.nlu.results import Entity
 from assistant.skills.shopping.resolve import pick
 
 STOP, CANCEL_TIMER, TIMER_DONE = "stop", "cancel_timer", "timer_done"
-SET_TIMER, REMOVE_FROM_LIST, CHANGE_QUANTITY = "set_timer", "remove_from_list", "change_quantity"
+SET_TIMER, CHANGE_QUANTITY = "set_timer", "change_quantity"
 _TIMER_ACTIONS = frozenset({"action_set_timer", "action_timer_status"})
 _LIST_ACTIONS = frozenset({"action_add_to_list", "action_change_quantity"})
 _QUESTIONS = {"remove": "action_remove_from_list", "count": "action_change_quantity"}
@@ -65,6 +65,8 @@ def _cancel_it(state: DialogueState) -> DialogueState | None:
         return None
     if _last_action(state) == f"action_{CANCEL_TIMER}" or _timer_question(state) is not None:
         return None  # the answer to "which one should I cancel?": let it go
+    if _list_question(state) is not None:
+        return None  # "never mind" to "which one should I take off?" is not about a timer
     reminders = Tracker.from_events(state.session_id, state.events).state.reminders
     if not any(r.intent == TIMER_DONE for r in reminders.values()):
         return None
@@ -99,6 +101,15 @@ def _timer_question(state: DialogueState) -> str | None:
 
 
 def _answer_to_list_question(state: DialogueState) -> DialogueState | None:
+    found = _list_question(state)
+    if found is None or not pick(state.parse.text, found[1]):
+        return None
+    return _as_intent(state, found[0].removeprefix("action_"))
+
+
+def _list_question(state: DialogueState) -> tuple[str, list[str]] | None:
+    """(the action that asked, the choices) when the shopping list asked "which one?" in the
+    turn before."""
     question = state.slot("shopping_question")
     if not isinstance(question, dict) or state.active_form is not None:
         return None
@@ -106,9 +117,7 @@ def _answer_to_list_question(state: DialogueState) -> DialogueState | None:
     choices = question.get("choices")
     if asked_by is None or _last_action(state) != asked_by or not isinstance(choices, list):
         return None
-    if not pick(state.parse.text, [str(c) for c in choices]):
-        return None
-    return _as_intent(state, asked_by.removeprefix("action_"))
+    return asked_by, [str(c) for c in choices]
 
 
 def _make_it(state: DialogueState) -> DialogueState | None:
