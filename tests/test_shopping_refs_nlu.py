@@ -107,3 +107,33 @@ def test_count_of() -> None:
     assert count_of("12 eggs") == (12, "eggs")
     assert count_of("an avocado") == (1, "avocado")
     assert count_of("lemons") == (None, "lemons")
+
+
+def test_the_benchmark_counts_a_removal_resolved_against_the_list() -> None:
+    from assistant.nlu.results import Entity
+    from benchmarks.nlu import DISTRACTORS, Row, resolved_item_counts, shopping_list
+
+    def row(annotated: str, gold: str, predicted: str, said: list[tuple[int, int]]) -> Row:
+        example = parse_example(annotated, gold)
+        text = example.text
+        found = tuple(
+            Entity(entity="item", value=text[a:b], text=text[a:b], start=a, end=b) for a, b in said
+        )
+        return Row(text, gold, predicted, 1.0, example.entities, found, 1.0)
+
+    rows = [
+        row("add [oat milk](item) and [eggs](item)", "add_to_list", "add_to_list", [(4, 12)]),
+        row("take the [eggs](item) off", "remove_from_list", "remove_from_list", []),
+        row(
+            "i don't need [milk](item) anymore", "remove_from_list", "remove_from_list", [(13, 25)]
+        ),
+        row("remove [eggs](item)", "remove_from_list", "show_list", []),
+    ]
+    assert [e.text for e in rows[2].entities] == ["milk anymore"]
+    entries = shopping_list(rows)
+    assert entries[:3] == ["oat milk", "eggs", "milk"] and set(DISTRACTORS) <= set(entries)
+    counts = [resolved_item_counts(r, entries) for r in rows]
+    assert (counts[0].tp, counts[0].fn) == (1, 1)  # not a removal: the raw spans
+    assert (counts[1].tp, counts[1].fp, counts[1].fn) == (1, 0, 0)  # found in the words
+    assert (counts[2].tp, counts[2].fp, counts[2].fn) == (1, 0, 0)  # "milk anymore" is milk
+    assert (counts[3].tp, counts[3].fn) == (0, 1)  # understood as another intent: not resolved

@@ -2,7 +2,8 @@
 
 Each token is described by its word (lowercased, with its first and last three letters), its
 title case and shape, whether it is digits, a number word or a time unit, and which lookup
-table, regex or system entity (`assistant.nlu.numbers`) covers it; its neighbours' descriptions
+table (and where in the listed phrase: B, I, L or U), regex or system entity
+(`assistant.nlu.numbers`) covers it; its neighbours' descriptions
 are added one token either side, and their words and number/time-unit marks two tokens either
 side. The marks are what let the patterns of nlu.yml help entities they do not list word for
 word. Training can mask the words of some tokens and the lookup matches, to teach the CRF the

@@ -8,7 +8,8 @@ parsed; and which are closed classes, whose every annotated value one lookup tab
 
 The CRF (python-crfsuite, imported only once something is annotated) tags tokens with
 BILOU labels from the features of `assistant.nlu.entity_features`. Each annotated example is
-learnt twice, the second time as if the entity's words were new (see `_training_sequences`).
+learnt twice, the second time as if the entity's words were new (see `_training_sequences`),
+and, when its entities are free text, `SWAPS` more times with other values of them (`_swapped`).
 It is trained once and kept in the cache under a key of everything its features come from
 (`assistant.nlu.fitted`), so a start only opens it.
 """
