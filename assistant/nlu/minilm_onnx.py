@@ -102,7 +102,9 @@ class TransformersSentenceEncoder(SentenceEncoder):
 
 def onnx_path(model_dir: Path) -> Path:
     return (
-        default_cache_dir() / "minilm-onnx" / f"{model_identity(model_dir)}-v{EXPORT_VERSION}.onnx"
+        default_cache_dir()
+        / "minilm-onnx"
+        / f"{model_identity(model_dir)}-v{EXPORT_VERSION}.onnx"
     )
 
 
