@@ -6,9 +6,6 @@ deleted by `assistant data forget`."""
 from __future__ import annotations
 
 import asyncio
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -18,51 +15,15 @@ from assistant.core.runner import Pipeline
 from assistant.pipeline import plan_pipeline
 from assistant.session import TextSession
 from tests.conftest import ROOT
+from tests.home import Home
 
 FACT = "remember that my sister's birthday is May 3"
-
-
-class Home:
-    """One machine: its own state and config folders (the memory and the key live there)."""
-
-    def __init__(self, root: Path, consent: str = "off") -> None:
-        self.root = root
-        self.env = {
-            **os.environ,
-            "XDG_STATE_HOME": str(root / "state"),
-            "XDG_CONFIG_HOME": str(root / "config"),
-            "ASSISTANT_RECORDS_CONSENT": consent,
-            "PYTHONPATH": str(ROOT),
-        }
-
-    def run(self, *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-m", "assistant.cli", *args], input=stdin, capture_output=True,
-            text=True, timeout=600, cwd=ROOT, env=self.env,
-        )  # fmt: skip
-
-    def chat(self, *lines: str, user: str) -> list[str]:
-        """One process, one conversation: a reply per line."""
-        done = self.run("chat", "--user", user, stdin="\n".join(lines) + "\n")
-        assert done.returncode == 0, done.stderr
-        replies = done.stdout.splitlines()
-        assert len(replies) == len(lines), done.stdout
-        return replies
-
-    @property
-    def memory(self) -> Path:
-        return self.root / "state" / "assistant" / "memory.sqlite"
-
-    def state_bytes(self, name: str) -> bytes:
-        path = self.root / "state" / "assistant" / name
-        files = [path, *path.parent.glob(name + "-*")]
-        return b"".join(p.read_bytes() for p in files if p.exists())
 
 
 @pytest.fixture(scope="module")
 def sam(tmp_path_factory: pytest.TempPathFactory) -> tuple[Home, dict[str, list[str]]]:
     """Sam tells, comes back in a second process, forgets; Alex uses the same machine."""
-    home = Home(tmp_path_factory.mktemp("memory"))
+    home = Home(tmp_path_factory.mktemp("memory"), consent="off")
     said = {"first": home.chat("my name is Sam", "I prefer metric", FACT, user="sam")}
     said["second"] = home.chat(
         "hi",

@@ -6,12 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import shutil
-import sqlite3
-import subprocess
 from pathlib import Path
-from typing import Any
 
 import pytest
 import yaml
@@ -24,65 +19,11 @@ from assistant.learning.consent import ConsentPolicy
 from assistant.pipeline import plan_pipeline
 from assistant.session import TextSession
 from tests.conftest import ROOT
+from tests.home import Home
 from tests.speech import conversation
 
 QUESTION = ConsentPolicy.load().question
 PLANTED = ("Dana Whitfield", "415-555-0199", "dana.whitfield@example.org")
-
-
-def private_cache(root: Path) -> Path:
-    """A cache of its own for models fitted on what users taught (forgetting a user clears
-    those), sharing the converted model weights, which hold nobody's words."""
-    shared = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "assistant"
-    cache = root / "cache" / "assistant"
-    cache.mkdir(parents=True)
-    for name in ("minilm-onnx", "models", "whisper-base-ct2", "embeddings"):
-        if (shared / name).exists() and name != "embeddings":
-            (cache / name).symlink_to(shared / name)
-        elif name == "embeddings" and (shared / name).exists():
-            shutil.copytree(shared / name, cache / name)  # texts of the skills only: a head start
-    return cache.parent
-
-
-class Home:
-    """One user's machine: its own state, config and cache folders."""
-
-    def __init__(self, root: Path, consent: str = "ask", own_cache: bool = False) -> None:
-        self.root = root
-        self.env = {
-            **os.environ,
-            "XDG_STATE_HOME": str(root / "state"),
-            "XDG_CONFIG_HOME": str(root / "config"),
-            "ASSISTANT_RECORDS_CONSENT": consent,
-        }
-        if own_cache:
-            self.env["XDG_CACHE_HOME"] = str(private_cache(root))
-
-    def run(self, *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            ["assistant", *args], input=stdin, capture_output=True, text=True, timeout=600,
-            cwd=ROOT, env={**self.env, "PATH": f"{ROOT / '.venv' / 'bin'}:{os.environ['PATH']}"},
-        )  # fmt: skip
-
-    def chat(self, *lines: str, user: str = "alice") -> list[str]:
-        done = self.run("chat", "--user", user, stdin="\n".join(lines) + "\n")
-        assert done.returncode == 0, done.stderr
-        return done.stdout.splitlines()
-
-    @property
-    def records(self) -> Path:
-        return self.root / "state" / "assistant" / "records.sqlite"
-
-    def rows(self, table: str) -> list[dict[str, Any]]:
-        db = sqlite3.connect(self.records)
-        db.row_factory = sqlite3.Row
-        try:
-            return [dict(row) for row in db.execute(f"SELECT * FROM {table}")]
-        finally:
-            db.close()
-
-    def files(self) -> list[Path]:
-        return [p for p in (self.root / "state").rglob("*") if p.is_file()]
 
 
 @pytest.fixture(scope="module")

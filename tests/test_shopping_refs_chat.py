@@ -4,31 +4,18 @@ just spoken of, and "it" / "that timer" for the timer just set."""
 
 from __future__ import annotations
 
-import json
-import subprocess
-from pathlib import Path
-
-ROOT = Path(__file__).resolve().parents[1]
+from tests.chat import chat
 
 
-def chat(assistant_bin: str, lines: list[str]) -> list[str]:
+def replies_to(assistant_bin: str, lines: list[str]) -> list[str]:
     """The replies to `lines`, said one after another in one conversation."""
-    result = subprocess.run(
-        [assistant_bin, "chat", "--json", "--set", "dst=tracker-memory"],
-        input="\n".join(lines) + "\n",
-        capture_output=True,
-        text=True,
-        timeout=300,
-        cwd=ROOT,
-    )
-    assert result.returncode == 0, result.stderr
-    replies = [str(json.loads(line)["text"]) for line in result.stdout.splitlines()]
-    assert len(replies) == len(lines), replies
-    return replies
+    turns = chat(assistant_bin, lines, "--set", "dst=tracker-memory")
+    assert len(turns) == len(lines), turns
+    return [str(t["text"]) for t in turns]
 
 
 def test_removals_are_resolved_against_the_list(assistant_bin: str) -> None:
-    replies = chat(
+    replies = replies_to(
         assistant_bin,
         [
             "add eggs to my shopping list",
@@ -50,7 +37,7 @@ def test_removals_are_resolved_against_the_list(assistant_bin: str) -> None:
 
 
 def test_an_ambiguous_removal_asks_which_one(assistant_bin: str) -> None:
-    replies = chat(
+    replies = replies_to(
         assistant_bin,
         [
             "add oat milk and soy milk to my list",
@@ -81,7 +68,7 @@ def test_an_ambiguous_removal_asks_which_one(assistant_bin: str) -> None:
 
 
 def test_make_it_changes_the_timer_just_set_and_it_is_that_timer(assistant_bin: str) -> None:
-    replies = chat(
+    replies = replies_to(
         assistant_bin,
         [
             "set a timer for eight minutes",
@@ -109,7 +96,7 @@ def test_make_it_changes_the_timer_just_set_and_it_is_that_timer(assistant_bin: 
 
 
 def test_make_it_with_two_timers_and_none_just_set_asks_which(assistant_bin: str) -> None:
-    replies = chat(
+    replies = replies_to(
         assistant_bin,
         [
             "set a timer for five minutes",
@@ -128,7 +115,7 @@ def test_make_it_with_two_timers_and_none_just_set_asks_which(assistant_bin: str
 
 
 def test_the_answer_to_which_timer_names_one(assistant_bin: str) -> None:
-    replies = chat(
+    replies = replies_to(
         assistant_bin,
         [
             "set a timer for five minutes",
@@ -145,7 +132,7 @@ def test_the_answer_to_which_timer_names_one(assistant_bin: str) -> None:
 
 
 def test_make_it_changes_the_count_of_the_item_just_added(assistant_bin: str) -> None:
-    replies = chat(
+    replies = replies_to(
         assistant_bin,
         [
             "add two lemons to my list",
