@@ -33,6 +33,7 @@ from assistant.generation import (
     load_generator,
 )
 from assistant.messages import DialogueState
+from assistant.persona import Persona, load_persona
 from assistant.stages.respond.answer import Answer
 
 R = TypeVar("R")
@@ -54,8 +55,10 @@ class Generation:
         *,
         stream: bool,
         run_blocking: RunBlocking,
+        persona: Persona | None = None,
     ) -> None:
         self.spec = spec
+        self.persona = persona or load_persona()  # who the prompt says the assistant is
         self.intents = intents  # the intents the model answers
         self.stream = stream  # send the reply sentence by sentence as it is written
         self.run_blocking = run_blocking
@@ -82,7 +85,10 @@ class Generation:
         # One token now, so that the first reply does not pay for the shared prompt header.
         list(
             generator.generate(
-                build_prompt("hi", "chitchat", {}, ()), max_tokens=1, stop=STOP, temperature=0.0
+                build_prompt("hi", "chitchat", {}, (), self.persona),
+                max_tokens=1,
+                stop=STOP,
+                temperature=0.0,
             )
         )
         return generator
@@ -95,7 +101,9 @@ class Generation:
         if not state.parse.text.strip():
             return False
         generator = await self.run_blocking(self._load.get)  # waits for what is left
-        prompt = build_prompt(state.parse.text, intent, dict(state.slots), history(state))
+        prompt = build_prompt(
+            state.parse.text, intent, dict(state.slots), history(state), self.persona
+        )
         # One model, one reply at a time. A streamed reply keeps the model (and the lock
         # inside its suspended generator) between sentences, across the turn's awaits: another
         # conversation's reply must wait here, not on the stage's only thread, where it would
