@@ -107,9 +107,14 @@ def _load(path: Path, mtime_ns: int) -> Persona:
     try:
         return Persona(**raw)
     except ValidationError as exc:
-        first = exc.errors()[0]
+        # An unknown key first: a typo also makes the intended key look missing.
+        first = sorted(exc.errors(), key=lambda e: e["type"] != "extra_forbidden")[0]
         key = ".".join(str(part) for part in first["loc"])
-        message = "unknown key" if first["type"] == "extra_forbidden" else first["msg"]
+        message = first["msg"]
+        if first["type"] == "extra_forbidden":
+            message = "unknown key"
+            if len(first["loc"]) == 1:
+                message += f" (expected one of: {', '.join(Persona.model_fields)})"
         raise ConfigError(f"{path}: {key}: {message}") from None
 
 
