@@ -11,6 +11,15 @@ macro-F1 over the intents, recall per intent, the most frequent confusions, out-
 precision/recall, entity precision/recall/F1 (exact type+span, and type+value for the entities
 whose values are normalised) and parse latency (intent + entities) p50/p95.
 
+Shopping items are also scored as the list uses them (`item_resolved`): a removal ("take the milk
+off") is resolved against the current list by `assistant.skills.shopping.resolve`, and counts as
+right when it names the gold item. The list is the same for every removal: all items annotated
+in the data set's add_to_list and remove_from_list lines, plus `DISTRACTORS`, near namesakes of
+common items that a loose match would take instead ("oat milk" for "milk"). Only lines both
+annotated and understood as remove_from_list are resolved (another intent would not remove
+anything); every other line counts its items as the raw CRF found them. What the resolution
+says is not on the list counts as a wrong item, an ambiguous one ("which one?") as a missed one.
+
 `--sweep` scores a grid of (similarity_threshold, min_confidence) on the dev split and, with
 `--cv K`, on a K-fold cross-validation of the skills' examples, and names the setting it would
 choose. The held-out numbers, written to benchmarks/results/nlu.json, are for reporting only:
@@ -47,6 +56,7 @@ from assistant.config import (
 from assistant.core.config import validate_params
 from assistant.core.stage import StageContext
 from assistant.skills.loader import Example, SkillSet, load_skills, parse_example
+from assistant.skills.shopping.resolve import resolve_removal, words
 from assistant.stages import registry
 from assistant.stages.nlu.classifier import OUT_OF_SCOPE, ClassifierParams, IntentClassifierStage
 from benchmarks.stats import percentile
@@ -63,6 +73,9 @@ TOP_CONFUSIONS = 12
 SIMILARITY_GRID = tuple(round(0.05 * i, 2) for i in range(0, 15))
 CONFIDENCE_GRID = tuple(round(0.05 * i, 2) for i in range(0, 13))
 TIE = 0.002  # macro-F1 differences smaller than this are noise on a few hundred examples
+ITEM, REMOVE, ADD = "item", "remove_from_list", "add_to_list"
+DISTRACTORS = ("oat milk", "soy milk", "peanuts", "green beans", "rice cakes", "tomato puree",
+               "paper plates", "orange squash", "cream crackers", "ice cubes")  # fmt: skip
 
 
 # --- data ----------------------------------------------------------------------------------------
@@ -188,6 +201,33 @@ def value_counts(
     )
 
 
+def shopping_list(rows: Sequence[Row]) -> list[str]:
+    """The list removals are resolved against (see the module's doc)."""
+    items = [
+        str(e.value)
+        for r in rows
+        if r.gold in (ADD, REMOVE)
+        for e in r.gold_entities
+        if e.entity == ITEM
+    ]
+    return list(dict.fromkeys([*items, *DISTRACTORS]))
+
+
+def resolved_item_counts(row: Row, entries: Sequence[str]) -> Counts:
+    """Items of one line as the list uses them: a removal resolved against `entries`, compared
+    with the gold items by their words (case, articles and plurals aside); other lines exactly
+    as the raw score counts them."""
+    if row.gold != REMOVE or row.predicted != REMOVE:  # as the raw score counts them
+        return span_counts(
+            [e for e in row.gold_entities if e.entity == ITEM],
+            [e for e in row.entities if e.entity == ITEM],
+        )
+    gold = [words(str(e.value)) for e in row.gold_entities if e.entity == ITEM]
+    said = [str(e.value) for e in row.entities if e.entity == ITEM]
+    removal = resolve_removal(row.text, said, entries)
+    return _matched(gold, [words(item) for item in (*removal.found, *removal.missing)])
+
+
 def macro_f1(pairs: Sequence[tuple[str, str]], labels: Iterable[str]) -> float:
     """Mean F1 over `labels` of (gold, predicted) pairs; a label never gold nor predicted is
     left out rather than counted as 0 or 1."""
@@ -276,6 +316,7 @@ def score(rows: Sequence[Row], intents: Sequence[str]) -> dict[str, Any]:
             recall[intent] = round(sum(p == intent for p in gold) / len(gold), 4)
     confusions = Counter((g, p) for g, p in pairs if g != p)
     in_scope = [r for r in rows if r.gold != OUT_OF_SCOPE]
+    entries = shopping_list(rows)
     spans = sum((span_counts(r.gold_entities, r.entities) for r in in_scope), Counts())
     values = sum((value_counts(r.gold_entities, r.entities) for r in in_scope), Counts())
     per_type = {
@@ -307,6 +348,9 @@ def score(rows: Sequence[Row], intents: Sequence[str]) -> dict[str, Any]:
         "entities_exact": spans.summary(),
         "entities_value": values.summary(),
         "entities_per_type": per_type,
+        "item_resolved": sum(
+            (resolved_item_counts(r, entries) for r in in_scope), Counts()
+        ).summary(),
         "entities_in_out_of_scope": sum(len(r.entities) for r in rows if r.gold == OUT_OF_SCOPE),
         "latency_ms": {
             "p50": round(statistics.median(latencies), 2),
@@ -430,6 +474,11 @@ def report(model: str, result: dict[str, Any]) -> None:
     )
     for name, s in result["entities_per_type"].items():
         print(f"  {name:<10} P {s['precision']:.3f}  R {s['recall']:.3f}  F1 {s['f1']:.3f}")
+    resolved = result["item_resolved"]
+    print(
+        f"  item, removals resolved against the list  P {resolved['precision']:.3f}  "
+        f"R {resolved['recall']:.3f}  F1 {resolved['f1']:.3f}"
+    )
     print(f"entities found in out-of-scope requests: {result['entities_in_out_of_scope']}")
     print(f"parse latency   p50 {lat['p50']:.1f} ms  p95 {lat['p95']:.1f} ms")
     print("recall per intent:")

@@ -3,11 +3,9 @@ persistence across processes, and custom actions on a real rasa-sdk action serve
 
 from __future__ import annotations
 
-import json
 import os
 import select
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,23 +14,10 @@ import pytest
 
 from assistant.config import BUILTIN_SKILLS_DIR
 from assistant.skills.loader import load_skills
-from tests.ports import free_port, wait_for_port
+from tests.chat import ROOT, action_server, chat
+from tests.ports import free_port
 
-ROOT = Path(__file__).resolve().parents[1]
 RESPONSES = load_skills((BUILTIN_SKILLS_DIR,)).responses
-
-
-def chat(assistant_bin: str, lines: list[str], *args: str) -> list[dict[str, object]]:
-    result = subprocess.run(
-        [assistant_bin, "chat", "--json", *args],
-        input="\n".join(lines) + "\n",
-        capture_output=True,
-        text=True,
-        timeout=300,
-        cwd=ROOT,
-    )
-    assert result.returncode == 0, result.stderr
-    return [json.loads(line) for line in result.stdout.splitlines()]
 
 
 def test_a_form_asks_accepts_the_answer_and_can_be_cancelled(assistant_bin: str) -> None:
@@ -120,37 +105,19 @@ def test_a_timer_announces_itself(assistant_bin: str) -> None:
 
 
 @pytest.fixture(scope="module")
-def action_server() -> Iterator[str]:
+def calculator_actions() -> Iterator[str]:
     """A real rasa-sdk action server on loopback, serving the calculator skill's actions."""
-    port = free_port()
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "rasa_sdk",
-            "--actions",
-            "assistant.skills.calculator.actions",
-            "-p",
-            str(port),
-        ],
-        env={**os.environ, "SANIC_HOST": "127.0.0.1"},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-    wait_for_port(port)
-    yield url
-    process.terminate()
-    process.wait(10)
+    with action_server("assistant.skills.calculator.actions") as url:
+        yield url
 
 
 def test_actions_run_on_an_action_server(
-    assistant_bin: str, action_server: str, tmp_path: Path
+    assistant_bin: str, calculator_actions: str, tmp_path: Path
 ) -> None:
     models = tmp_path / "models.yaml"
     models.write_text(
         "extends: default\nrespond:\n  remote:\n    backend: chain\n"
-        f"    params: {{action_endpoint: '{action_server}', generation: null}}\n"
+        f"    params: {{action_endpoint: '{calculator_actions}', generation: null}}\n"
     )
     turns = chat(
         assistant_bin,

@@ -11,10 +11,6 @@ whose custom actions run in-process and on a real rasa-sdk action server serving
 from __future__ import annotations
 
 import asyncio
-import json
-import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -48,10 +44,11 @@ from assistant.messages import DialogueState, DialogueUpdate, Entity, IntentScor
 from assistant.skills.loader import load_skills
 from assistant.stages.dst.tracker import entities_to_json
 from assistant.stages.respond.chain import ChainParams, ChainResponder
+from tests.chat import action_server
+from tests.chat import chat as assistant_chat
 from tests.dialogue_state import dialogue_state
-from tests.ports import free_port, wait_for_port
 
-from .conftest import DATA, ROOT
+from .conftest import DATA
 
 MOODS = DATA / "rasa" / "moods"
 CAFE = DATA / "rasa" / "corner_cafe"
@@ -267,20 +264,9 @@ def conversations() -> Iterator[list[Conversation]]:
 
 @pytest.fixture(scope="module")
 def cafe_actions() -> Iterator[str]:
-    """A real rasa-sdk action server on loopback, serving the cafe project's `actions` package
-    as `rasa run actions` would from the project folder."""
-    port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "rasa_sdk", "--actions", "actions", "-p", str(port)],
-        cwd=CAFE,
-        env={**os.environ, "SANIC_HOST": "127.0.0.1", "PYTHONPATH": str(CAFE)},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    wait_for_port(port)
-    yield f"http://127.0.0.1:{port}"
-    process.terminate()
-    process.wait(10)
+    """The cafe project's `actions` package on a real rasa-sdk action server."""
+    with action_server("actions", cwd=CAFE) as url:
+        yield url
 
 
 def test_the_mood_stories_through_the_chain(conversations: list[Conversation]) -> None:
@@ -423,21 +409,14 @@ def test_max_history_comes_from_the_config() -> None:
 # --- through `assistant chat --skill`, with the assistant's own NLU trained on the project ------
 
 
-def chat_lines(assistant_bin: str, project: Path, lines: list[str]) -> list[dict[str, Any]]:
-    result = subprocess.run(
-        [assistant_bin, "chat", "--json", "--set", "dst=tracker-memory", "--skill", str(project)],
-        input="\n".join(lines) + "\n",
-        capture_output=True,
-        text=True,
-        timeout=300,
-        cwd=ROOT,
-    )
-    assert result.returncode == 0, result.stderr
-    return [json.loads(line) for line in result.stdout.splitlines()]
+def in_memory(project: Path) -> tuple[str, ...]:
+    return ("--set", "dst=tracker-memory", "--skill", str(project))
 
 
 def test_the_mood_stories_through_assistant_chat(assistant_bin: str) -> None:
-    turns = chat_lines(assistant_bin, MOODS, ["hi there", "I feel so sad today", "no, not really"])
+    turns = assistant_chat(
+        assistant_bin, ["hi there", "I feel so sad today", "no, not really"], *in_memory(MOODS)
+    )
     assert [t["intent"]["name"] for t in turns] == ["greet", "feeling_down", "deny"]
     texts = [t["text"] for t in turns]
     assert texts[0] == "Hi there! How are you feeling today?"
@@ -450,9 +429,8 @@ def test_the_mood_stories_through_assistant_chat(assistant_bin: str) -> None:
 
 
 def test_the_cafe_stories_through_assistant_chat(assistant_bin: str) -> None:
-    turns = chat_lines(
+    turns = assistant_chat(
         assistant_bin,
-        CAFE,
         [
             "hello",
             "can I order something to drink",
@@ -461,6 +439,7 @@ def test_the_cafe_stories_through_assistant_chat(assistant_bin: str) -> None:
             "large please",
             "is the cafe open on sunday",
         ],
+        *in_memory(CAFE),
     )
     texts = [t["text"] for t in turns]
     assert texts[:4] == [

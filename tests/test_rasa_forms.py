@@ -10,16 +10,10 @@ say `utter_submit` and `utter_menu` once it is complete) is done here as the dia
 from __future__ import annotations
 
 import asyncio
-import os
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
 from assistant.dialogue.actions import (
@@ -38,6 +32,7 @@ from assistant.skills.loader import SkillSet, load_skill
 from assistant.stages.dst.tracker import entities_to_json
 from assistant.stages.respond.answer import Answer, SkillAnswers, shown_record
 from assistant.stages.respond.forms import FormRun, Forms
+from tests.chat import action_server
 from tests.dialogue_state import dialogue_state
 
 PROJECT = Path(__file__).parent / "data" / "rasa" / "restaurant"
@@ -194,39 +189,15 @@ def test_not_intent_and_an_intent_outside_the_form() -> None:
 
 
 @pytest.fixture(scope="module")
-def action_server() -> Iterator[str]:
-    """A rasa-sdk action server serving the project's actions package, on 127.0.0.1."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    process = subprocess.Popen(
-        [sys.executable, "-m", "rasa_sdk", "--actions", "actions", "--port", str(port)],
-        cwd=PROJECT,
-        env={**os.environ, "PYTHONPATH": str(PROJECT)},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{url}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError("the rasa-sdk action server did not start")
-            time.sleep(0.3)
+def restaurant_actions() -> Iterator[str]:
+    """The project's actions package on a real rasa-sdk action server, on 127.0.0.1."""
+    with action_server("actions", cwd=PROJECT) as url:
         yield url
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
 
 
-def test_a_booking_with_the_validation_action_on_the_action_server(action_server: str) -> None:
+def test_a_booking_with_the_validation_action_on_the_action_server(restaurant_actions: str) -> None:
     async def talk() -> tuple[Conversation, list[str]]:
-        actions = HttpActions(action_server, timeout_s=5.0)
+        actions = HttpActions(restaurant_actions, timeout_s=5.0)
         await actions.connect()
         try:
             chat = Conversation(actions)

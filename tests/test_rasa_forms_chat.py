@@ -5,34 +5,17 @@ form, and a button's payload typed by the user fills a slot."""
 
 from __future__ import annotations
 
-import json
 import subprocess
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+from tests.chat import ROOT, chat_run
+
 RESTAURANT = ROOT / "tests" / "data" / "rasa" / "restaurant"
 
 
 def chat(assistant_bin: str, lines: list[str]) -> list[dict[str, object]]:
-    result = subprocess.run(
-        [
-            assistant_bin,
-            "chat",
-            "--json",
-            "--set",
-            "dst=tracker-memory",
-            "--skill",
-            str(RESTAURANT),
-        ],
-        input="\n".join(lines) + "\n",
-        capture_output=True,
-        text=True,
-        timeout=300,
-        cwd=ROOT,
-    )
-    assert result.returncode == 0, result.stderr
-    turns = [json.loads(line) for line in result.stdout.splitlines()]
-    return [t for t in turns if not t.get("proactive")]
+    return chat_run(
+        assistant_bin, lines, "--set", "dst=tracker-memory", "--skill", str(RESTAURANT)
+    )[0]
 
 
 def test_the_story_of_a_table_outside(assistant_bin: str) -> None:

@@ -4,10 +4,8 @@ stories read as plain data; roles and groups in the parse; one warning per unsup
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,7 +13,7 @@ import pytest
 
 from assistant.skills.loader import load_skill, parse_example
 from assistant.skills.stories import ANY_VALUE, EntityCondition, Rule, SlotSet, Step
-from tests.ports import free_port, wait_for_port
+from tests.chat import action_server, chat_run
 
 ROOT = Path(__file__).resolve().parents[1]
 RASA = ROOT / "tests" / "data" / "rasa"
@@ -26,18 +24,7 @@ TRAVEL = RASA / "travel"
 def run_chat(
     assistant_bin: str, lines: list[str], *args: str, env: dict[str, str] | None = None
 ) -> tuple[list[dict[str, object]], str]:
-    result = subprocess.run(
-        [assistant_bin, "chat", "--json", "--set", "dst=tracker-memory", *args],
-        input="\n".join(lines) + "\n",
-        capture_output=True,
-        text=True,
-        timeout=300,
-        cwd=ROOT,
-        env={**os.environ, **(env or {})},
-    )
-    assert result.returncode == 0, result.stderr
-    turns = [json.loads(line) for line in result.stdout.splitlines()]
-    return [t for t in turns if not t.get("proactive")], result.stderr
+    return chat_run(assistant_bin, lines, "--set", "dst=tracker-memory", *args, env=env)
 
 
 def entities(turn: dict[str, object]) -> list[tuple[object, ...]]:
@@ -115,20 +102,9 @@ def test_each_unsupported_key_is_one_warning_line(
 
 @pytest.fixture(scope="module")
 def travel_actions() -> Iterator[int]:
-    """The travel project's actions.py on a real rasa-sdk action server, started in the
-    project folder as `rasa run actions` would be."""
-    port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "rasa_sdk", "--actions", "actions", "-p", str(port)],
-        cwd=TRAVEL,
-        env={**os.environ, "SANIC_HOST": "127.0.0.1"},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    wait_for_port(port)
-    yield port
-    process.terminate()
-    process.wait(10)
+    """The travel project's actions.py on a real rasa-sdk action server."""
+    with action_server("actions", cwd=TRAVEL) as url:
+        yield int(url.rsplit(":", 1)[1])
 
 
 def test_roles_groups_domain_folder_and_the_endpoints_action_server(

@@ -91,7 +91,8 @@ def consented(tmp_path_factory: pytest.TempPathFactory) -> tuple[Home, list[str]
     said = home.chat(
         "yes",
         "add milk to my shopping list",
-        f"my name is {PLANTED[0]}, call me on {PLANTED[1]} or mail {PLANTED[2]}",
+        # Not "my name is ...": the memory skill's turns are never recorded.
+        f"my friend {PLANTED[0]} has the number {PLANTED[1]} and mail {PLANTED[2]}",
         "what's on my shopping list",
         "that's wrong",
         "/flag rude answer",
@@ -206,7 +207,9 @@ def test_spoken_requests_stop_recording_by_voice(tmp_path: Path) -> None:
 
 def test_forget_leaves_no_byte_of_the_user_in_any_store(tmp_path: Path) -> None:
     home = Home(tmp_path)
-    home.chat("yes", f"remember {PLANTED[0]} and {PLANTED[1]}", "add zucchini to my list")
+    home.chat(
+        "yes", f"my friend {PLANTED[0]} has the number {PLANTED[1]}", "add zucchini to my list"
+    )
     home.chat("what's on my shopping list", user="bob")
     assert any(b"zucchini" in p.read_bytes() for p in home.files())  # it was there
     done = home.run("data", "forget", "--user", "alice")

@@ -23,6 +23,7 @@ from assistant.stages.sentiment.embedding import (
     EmbeddingSentimentParams,
 )
 from assistant.stages.sentiment.vader import VaderParams, VaderSentiment
+from tests.chat import chat
 
 ROOT = Path(__file__).resolve().parents[1]
 TEST_SET = ROOT / "benchmarks" / "data" / "sentiment_test.yml"
@@ -189,3 +190,12 @@ def test_missing_vader_is_a_clear_error(tmp_path: Path) -> None:
     assert result.returncode == 1
     assert "MissingModelError" in result.stderr
     assert "pip install vaderSentiment" in result.stderr
+
+
+def test_chat_reads_feelings_with_the_classifier_by_default(assistant_bin: str) -> None:
+    """The default pipeline's sentiment is the MiniLM classifier (0.92 on the held-out set,
+    VADER 0.83): `assistant chat` hears the complaint a lexicon misses, and calms its tone."""
+    turns = chat(assistant_bin, ["you never understand me", "kill that alarm"])
+    assert turns[0]["sentiment"]["label"] == "negative", turns[0]["sentiment"]
+    assert turns[0]["tone"]["style"] == "calm", turns[0]["tone"]
+    assert turns[1]["sentiment"]["label"] == "neutral", turns[1]["sentiment"]

@@ -154,7 +154,8 @@ def test_json_output_has_every_field(assistant_bin: str) -> None:
     assert first["filter"] == []  # a filter stage ran and changed nothing
     assert first["records"] == {"corrects": False, "notice": False}
     assert set(first["timings_ms"]) == {
-        "guard", "sentiment", "nlu", "records", "dst", "respond", "tone", "filter", "total"
+        "guard", "sentiment", "nlu", "records", "dst", "memory", "respond", "tone", "filter",
+        "total",
     }  # fmt: skip
     # --trace draws a waterfall per turn on stderr, leaving stdout machine-readable.
     assert result.stderr.count("turn 1:") == 1 and "nlu" in result.stderr

@@ -32,7 +32,7 @@ def add_data_commands(commands: argparse._SubParsersAction) -> None:
     data = commands.add_parser("data", help="the conversation records kept with consent")
     actions = data.add_subparsers(dest="data_command", required=True, metavar="COMMAND")
     forget = actions.add_parser(
-        "forget", help="delete everything kept about a user: records, conversations, caches"
+        "forget", help="delete everything kept about a user: memory, records, conversations, caches"
     )
     forget.add_argument("--user", required=True, metavar="ID", help="the user to forget")
     add_pipeline_options(forget, "text")

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import argparse
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from assistant.cli import history_file
@@ -27,8 +27,10 @@ from assistant.learning.learned import LearnedFolderError
 from assistant.learning.rows import RecordStoreError
 from assistant.learning.stats import compute, format_stats, plot
 from assistant.learning.store import SQLiteRecordStore, default_store_path
+from assistant.memory import MemoryStore, MemoryStoreError, default_memory_path
 from assistant.stages.dst.tracker import TrackerParams
 from assistant.stages.dst.tracker import default_store_path as default_tracker_path
+from assistant.stages.memory.sqlite import MemoryParams
 from assistant.stages.records.consent import RecordsParams
 
 
@@ -40,18 +42,24 @@ class Files:
     key: Path
     trackers: Path | None  # None: the tracker keeps conversations in memory only
     chat_history: Path
+    memory: Path = field(default_factory=default_memory_path)
+    memory_key: Path = field(default_factory=default_key_path)
 
 
 def pipeline_files(args: argparse.Namespace) -> Files:
     plan = build_plan(args)
     records, key, trackers = default_store_path(), default_key_path(), None
+    memory, memory_key = default_memory_path(), None
     for stage in plan.stages:
         if isinstance(stage.params, RecordsParams):
             records = stage.params.path or records
             key = stage.params.key or key
         elif isinstance(stage.params, TrackerParams) and stage.params.store == "sqlite":
             trackers = stage.params.path or default_tracker_path()
-    return Files(records, key, trackers, history_file())
+        elif isinstance(stage.params, MemoryParams):
+            memory = stage.params.path or memory
+            memory_key = stage.params.key
+    return Files(records, key, trackers, history_file(), memory, memory_key or key)
 
 
 def open_records(files: Files) -> tuple[SQLiteRecordStore, Identity]:
@@ -65,25 +73,17 @@ def open_records(files: Files) -> tuple[SQLiteRecordStore, Identity]:
 
 
 def cmd_data_forget(args: argparse.Namespace) -> int:
+    """Everything kept of the user: their memory, their records and the sessions they name."""
     files = pipeline_files(args)
-    store, identity = open_records(files)
-    with store:
-        user_key = identity.user_key(args.user)
-        if not store.knows_user(user_key):
-            raise ConfigError(
-                f"--user {args.user}: nothing is kept about this user (check the spelling; "
-                "ids are case-sensitive)"
-            )
-        sessions = store.sessions_of(user_key)
-        events = 0
-        if files.trackers is not None and files.trackers.exists():
-            trackers = SQLiteTrackerStore(files.trackers)
-            try:
-                events = trackers.delete(sessions)
-            finally:
-                trackers.close()
-        receipt = forget_user(store, user_key)
-    counts = dict(receipt.counts, tracker_events=events)
+    memories, memory_sessions = forget_memory(files, args.user)
+    records = forget_records(files, args.user, memory_sessions)
+    if memories is None and records is None:
+        raise ConfigError(
+            f"--user {args.user}: nothing is kept about this user (check the spelling; "
+            "ids are case-sensitive)"
+        )
+    counts = records or {"tracker_events": delete_sessions(files, memory_sessions)}
+    counts = {"memories": memories or 0, **counts}
     print(f"Forgot user {args.user} ({time.strftime('%Y-%m-%d %H:%M:%S')}):")
     for name, count in counts.items():
         print(f"  {name.replace('_', ' ')}: {count}")
@@ -93,6 +93,48 @@ def cmd_data_forget(args: argparse.Namespace) -> int:
             "anyone on this computer; delete it too if that should go)"
         )
     return 0
+
+
+def forget_memory(files: Files, user: str) -> tuple[int | None, list[str]]:
+    """What the user asked to be remembered (name, units, facts), for good: the count (None
+    when nothing was kept) and the sessions whose dialogue state held some. No store or no key
+    yet: nothing was ever remembered (and nothing is created by looking)."""
+    if not (files.memory.exists() and files.memory_key.exists()):
+        return None, []
+    try:
+        with MemoryStore(files.memory, key_path=files.memory_key) as store:
+            if not store.knows(user):
+                return None, []
+            sessions = store.sessions_of(user)
+            return store.forget_user(user, sessions=True), sessions
+    except MemoryStoreError as exc:
+        raise ConfigError(str(exc)) from exc
+
+
+def forget_records(files: Files, user: str, sessions: list[str]) -> dict[str, int] | None:
+    """The user's records, exported lines, learned examples and stored sessions (those the
+    records name and `sessions`); the counts, or None when no records are kept of this user."""
+    if not files.records.exists():
+        return None
+    store, identity = open_records(files)
+    with store:
+        user_key = identity.user_key(user)
+        if not store.knows_user(user_key):
+            return None
+        events = delete_sessions(files, sorted({*store.sessions_of(user_key), *sessions}))
+        receipt = forget_user(store, user_key)
+    return dict(receipt.counts, tracker_events=events)
+
+
+def delete_sessions(files: Files, sessions: list[str]) -> int:
+    """The stored dialogue state of these sessions, overwritten; the count of events."""
+    if not sessions or files.trackers is None or not files.trackers.exists():
+        return 0
+    trackers = SQLiteTrackerStore(files.trackers)
+    try:
+        return trackers.delete(sessions)
+    finally:
+        trackers.close()
 
 
 def cmd_data_export(args: argparse.Namespace) -> int:

@@ -3,9 +3,10 @@ NLU examples of corrected utterances, with a dataset card.
 
 `export(turns, feedback, fmt, out_dir)` leaves out conversations a user flagged, turns where the
 guard or the reply filter fired (unless `include_safety`: then they are kept and labelled),
-repeated rows and repeated lines, and, given the store's `consent`, users who declined or
-withdrew. Every exported text is scanned for personal data once more, whatever the keeper
-did when it wrote the record: anything found becomes a pseudonym of its conversation.
+repeated rows and repeated lines, turns of the memory skill (what a user asked to be
+remembered is theirs alone) and, given the store's `consent`, users who declined or withdrew.
+Every exported text is scanned for personal data once more, whatever the keeper did when it
+wrote the record: anything found becomes a pseudonym of its conversation.
 
 The formats and their files are described in `formats.py`.
 
@@ -33,6 +34,7 @@ from assistant.learning.formats import (
     nlu_yml_lines,
 )
 from assistant.learning.rows import ConsentRow, FeedbackRow, TurnRow
+from assistant.memory import MEMORY_INTENTS
 
 FORMATS: dict[str, tuple[str, ...]] = {
     "sft": ("sft.jsonl",),
@@ -146,6 +148,8 @@ def _select(
             counts["left_out_flagged"] += 1
         elif row.intent in RECORDS_TALK:
             counts["left_out_records_talk"] += 1
+        elif row.intent in MEMORY_INTENTS:  # the records stage keeps none; older rows may
+            counts["left_out_personal_memory"] += 1
         elif row.safety_fired and not include_safety:
             counts["left_out_safety"] += 1
         else:

@@ -10,6 +10,10 @@ Three sources, as in a Rasa pipeline, merged into one answer:
 - the rule-based system entities of `assistant.nlu.numbers` (duration, number), run when the
   training data uses those names, as Duckling would be.
 
+Given the intent the text was understood as, only the learnt entities that intent's examples
+annotate are kept: a CRF sees words, not what the sentence asks for, and a food in a question
+about wine is not a shopping item.
+
 Values are normalised: durations to seconds, numbers to int/float, everything else through the
 synonyms. Overlapping candidates are resolved so that each character belongs to one entity.
 
@@ -105,12 +109,19 @@ class EntityExtractor:
             sorted(self._schema.numbers),
         )
 
-    def extract(self, text: str) -> tuple[Entity, ...]:
+    def extract(self, text: str, intent: str | None = None) -> tuple[Entity, ...]:
+        """The entities of `text`. Given the `intent` it was understood as, the learnt ones
+        (CRF, regex, lookup) are kept only if that intent's examples annotate them: "salmon" in
+        "what wine goes with salmon" is no shopping item, though it is one in "add salmon". The
+        number and duration rules are kept whatever the intent (actions read them anywhere)."""
         if not self.entity_names or not text.strip():
             return ()
         system = system_spans(text)
         learnt = [*self._closed_to_lookup(text, self._from_crf(text, system))]
         learnt += self._from_patterns(text)
+        if intent is not None:
+            allowed = self._schema.by_intent.get(intent, frozenset())
+            learnt = [c for c in learnt if c.entity in allowed]
         # The rules complete the learnt entities of their own type ("two hours and fifteen" ->
         # "... minutes") and fill in where nothing was found, but do not relabel what the CRF, a
         # regex or a lookup tagged only as other entities: "2 hours" in "how many seconds in

@@ -2,7 +2,8 @@
 
 Each token is described by its word (lowercased, with its first and last three letters), its
 title case and shape, whether it is digits, a number word or a time unit, and which lookup
-table, regex or system entity (`assistant.nlu.numbers`) covers it; its neighbours' descriptions
+table (and where in the listed phrase: B, I, L or U), regex or system entity
+(`assistant.nlu.numbers`) covers it; its neighbours' descriptions
 are added one token either side, and their words and number/time-unit marks two tokens either
 side. The marks are what let the patterns of nlu.yml help entities they do not list word for
 word. Training can mask the words of some tokens and the lookup matches, to teach the CRF the
@@ -23,6 +24,10 @@ from assistant.nlu.numbers import (
     find_numbers,
     tokenize,
 )
+
+# Part of the key the trained CRF is cached under: bump it when the features change, or a
+# start would open a CRF trained on other features.
+FEATURES_VERSION = 2
 
 Features = dict[str, str | float]
 # What the number rules found in a sentence: (durations, numbers), each [(start, end, value)].
@@ -59,14 +64,18 @@ def _marks(
     """For each token, the lookups, regexes and system entities whose matches overlap it."""
     marks: list[list[str]] = [[] for _ in tokens]
 
-    def mark(name: str, start: int, end: int) -> None:
-        for i, token in enumerate(tokens):
-            if token.start < end and token.end > start:
-                marks[i].append(name)
+    def mark(name: str, start: int, end: int, *, position: bool = False) -> None:
+        inside = [i for i, token in enumerate(tokens) if token.start < end and token.end > start]
+        for n, i in enumerate(inside):
+            marks[i].append(name)
+            if position:
+                marks[i].append(f"{name}:{_position(n, len(inside))}")
 
     for name, pattern in lookups.items():
         for match in pattern.finditer(text):
-            mark(f"lookup:{name}", *match.span())
+            # Where in the listed phrase the token is: the phrase's edges are likely the
+            # entity's ("[lemons] anymore", "washing up [liquid]" is one "washing up liquid").
+            mark(f"lookup:{name}", *match.span(), position=True)
     for name, patterns in regexes.items():
         for regex in patterns:
             for match in regex.finditer(text):
@@ -118,6 +127,13 @@ def _token_features(token: Token, marks: list[str]) -> Features:
     for name in marks:
         feats[name] = 1.0
     return feats
+
+
+def _position(n: int, length: int) -> str:
+    """The BILOU position of the n-th of `length` tokens."""
+    if length == 1:
+        return "U"
+    return "B" if n == 0 else "L" if n == length - 1 else "I"
 
 
 def _shape(word: str) -> str:

@@ -1,14 +1,15 @@
 """What the entity extractor learns from the skills' `nlu.yml`: an `EntitySchema` and a CRF.
 
-The schema is everything but the CRF: the annotated entity names; the `regex` and `lookup`
-entries, compiled; the synonyms, both those listed and those the annotations imply
-(`[NYC]{"entity": "city", "value": "New York"}`, as Rasa's EntitySynonymMapper learns them);
-which entities hold durations or numbers, so their values are parsed; and which are closed
-classes, whose every annotated value one lookup table lists.
+The schema is everything but the CRF: the annotated entity names, and which intents annotate
+which; the `regex` and `lookup` entries, compiled; the synonyms, both those listed and those
+the annotations imply (`[NYC]{"entity": "city", "value": "New York"}`, as Rasa's
+EntitySynonymMapper learns them); which entities hold durations or numbers, so their values are
+parsed; and which are closed classes, whose every annotated value one lookup table lists.
 
 The CRF (python-crfsuite, imported only once something is annotated) tags tokens with
 BILOU labels from the features of `assistant.nlu.entity_features`. Each annotated example is
-learnt twice, the second time as if the entity's words were new (see `_training_sequences`).
+learnt twice, the second time as if the entity's words were new (see `_training_sequences`),
+and, when its entities are free text, `SWAPS` more times with other values of them (`_swapped`).
 It is trained once and kept in the cache under a key of everything its features come from
 (`assistant.nlu.fitted`), so a start only opens it.
 """
@@ -17,18 +18,23 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from assistant.core.paths import kept_file
-from assistant.nlu.entity_features import Features, sequence_features
+from assistant.nlu.entity_features import FEATURES_VERSION, Features, sequence_features
 from assistant.nlu.fitted import fit_key, fitted_path
 from assistant.nlu.numbers import Token, parse_duration, parse_number
 from assistant.skills.loader import Example
+from assistant.skills.nlu_data import EntitySpan
 
 DURATION = "duration"
 NUMBER = "number"
+# Copies of each example whose free-text entities hold other values (see `_swapped`); part of
+# the key the CRF is cached under, as is how they are made (TRAINING_VERSION).
+SWAPS = 2
+TRAINING_VERSION = 1
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -40,6 +46,8 @@ class EntitySchema:
     durations: frozenset[str] = frozenset()  # entities whose values are durations
     numbers: frozenset[str] = frozenset()  # entities whose values are numbers
     closed: dict[str, str] = field(default_factory=dict)  # entity -> the table listing its values
+    # intent -> the entities its examples annotate (every intent with examples is a key)
+    by_intent: dict[str, frozenset[str]] = field(default_factory=dict)
 
 
 def learn_schema(
@@ -70,6 +78,7 @@ def learn_schema(
         durations=durations,
         numbers=numbers,
         closed=_closed_classes(surfaces, lookups or {}, compiled_lookups),
+        by_intent=_entities_by_intent(examples),
     )
 
 
@@ -94,7 +103,7 @@ def crf_tagger(
         for e in examples
         for spans in (e.entities,)
     ]
-    settings = [c1, c2, max_iterations]
+    settings = [c1, c2, max_iterations, FEATURES_VERSION, SWAPS, TRAINING_VERSION]
     key = fit_key("entities", data, regexes, lookups, synonyms, settings)
     path = fitted_path("entities", key).with_suffix(".crfsuite")
     if not path.is_file():
@@ -145,6 +154,50 @@ def _training_sequences(
             # neither the examples nor the lookups list.
             unseen = frozenset(i for i, tag in enumerate(tags) if tag != "O")
             yield sequence_features(example.text, schema.regexes, {}, unseen)[1], tags
+    for example in _swapped(examples, schema):
+        tokens, features = sequence_features(example.text, schema.regexes, schema.lookups)
+        yield features, bilou_labels(tokens, example)
+
+
+def _swapped(examples: Sequence[Example], schema: EntitySchema) -> Iterator[Example]:
+    """`SWAPS` copies of each example with a free-text entity (no duration, number or closed
+    class), each such entity holding another value annotated for it elsewhere: "remove the
+    [eggs]" is also learnt as "remove the [washing up liquid]", so that where a value ends
+    does not depend on the values a sentence was seen with. Chosen in a fixed order, so the
+    same data trains the same CRF."""
+    fixed = schema.durations | schema.numbers | frozenset(schema.closed)
+    pools: dict[str, list[str]] = {}
+    for example in examples:
+        for span in example.entities:
+            if span.entity not in fixed:
+                said = example.text[span.start : span.end]
+                if said.strip() and said not in pools.setdefault(span.entity, []):
+                    pools[span.entity].append(said)
+    turn = 0
+    for example in examples:
+        spans = sorted(example.entities, key=lambda s: s.start)
+        if not any(len(pools.get(s.entity, ())) > 1 for s in spans):
+            continue
+        for _ in range(SWAPS):
+            turn += 1
+            yield _with_values(example, spans, pools, turn)
+
+
+def _with_values(
+    example: Example, spans: list[EntitySpan], pools: Mapping[str, list[str]], turn: int
+) -> Example:
+    """The example with each span of a pooled entity replaced by the pool's value at `turn`
+    (skipping the value it had); other spans keep their words, moved along."""
+    text, moved, last = "", [], 0
+    for k, span in enumerate(spans):
+        said = example.text[span.start : span.end]
+        pool = [v for v in pools.get(span.entity, ()) if v != said]
+        value = pool[(turn * 7 + k * 13) % len(pool)] if pool else said
+        text += example.text[last : span.start]
+        moved.append(replace(span, value=value, start=len(text), end=len(text) + len(value)))
+        text += value
+        last = span.end
+    return Example(text + example.text[last:], example.intent, tuple(moved))
 
 
 ROLE_SEP = "|"
@@ -198,6 +251,13 @@ def _annotations(
             if span.value != text:
                 implied.setdefault(text.lower(), span.value)
     return values, surfaces, implied
+
+
+def _entities_by_intent(examples: Sequence[Example]) -> dict[str, frozenset[str]]:
+    found: dict[str, set[str]] = {}
+    for example in examples:
+        found.setdefault(example.intent, set()).update(span.entity for span in example.entities)
+    return {intent: frozenset(names) for intent, names in found.items()}
 
 
 def _value_types(values: Mapping[str, Sequence[str]]) -> tuple[frozenset[str], frozenset[str]]:

@@ -18,26 +18,26 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.events import ActiveLoop, ReminderCancelled, ReminderScheduled, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
-from assistant.nlu.numbers import parse_duration
+from assistant.nlu.numbers import parse_duration, parse_number
+from assistant.skills.timers.spoken import (
+    TimerInfo,
+    join_words,
+    number_word,
+    speak_duration,
+    speak_remaining,
+    timer_label,
+    timer_phrase,
+    with_article,
+)
 
-TimerInfo = dict[str, Any]
 EventList = list[dict[str, Any]]
 
 MAX_SECONDS = 24 * 3600
 
-_WORDS = [
-    "zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten",
-    "eleven", "twelve", "thirteen", "fourteen", "fifteen", "sixteen", "seventeen", "eighteen",
-    "nineteen", "twenty",
-]  # fmt: skip
-_TENS = {30: "thirty", 40: "forty", 50: "fifty", 60: "sixty", 70: "seventy", 80: "eighty",
-         90: "ninety"}  # fmt: skip
-_UNITS = (("day", 86400), ("hour", 3600), ("minute", 60), ("second", 1))
-
 # "make it twenty minutes", "change that to five", "... instead": the user means the last timer.
 _REFERS_BACK = re.compile(
     r"\b(make|change|set|switch|turn|put|move)\s+(it|that|this)\b|\binstead\b"
-    r"|\b(make|change)\s+the\s+timer\b",
+    r"|\b(make|change|switch|move)\s+the\s+(\w+\s+){0,4}timer\b",
     re.IGNORECASE,
 )
 # "actually ...", "no, ..." right after a timer was set correct that timer.
@@ -45,98 +45,8 @@ _CORRECTION = re.compile(r"^\W*(actually|no|nope|oh|sorry|wait|i meant|rather)\b
 # ... unless the user explicitly asks for one more.
 _ANOTHER = re.compile(r"\b(another|second|third|new|extra|also|one more)\b", re.IGNORECASE)
 _ALL = re.compile(r"\b(all|every|everything|both)\b", re.IGNORECASE)
-
-
-# --- speaking durations ---------------------------------------------------------------------------
-
-
-def number_word(n: int) -> str:
-    """Small and round numbers as words (they read better in text); others as digits."""
-    if 0 <= n < len(_WORDS):
-        return _WORDS[n]
-    return _TENS.get(n, str(n))
-
-
-def join_words(parts: list[str]) -> str:
-    """Join words as spoken: a; a and b; a, b and c."""
-    if len(parts) <= 1:
-        return "".join(parts)
-    return ", ".join(parts[:-1]) + " and " + parts[-1]
-
-
-def _split(seconds: float) -> list[tuple[int, str]]:
-    rest = max(0, round(seconds))
-    parts = []
-    for unit, size in _UNITS:
-        count, rest = divmod(rest, size)
-        if count:
-            parts.append((count, unit))
-    return parts
-
-
-def _half(seconds: float) -> tuple[int, str] | None:
-    """(2, "hour") when the duration is two and a half hours; minutes likewise."""
-    total = round(seconds)
-    for unit, size in (("hour", 3600), ("minute", 60)):
-        whole, rest = divmod(total, size)
-        if whole > 0 and rest == size // 2 and total < (86400 if unit == "hour" else 3600):
-            return whole, unit
-    return None
-
-
-def speak_duration(seconds: float) -> str:
-    """A length of time as a person says it: "an hour and a half", "ten minutes",
-    "45 seconds", "an hour and five minutes"."""
-    half = _half(seconds)
-    if half is not None:
-        whole, unit = half
-        if whole == 1:
-            return f"{with_article(unit)} and a half"
-        return f"{number_word(whole)} and a half {unit}s"
-    parts = _split(seconds)
-    if not parts:
-        return "zero seconds"
-    indefinite = {"day": "a day", "hour": "an hour", "minute": "a minute", "second": "one second"}
-    return join_words(
-        [indefinite[unit] if n == 1 else f"{number_word(n)} {unit}s" for n, unit in parts]
-    )
-
-
-def timer_label(seconds: float) -> str:
-    """How a timer of this length is named: "ten minute" (as in "a ten minute timer"),
-    "hour and a half", or "one hour and five minutes" when it has several parts."""
-    half = _half(seconds)
-    if half is not None:
-        whole, unit = half
-        return f"{unit} and a half" if whole == 1 else f"{number_word(whole)} and a half {unit}"
-    parts = _split(seconds)
-    if len(parts) == 1:
-        n, unit = parts[0]
-        return f"{number_word(n)} {unit}"
-    return join_words([f"{number_word(n)} {unit}{'' if n == 1 else 's'}" for n, unit in parts])
-
-
-def with_article(phrase: str) -> str:
-    """The phrase with "a" or "an" as it sounds: a ten minute, an eight minute, an hour."""
-    first = phrase.split(" ", 1)[0].lower()
-    vowel_sound = (first[:1] in ("a", "e", "i", "o") and first != "one") or first == "hour"
-    return f"{'an' if vowel_sound or first.startswith('8') else 'a'} {phrase}"
-
-
-def timer_phrase(timer: TimerInfo) -> str:
-    """A timer as a noun phrase: a ten minute timer, or "a timer for an hour and five
-    minutes" when its length has several parts."""
-    label = str(timer["label"])
-    if " and " in label and "a half" not in label:
-        return f"a timer for {speak_duration(float(timer['seconds']))}"
-    return f"{with_article(label)} timer"
-
-
-def speak_remaining(seconds: float) -> str:
-    """Time left, as precise as is useful: seconds only in the last ten minutes."""
-    if seconds >= 600:
-        seconds = round(seconds / 60) * 60
-    return speak_duration(max(1, seconds))
+# "stop that timer", "how long is left on it": the timer the conversation is about.
+_THAT = re.compile(r"\b(it|that|this|the timer)\b", re.IGNORECASE)
 
 
 # --- reading the tracker -------------------------------------------------------------------------
@@ -156,6 +66,56 @@ def previous_turn_actions(tracker: Tracker) -> list[str]:
         return []
     start, end = users[-2], users[-1]
     return [str(e.get("name")) for e in events[start + 1 : end] if e.get("event") == "action"]
+
+
+def just_set(tracker: Tracker, timers: list[TimerInfo]) -> TimerInfo | None:
+    """The timer "it" or "that timer" means: the only one running, or the one the turn before
+    set or changed; None when several run and the last turn set none of them."""
+    if len(timers) == 1:
+        return timers[0]
+    if timers and "action_set_timer" in previous_turn_actions(tracker):
+        return timers[-1]  # set (or changed) last: the slot keeps them in that order
+    return None
+
+
+def which_timer(timers: list[TimerInfo], verb: str) -> str:
+    """The question when "it" could be several timers."""
+    listed = join_words([timer_phrase(t) for t in timers])
+    question = f"You have {number_word(len(timers))} timers: {listed}. Which one should I {verb}?"
+    if verb == "change":
+        question += f" For example: change the {timers[0]['label']} timer to ten minutes."
+    return question
+
+
+def asked(tracker: Tracker, ask: str) -> dict[str, Any] | None:
+    """The timers' question of the turn before ("Which one should I change?"), if it was of
+    this kind."""
+    question = tracker.get_slot("timer_question")
+    action = "action_set_timer" if ask == "change" else "action_cancel_timer"
+    if not isinstance(question, dict) or question.get("ask") != ask:
+        return None
+    return question if action in previous_turn_actions(tracker) else None
+
+
+def named_timers(tracker: Tracker, timers: list[TimerInfo]) -> list[TimerInfo]:
+    """The running timers of the length the latest message names first ("the five minute
+    one"), oldest first."""
+    durations = latest_durations(tracker)
+    return [t for t in timers if durations and abs(float(t["seconds"]) - durations[0]) < 1]
+
+
+def counted_unit(seconds: float) -> int:
+    """The unit a length is counted in, as "make it ten" means it: hours, minutes or seconds."""
+    return next(unit for unit in (3600, 60, 1) if seconds >= unit or unit == 1)
+
+
+def bare_count(text: str) -> float | None:
+    """The number of "make it two" (no unit said), if the text ends in one."""
+    match = re.search(r"\b(?:it|that|this)\s+(?:to\s+)?([\w.-]+)\W*$", text, re.IGNORECASE)
+    if match is None or parse_duration(match[1]) is not None:
+        return None
+    value = parse_number(match[1])
+    return float(value) if value is not None else None
 
 
 def latest_durations(tracker: Tracker) -> list[float]:
@@ -239,16 +199,35 @@ class ActionSetTimer(Action):
 
         timers = running_timers(tracker, now)
         text = tracker.latest_message.get("text") or ""
+        target: TimerInfo | None = None
+        question = asked(tracker, "change")
+        named = named_timers(tracker, timers)
+        durations = latest_durations(tracker)
+        if len(durations) > 1 and named and (question or is_replacement(tracker, text, timers)):
+            # "change the five minute timer to ten minutes"
+            target, seconds = named[-1], durations[1]
+        elif question is not None and named:
+            # The answer to "Which one should I change?": "the five minute one".
+            target = named[-1]
+            count = question.get("count")
+            seconds = float(question["seconds"])
+            if isinstance(count, int | float):  # "make it two": two of that timer's unit
+                seconds = count * counted_unit(float(target["seconds"]))
+        elif is_replacement(tracker, text, timers):
+            target = just_set(tracker, timers)
+            if target is None:
+                dispatcher.utter_message(text=which_timer(timers, "change"))
+                change = {"ask": "change", "seconds": seconds, "count": bare_count(text)}
+                return [SlotSet("timers", timers), SlotSet("timer_question", change)]
         events: EventList = []
-        if is_replacement(tracker, text, timers):
-            old = timers.pop()
-            events.append(ReminderCancelled(name=old["name"]))
+        reply = ""
+        if target is not None:
+            timers = [t for t in timers if t["name"] != target["name"]]
+            events.append(ReminderCancelled(name=target["name"]))
             reply = f"Okay, I changed it to {speak_duration(seconds)}."
-        else:
-            reply = ""
         timer, scheduled = _schedule(seconds, now)
         timers.append(timer)
-        events += [scheduled, SlotSet("timers", timers)]
+        events += [scheduled, SlotSet("timers", timers), SlotSet("timer_question", None)]
         dispatcher.utter_message(text=reply or f"Okay, {timer_phrase(timer)}, starting now.")
         return events
 
@@ -269,7 +248,7 @@ class ActionCancelTimer(Action):
         if _ALL.search(text):
             chosen = list(timers)
         elif durations:
-            chosen = [t for t in timers if abs(float(t["seconds"]) - durations[0]) < 1][-1:]
+            chosen = named_timers(tracker, timers)[-1:]
             if not chosen:
                 phrase = with_article(timer_label(durations[0]))
                 dispatcher.utter_message(text=f"You don't have {phrase} timer.")
@@ -277,12 +256,10 @@ class ActionCancelTimer(Action):
         elif len(timers) == 1:
             chosen = timers
         else:
-            listed = join_words([timer_phrase(t) for t in timers])
             dispatcher.utter_message(
-                text=f"You have {number_word(len(timers))} timers: {listed}. Which one should "
-                "I cancel? You can also say cancel all timers."
+                text=which_timer(timers, "cancel") + " You can also say cancel all timers."
             )
-            return [SlotSet("timers", timers)]
+            return [SlotSet("timers", timers), SlotSet("timer_question", {"ask": "cancel"})]
 
         names = {t["name"] for t in chosen}
         remaining = [t for t in timers if t["name"] not in names]
@@ -291,7 +268,11 @@ class ActionCancelTimer(Action):
         else:
             reply = f"Okay, I cancelled all {number_word(len(chosen))} timers."
         dispatcher.utter_message(text=reply)
-        return [*(ReminderCancelled(name=n) for n in names), SlotSet("timers", remaining)]
+        return [
+            *(ReminderCancelled(name=n) for n in names),
+            SlotSet("timers", remaining),
+            SlotSet("timer_question", None),
+        ]
 
 
 class ActionTimerStatus(Action):
@@ -303,11 +284,13 @@ class ActionTimerStatus(Action):
     ) -> EventList:
         now = time.time()
         timers = running_timers(tracker, now)
+        text = tracker.latest_message.get("text") or ""
         if not timers:
             dispatcher.utter_message(text="You don't have any timers running.")
             return [SlotSet("timers", [])]
-        durations = latest_durations(tracker)
-        shown = [t for t in timers if durations and abs(float(t["seconds"]) - durations[0]) < 1]
+        shown = named_timers(tracker, timers)
+        if not shown and _THAT.search(text) and (that := just_set(tracker, timers)) is not None:
+            shown = [that]  # "how long is left on it"
         sentences = [
             f"Your {t['label']} timer has {speak_remaining(float(t['ends_at']) - now)} left."
             for t in sorted(shown or timers, key=lambda t: float(t["ends_at"]))

@@ -3,7 +3,9 @@
 Each unit is a factor to its dimension's base unit (meter, kilogram, liter, second, meter per
 second, and kelvin with an offset for temperatures). The units come from the words of the question,
 whose order is reliable ("how many X in Y" asks for X; "convert Y to X" likewise), or else from
-the NLU's `unit_from` / `unit_to` entities.
+the NLU's `unit_from` / `unit_to` entities. With no unit to convert to ("convert 5 miles"), the
+answer is in the user's preferred system (the `unit_system` slot, which the memory skill keeps),
+or in the other system than the one asked about.
 """
 
 from __future__ import annotations
@@ -178,9 +180,10 @@ def number_in(tracker: Tracker, text: str) -> float:
     return 1.0
 
 
-def units_of(tracker: Tracker, text: str) -> tuple[Unit, Unit]:
+def units_of(tracker: Tracker, text: str, preferred: str | None = None) -> tuple[Unit, Unit]:
     """(from, to). The words of the text decide when they name two units, since their order
-    is reliable ("how many X in Y" asks for X; "convert Y to X" too); else the entities."""
+    is reliable ("how many X in Y" asks for X; "convert Y to X" too); else the entities. One
+    unit alone is converted into the `preferred` system ("metric", "imperial")."""
     words = units_in_text(text)
     if len(words) >= 2:
         (first, at), (second, _) = words[0], words[1]
@@ -194,6 +197,10 @@ def units_of(tracker: Tracker, text: str) -> tuple[Unit, Unit]:
     unknown = [str(n) for n, unit in zip(names, (source, target), strict=True) if n and not unit]
     if unknown:
         raise ConversionError(f"Sorry, I don't know the unit {unknown[0]}. {KNOWN}")
+    if len(words) == 1 or source is not None or target is not None:
+        # One unit named: whichever role the NLU gave it, it is the quantity's unit.
+        word = words[0][0] if len(words) == 1 else None
+        return _alone(BY_ALIAS.get(word or "") or source or target, word == DEGREES, preferred)
     if words:
         raise ConversionError(f"Sorry, I don't know one of those units. {KNOWN}")
     raise ConversionError(
@@ -217,6 +224,60 @@ def _pair(first: str, second: str) -> tuple[Unit, Unit]:
 
 def _opposite(unit: Unit) -> Unit:
     return BY_ALIAS["fahrenheit" if unit.name == "celsius" else "celsius"]
+
+
+# Each unit's usual counterpart in the other system ("5 miles" -> kilometers). A unit in
+# neither table (time) has none; one in both (kelvin, knots, nautical miles) belongs to neither.
+METRIC_OF = {
+    "inch": "centimeter", "foot": "meter", "yard": "meter", "mile": "kilometer",
+    "nautical mile": "kilometer", "ounce": "gram", "pound": "kilogram", "stone": "kilogram",
+    "teaspoon": "milliliter", "tablespoon": "milliliter", "fluid ounce": "milliliter",
+    "cup": "milliliter", "pint": "liter", "quart": "liter", "gallon": "liter",
+    "fahrenheit": "celsius", "kelvin": "celsius", "mile per hour": "kilometer per hour",
+    "foot per second": "meter per second", "knot": "kilometer per hour",
+}  # fmt: skip
+IMPERIAL_OF = {
+    "millimeter": "inch", "centimeter": "inch", "meter": "foot", "kilometer": "mile",
+    "nautical mile": "mile", "milligram": "ounce", "gram": "ounce", "kilogram": "pound",
+    "tonne": "pound", "milliliter": "fluid ounce", "centiliter": "fluid ounce", "liter": "pint",
+    "cubic meter": "gallon", "celsius": "fahrenheit", "kelvin": "fahrenheit",
+    "kilometer per hour": "mile per hour", "meter per second": "foot per second",
+    "knot": "mile per hour",
+}  # fmt: skip
+
+
+def counterpart(unit: Unit, preferred: str | None) -> Unit | None:
+    """What to convert `unit` into when no unit was asked for: the preferred system's unit,
+    unless `unit` is of that system already (then the other system's), or with no preference
+    the other system's (metric for a unit of neither)."""
+    metric = unit.name in IMPERIAL_OF and unit.name not in METRIC_OF
+    imperial = unit.name in METRIC_OF and unit.name not in IMPERIAL_OF
+    if preferred == "metric" and not metric:
+        name = METRIC_OF.get(unit.name)
+    elif preferred == "imperial" and not imperial:
+        name = IMPERIAL_OF.get(unit.name)
+    else:
+        name = (IMPERIAL_OF if metric else METRIC_OF).get(unit.name)
+    return BY_ALIAS[name] if name else None
+
+
+def _alone(unit: Unit | None, degrees: bool, preferred: str | None) -> tuple[Unit, Unit]:
+    """(from, to) for a quantity in one unit ("convert 5 miles", "what's 70 degrees")."""
+    if degrees:
+        # Bare degrees: those of the other scale, said in the preferred one.
+        if preferred not in ("metric", "imperial"):
+            raise ConversionError("Which temperature scales do you mean, Celsius or Fahrenheit?")
+        scale = BY_ALIAS["celsius" if preferred == "metric" else "fahrenheit"]
+        return _opposite(scale), scale
+    if unit is None:
+        raise ConversionError(f"Sorry, I don't know one of those units. {KNOWN}")
+    target = counterpart(unit, preferred)
+    if target is None:
+        raise ConversionError(
+            f"Into which unit should I convert {unit.plural}? Try something like: "
+            f"convert 2 {unit.plural} to {'minutes' if unit.dimension == 'time' else 'meters'}."
+        )
+    return unit, target
 
 
 def convert(value: float, source: Unit, target: Unit) -> float:
@@ -248,7 +309,8 @@ def format_number(value: float) -> str:
 def answer(tracker: Tracker) -> str:
     text = tracker.latest_message.get("text") or ""
     try:
-        source, target = units_of(tracker, text)
+        preferred = tracker.get_slot("unit_system")
+        source, target = units_of(tracker, text, preferred if isinstance(preferred, str) else None)
         value = number_in(tracker, text)
         result = convert(value, source, target)
     except ConversionError as exc:

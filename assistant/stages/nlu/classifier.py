@@ -168,7 +168,7 @@ class IntentClassifierStage(Stage):
         self, text: str
     ) -> tuple[IntentScore, tuple[IntentScore, ...], tuple[Entity, ...]]:
         intent, ranking = self.classify(text)
-        return intent, ranking, self.entity_extractor.extract(text)
+        return intent, ranking, self.entity_extractor.extract(text, intent.name)
 
     def parse(self, transcript: Transcript) -> Parse:
         """The utterance understood, and when it corrects the one before ("no, I meant add

@@ -44,7 +44,7 @@ def understand_command(parse: Parse, *, asking: str | None) -> Notice | None:
         return Notice(consent="granted")
     if intent == "stop_recording":
         return Notice(consent="withdrawn")
-    if intent == "forget_my_data":
+    if intent in ("forget_my_data", "forget_me"):  # "forget everything about me": memory too
         return Notice(action="forget")
     if intent == "consent_status":
         return Notice(action="status")

@@ -8,7 +8,11 @@ the chat commands `/consent`, `/good`, `/bad [why]`, `/flag [why]` are handled h
 goes on as intent `records_notice` carrying the words to say (the `records_message` entity, which
 the `records` skill's template says), so tone, filter and speech treat them as any reply. A
 correction ("no, I meant add milk", understood by the nlu stage) is stored on the turn it
-corrects and goes on as the request. Everything else passes unchanged.
+corrects and goes on as the request. "Forget everything about me" (the memory skill's
+`forget_me`) forgets the records as "forget my data" does and goes on, with the words about the
+records as its `records_message` entity, to the memory skill, which forgets the rest. Turns of
+the memory skill are never kept: what a user asks to be remembered is theirs alone.
+Everything else passes unchanged.
 
 Consented turns are written by `RecordsBook.keep`, which the sessions call through
 `StageContext.keepers` once a turn is over, off the turn's path.
@@ -23,6 +27,7 @@ import json
 import logging
 import time
 from collections.abc import AsyncIterator, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -34,6 +39,7 @@ from assistant.learning.consent import ConsentMode, ConsentPolicy, configured_mo
 from assistant.learning.identity import default_key_path
 from assistant.learning.rows import FeedbackKind
 from assistant.learning.store import default_store_path
+from assistant.memory import MEMORY_INTENTS
 from assistant.messages import (
     Entity,
     IntentScore,
@@ -157,11 +163,18 @@ class RecordsStage(Stage):
                     "", message.text, message.intent.name,
                 )  # fmt: skip
             self.last_turn[session] = message.turn_id
-            if self.consenting.get(user):
+            # What a user asks to be remembered is theirs alone: never a record (nor the reply
+            # that says it back).
+            if self.consenting.get(user) and message.intent.name not in MEMORY_INTENTS:
                 self.turn_kept[(session, message.turn_id)] = time.time()
             yield message
             return
         text = await self.on_book(self.carry_out, command, user, session)
+        if message.intent.name in MEMORY_INTENTS:
+            # "Forget everything about me": the records are gone; the memory skill forgets
+            # the rest and says both.
+            yield replace(message, entities=(*message.entities, notice_entity(text)))
+            return
         yield notice_parse(session, message.turn_id, text, message.text)
 
     def carry_out(self, command: Notice, user: str, session: str) -> str:
@@ -240,8 +253,12 @@ class RecordsStage(Stage):
             self.book.submit(self.book.feedback, user, session_id, turn, kind, comment)
 
 
+def notice_entity(text: str) -> Entity:
+    return Entity(entity=MESSAGE, value=text, text=text, start=0, end=0)
+
+
 def notice_parse(session_id: str, turn_id: int, text: str, said: str = "") -> Parse:
-    entity = Entity(entity=MESSAGE, value=text, text=text, start=0, end=0)
+    entity = notice_entity(text)
     return Parse(
         session_id=session_id,
         turn_id=turn_id,
