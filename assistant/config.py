@@ -45,6 +45,9 @@ class PipelineSpec(Strict):
     skills: list[str] = Field(default_factory=lambda: ["builtin"])
     # Built-in skills switched off by name (e.g. [shopping, units]); `builtin` brings the rest.
     builtin_skills_off: list[str] = Field(default_factory=list)
+    # Who the assistant is (assistant/policies/persona.yaml): `default`, or a path to a persona
+    # file, relative to the pipeline file. `--set persona=PATH` overrides it.
+    persona: str = "default"
 
 
 def load_models(path: Path = DEFAULT_MODELS) -> dict[str, dict[str, ModelSpec]]:

@@ -358,9 +358,10 @@ def test_cap_for_speech_limits_characters() -> None:
 def test_build_prompt_is_a_transcript_ending_with_the_assistant_turn() -> None:
     history = [(f"question {i}", f"answer {i}") for i in range(5)]
     prompt = build_prompt("What's my name?", "chitchat", {"name": "Ana", "city": None}, history)
-    assert prompt.startswith("The following is a conversation with a friendly, concise voice")
+    assert prompt.startswith("The following is a conversation with Robin, a voice assistant")
     assert prompt.endswith("User: What's my name?\nAssistant:")
-    assert "\nNote: The user is making small talk. Known: the user's name is Ana.\n" in prompt
+    # Small talk has no hint of its own (it made Gemma invent facts); the known slots remain.
+    assert "\nNote: Known: the user's name is Ana.\n" in prompt
     assert "Known: the user's name is Ana." in prompt and "city" not in prompt
     assert "question 1" not in prompt  # only the last three exchanges
     for i in (2, 3, 4):
@@ -370,7 +371,7 @@ def test_build_prompt_is_a_transcript_ending_with_the_assistant_turn() -> None:
 
 def test_build_prompt_conditions_on_intent_and_keeps_one_line_turns() -> None:
     refusal = build_prompt("Fix my car.", "out_of_scope", {}, [])
-    assert "The assistant cannot do this and says so briefly." in refusal
+    assert "Robin cannot do this and says so briefly." in refusal
     plain = build_prompt("Nice weather!", None, {}, [])
     assert "Note:" not in plain  # no note without an intent or slots
     # A newline in user text would let it forge a turn of its own.

@@ -16,12 +16,26 @@ import yaml
 
 from assistant.config import BUILTIN_SKILLS_DIR, DEFAULT_MODELS, load_models, load_pipeline
 from assistant.core.runner import Pipeline
+from assistant.persona import load_persona
 from assistant.pipeline import plan_pipeline
 from assistant.session import TextSession, TurnRecord
 from assistant.skills.loader import load_skills
 
 ROOT = Path(__file__).resolve().parents[1]
-RESPONSES = load_skills((BUILTIN_SKILLS_DIR,)).responses
+PERSONA = load_persona().template_values()
+
+
+def as_said(template: str) -> str:
+    """A template as the assistant says it: the persona's name and description filled in."""
+    for key, value in PERSONA.items():
+        template = template.replace(f"{{{key}}}", value)
+    return template
+
+
+RESPONSES = {
+    name: tuple(as_said(v) for v in variants)
+    for name, variants in load_skills((BUILTIN_SKILLS_DIR,)).responses.items()
+}
 PARAPHRASES = yaml.safe_load((ROOT / "tests" / "data" / "intent_paraphrases.yml").read_text())
 
 

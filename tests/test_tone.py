@@ -15,6 +15,7 @@ from assistant.config import BUILTIN_SKILLS_DIR
 from assistant.core.errors import ConfigError
 from assistant.core.stage import StageContext
 from assistant.messages import Message, Refusal, Reply, Said, Sentiment, SessionEnd, Transcript
+from assistant.persona import load_persona
 from assistant.skills.loader import load_skills
 from assistant.stages import registry
 from assistant.stages.sentiment.vader import VaderParams, VaderSentiment
@@ -26,8 +27,9 @@ from assistant.text.sentences import split_sentences
 ROOT = Path(__file__).resolve().parents[1]
 RESPONSES = load_skills((BUILTIN_SKILLS_DIR,)).responses
 POLICY = load_policy(DEFAULT_POLICY)
-UPSET_PHRASES = set(POLICY.styles["calm"].acknowledge.phrases)
-WARM_PHRASES = set(POLICY.styles["warm"].acknowledge.phrases)
+PERSONA = load_persona()
+UPSET_PHRASES = set(POLICY.styles["calm"].acknowledge.words(PERSONA))
+WARM_PHRASES = set(POLICY.styles["warm"].acknowledge.words(PERSONA))
 HELP_OFFER = POLICY.styles["supportive"].offer_help.text
 HELP = RESPONSES["utter_help"][0]  # two long sentences
 JOKE = RESPONSES["utter_tell_joke"][0]

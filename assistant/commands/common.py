@@ -55,7 +55,8 @@ def add_pipeline_options(parser: argparse.ArgumentParser, default_pipeline: str)
         action="append",
         default=[],
         metavar="KIND=MODEL",
-        help="use another catalog model for a stage; repeatable",
+        help="use another catalog model for a stage, or persona=PATH for another persona "
+        "file (see assistant/policies/persona.yaml); repeatable",
     )
 
 

@@ -6,7 +6,8 @@ A response (`utter_*`) is a list of variations. Each may have `text` with `{slot
 this one, else conditional ones for no channel, else unconditional ones of this channel, else the
 plain ones. Among those, one is picked at random but never the same one twice in a row in a
 session, so a second "tell me a joke" gets another joke. A missing placeholder value reads as an
-empty string rather than failing the turn.
+empty string rather than failing the turn; values every response may use (the persona's name)
+are the picker's `defaults`, under the turn's own.
 
 Buttons are read out as numbered options after the text ("1. Italian, 2. Chinese"), so they work
 in speech and in a terminal; the user may answer with a button's payload. `image` and `custom`
@@ -124,15 +125,18 @@ class ResponsePicker:
         responses: Mapping[str, Sequence[Variation | str | dict[str, Any]]],
         seed: int | None = None,
         channel: str | None = None,
+        defaults: Mapping[str, Any] | None = None,
     ) -> None:
         """`responses`: each response's variations, as words only or as the domain writes them
-        (`SkillSet.response_variants`); `channel` chooses that channel's variations."""
+        (`SkillSet.response_variants`); `channel` chooses that channel's variations; `defaults`
+        fill placeholders no slot or value fills (the persona's `{assistant_name}`)."""
         self.responses = {
             name: tuple(_as_variation(f"responses.{name}[{i}]", v) for i, v in enumerate(vs))
             for name, vs in responses.items()
         }
         self.random = random.Random(seed)
         self.channel = channel
+        self.defaults = dict(defaults or {})
         self.last_choice: dict[tuple[str, str], Variation] = {}
 
     def pick(
@@ -151,7 +155,7 @@ class ResponsePicker:
         fresh = [v for v in pool if v != previous] or pool
         choice = self.random.choice(fresh)
         self.last_choice[(session_id, name)] = choice
-        filled = _Values(values or {})
+        filled = _Values({**self.defaults, **(values or {})})
         text = _format(choice.text, filled).strip()
         data = {key: _fill(value, filled) for key, value in choice.data}
         if choice.buttons:

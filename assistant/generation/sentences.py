@@ -4,7 +4,8 @@
 soon as it is certainly finished, capped for speech exactly like `cap_for_speech` would cap the
 whole text: the same cleaning, as much as fits the `SpokenLength`, a trailing fragment dropped
 when the token limit cut it. Once the cap is reached the model is stopped
-(its stream is closed), so no time goes into words nobody will hear.
+(its stream is closed), so no time goes into words nobody will hear. A sentence the caller's
+`keep` refuses (one that states a fact, in small talk) ends the reply the same way.
 
 A sentence counts as finished once its end is certain: the model has written a space after it
 and the splitter would end it there whatever word comes next ("there. " is an end, "etc. " is
@@ -19,7 +20,7 @@ while another runs it.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 from assistant.generation.llm import Generator
 from assistant.generation.speech_cap import SpeechCap, clean_for_speech, close_fragment
@@ -45,8 +46,11 @@ class SentenceStream:
         stop: Sequence[str],
         temperature: float,
         length: SpokenLength = SPOKEN,
+        keep: Callable[[str], bool] | None = None,
     ) -> None:
         self.generator = generator
+        # A sentence `keep` refuses ends the reply there: it and what follows are not said.
+        self.keep = keep
         self.prompt = prompt
         self.max_tokens = max_tokens
         self.stop = tuple(stop)
@@ -125,6 +129,9 @@ class SentenceStream:
             growing = sentences.pop()
         for sentence in sentences[self._offered :]:
             self._offered += 1
+            if self.keep is not None and not self.keep(sentence):
+                self._stop()
+                return
             spoken = self._cap.offer(sentence)
             if spoken is not None:
                 self._ready.append(spoken)

@@ -40,6 +40,8 @@ from assistant.speech.tts_espeak import EspeakSynthesizer, shared_engine
 from assistant.speech.tts_piper import VOICE_PACKAGES, PiperSynthesizer, voice_files
 from assistant.speech.whisper import WhisperEngine
 from assistant.stages.asr.whisper_ct2 import FasterWhisperParams
+from assistant.stages.tts.espeak import EspeakParams
+from assistant.stages.tts.piper import PiperParams
 from assistant.weights import WHISPER_CT2, model_packages
 
 log = logging.getLogger(__name__)
@@ -94,9 +96,11 @@ class SpeechOptions:
                 cpu_threads=params.cpu_threads,
                 language=params.language or "en",
             )
-        voice = tts_spec.params.get("voice")
-        if isinstance(voice, str):
-            values["voice"] = f"espeak-{voice.lower()}" if tts_spec.backend == "espeak" else voice
+        # The model's voice, else the persona's (assistant/policies/persona.yaml).
+        if tts_spec.backend == "espeak":
+            values["voice"] = f"espeak-{EspeakParams(**tts_spec.params).voice_id.lower()}"
+        elif tts_spec.backend == "piper":
+            values["voice"] = PiperParams(**tts_spec.params).voice_id
         return cls(**values)
 
 

@@ -47,6 +47,7 @@ from assistant.knowledge import KnowledgeIndex
 from assistant.knowledge.web import page_source, source_name
 from assistant.messages import DialogueState, DialogueUpdate, Message, Reply
 from assistant.nlu.embedder import shared_encoder
+from assistant.persona import Persona, load_persona, persona_param
 from assistant.progress import ProgressBar
 from assistant.skills.loader import SkillSet, load_skills
 from assistant.stages.respond.answer import Answer, SkillAnswers, shown_record
@@ -111,6 +112,7 @@ class ChainParams(StageParams):
     stream_generation: bool = Field(
         True, description="send the model's reply sentence by sentence as it is written"
     )
+    persona: Path | None = persona_param()
 
 
 class ChainResponder(Stage):
@@ -145,6 +147,11 @@ class ChainResponder(Stage):
         if generation is not None:
             generation.prefetch()
 
+    @property
+    def persona(self) -> Persona:
+        """Who the assistant is: its templates and its language model's prompt say so."""
+        return load_persona(self.params.persona)
+
     def _generation_made(self) -> Generation | None:
         if not hasattr(self, "generation"):
             self.generation: Generation | None = self._generation_step()
@@ -154,7 +161,12 @@ class ChainResponder(Stage):
         self.skills: SkillSet = load_skills(self.context.skill_dirs)
         self.actions: RoutedActions = self._action_runner()
         self.answers = SkillAnswers(
-            ResponsePicker(self.skills.response_variants, self.params.seed, self.params.channel),
+            ResponsePicker(
+                self.skills.response_variants,
+                self.params.seed,
+                self.params.channel,
+                defaults=self.persona.template_values(),
+            ),
             self.actions,
             domain_json(self.skills),
             self.params.action_apology,
@@ -193,6 +205,7 @@ class ChainResponder(Stage):
         return Generation(
             spec,
             frozenset(intents),
+            persona=self.persona,
             stream=self.params.stream_generation,
             run_blocking=self.run_blocking,
         )

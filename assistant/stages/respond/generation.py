@@ -11,7 +11,9 @@ The model runs on the stage's worker thread (the `run_blocking` it is given), on
 A streamed reply is started here: when the step returns, the first sentence of a
 `SentenceStream` is written, and the stage sends the rest as the model writes it (and stops the
 model should the turn end early). A reply sent whole (streaming off, or a proactive turn) is
-written here and capped for speech.
+written here and capped for speech. Either way a sentence that states a fact (a number, a date,
+a name: `assistant.generation.facts`) ends the reply before it: the model knows no facts worth
+saying, and small talk needs none.
 """
 
 from __future__ import annotations
@@ -32,7 +34,9 @@ from assistant.generation import (
     cap_for_speech,
     load_generator,
 )
+from assistant.generation.facts import states_facts, until_a_fact
 from assistant.messages import DialogueState
+from assistant.persona import Persona, load_persona
 from assistant.stages.respond.answer import Answer
 
 R = TypeVar("R")
@@ -54,8 +58,10 @@ class Generation:
         *,
         stream: bool,
         run_blocking: RunBlocking,
+        persona: Persona | None = None,
     ) -> None:
         self.spec = spec
+        self.persona = persona or load_persona()  # who the prompt says the assistant is
         self.intents = intents  # the intents the model answers
         self.stream = stream  # send the reply sentence by sentence as it is written
         self.run_blocking = run_blocking
@@ -82,7 +88,10 @@ class Generation:
         # One token now, so that the first reply does not pay for the shared prompt header.
         list(
             generator.generate(
-                build_prompt("hi", "chitchat", {}, ()), max_tokens=1, stop=STOP, temperature=0.0
+                build_prompt("hi", "chitchat", {}, (), self.persona),
+                max_tokens=1,
+                stop=STOP,
+                temperature=0.0,
             )
         )
         return generator
@@ -95,7 +104,9 @@ class Generation:
         if not state.parse.text.strip():
             return False
         generator = await self.run_blocking(self._load.get)  # waits for what is left
-        prompt = build_prompt(state.parse.text, intent, dict(state.slots), history(state))
+        prompt = build_prompt(
+            state.parse.text, intent, dict(state.slots), history(state), self.persona
+        )
         # One model, one reply at a time. A streamed reply keeps the model (and the lock
         # inside its suspended generator) between sentences, across the turn's awaits: another
         # conversation's reply must wait here, not on the stage's only thread, where it would
@@ -127,6 +138,7 @@ class Generation:
             max_tokens=self.spec.max_tokens,
             stop=STOP,
             temperature=self.spec.temperature,
+            keep=self._states_no_facts,
         )
         if await self.run_blocking(stream.next_sentence) is None:
             answer.stream = None
@@ -144,7 +156,13 @@ class Generation:
                 temperature=self.spec.temperature,
             )
         )
-        return cap_for_speech(text, complete=generator.finish_reason == "stop")
+        spoken = cap_for_speech(text, complete=generator.finish_reason == "stop")
+        return until_a_fact(spoken, self.persona.name.split())
+
+    def _states_no_facts(self, sentence: str) -> bool:
+        """Small talk states no facts: a sentence with a number, a date or a name (other than
+        the assistant's) ends the reply before it; if it is the first, a template answers."""
+        return not states_facts(sentence, self.persona.name.split())
 
 
 def history(state: DialogueState) -> list[tuple[str, str]]:

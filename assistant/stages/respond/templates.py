@@ -1,12 +1,14 @@
 """Answer from the skills' `utter_<intent>` response templates (Rasa's domain `responses:`).
 
-Variations are picked by `ResponsePicker` (random, never the same twice in a row). An intent with
-no template gets an honest fallback.
+Variations are picked by `ResponsePicker` (random, never the same twice in a row), their
+`{assistant_name}`-style placeholders filled from the persona. An intent with no template gets an
+honest fallback.
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import ClassVar
 
 from pydantic import Field
@@ -14,6 +16,7 @@ from pydantic import Field
 from assistant.core.stage import Stage, StageParams
 from assistant.dialogue.responses import ResponsePicker
 from assistant.messages import DialogueState, Message, Parse, Reply, SessionStart
+from assistant.persona import load_persona, persona_param
 from assistant.skills.loader import load_skills
 
 
@@ -23,6 +26,7 @@ class TemplateParams(StageParams):
         description="said when no template exists for the intent",
     )
     seed: int | None = Field(None, description="fix the choice of variations (tests, demos)")
+    persona: Path | None = persona_param()
 
 
 class TemplateResponder(Stage):
@@ -36,7 +40,9 @@ class TemplateResponder(Stage):
 
     def load(self) -> None:
         self.picker = ResponsePicker(
-            load_skills(self.context.skill_dirs).responses, self.params.seed
+            load_skills(self.context.skill_dirs).responses,
+            self.params.seed,
+            defaults=load_persona(self.params.persona).template_values(),
         )
 
     async def control(self, message: Message) -> None:

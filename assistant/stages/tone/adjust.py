@@ -4,7 +4,9 @@ It takes every turn's `Sentiment` as feedback (from wherever it comes), keeps a 
 conversation, and for each `Reply` picks a style from the policy: for an upset user that means
 acknowledging the feeling once, keeping the answer to its first sentence, no jokes, a help offer
 when it goes on, and a slower voice with longer pauses. The reply goes on with `tone` (the style,
-why, what was changed) and `prosody` (what the speech stage applies).
+why, what was changed) and `prosody` (what the speech stage applies). What is added never
+contradicts the reply (`reply_kind`): no cheerful opener before an apology, an "I don't know" or
+a refusal, no help offer after a goodbye. The acknowledging words may be the persona's.
 
 Refusals of the input guard (`Refusal`) and proactive replies keep their words; they still get
 a style and prosody. Without a sentiment for the turn (no sentiment stage in the pipeline) the
@@ -39,10 +41,12 @@ from assistant.messages import (
     SessionEnd,
     ToneChoice,
 )
+from assistant.persona import load_persona, persona_param
 from assistant.records import said_of, tone_json
 from assistant.stages.said import Piece, SaidStage
 from assistant.stages.tone.history import Histories, Mood
 from assistant.stages.tone.policy import DEFAULT_POLICY, Shorten, Style, When, load_policy
+from assistant.stages.tone.reply_kind import reply_kinds
 from assistant.text.sentences import split_sentences
 
 NO_SENTIMENT = "no sentiment for this turn (no sentiment stage?): taken as neutral"
@@ -59,6 +63,7 @@ class TurnTone:
     keep_text: bool
     sentences: int = 0  # of the answer so far (shortening counts over the pieces)
     said: list[str] = field(default_factory=list)  # of those, the ones kept
+    heard: list[str] = field(default_factory=list)  # the reply's pieces as they came
 
     def shorten(self, text: str, rule: Shorten, *, last: bool) -> str:
         """This piece's part of the first `max_sentences` sentences of the reply (plus a final
@@ -90,6 +95,7 @@ class ToneParams(StageParams):
     history_turns: int = Field(
         20, ge=1, le=1000, description="user turns whose sentiment each conversation remembers"
     )
+    persona: Path | None = persona_param()
 
 
 class PolicyTone(SaidStage[TurnTone]):
@@ -108,6 +114,7 @@ class PolicyTone(SaidStage[TurnTone]):
 
     def load(self) -> None:
         self.policy = load_policy(self.params.policy)
+        self.persona = load_persona(self.params.persona)  # whose words acknowledge
         self.histories = Histories(self.params.history_turns)
         self.random = random.Random()
 
@@ -175,6 +182,8 @@ class PolicyTone(SaidStage[TurnTone]):
         history = self.histories[reply.session_id]
         style, mood, first, last = turn.style, turn.mood, piece.first, piece.last
         body, intent = reply.text, reply.intent or ""
+        turn.heard.append(body)
+        kinds = reply_kinds(" ".join(turn.heard))  # what the additions must not contradict
         adjustments: list[str] = []
         if intent in style.replace_intents:
             body = style.replace_intents[intent] if first else ""
@@ -192,9 +201,10 @@ class PolicyTone(SaidStage[TurnTone]):
             and ack is not None
             and mood is not None
             and intent not in ack.skip_intents
+            and not kinds.intersection(ack.skip_replies)
             and history.first_in_stretch("acknowledge", mood)
         ):
-            phrase = self.pick(ack.phrases, history.last_phrase, body)
+            phrase = self.pick(ack.words(self.persona), history.last_phrase, body)
             history.last_phrase = phrase
             parts.insert(0, phrase)
             adjustments.append("acknowledged")
@@ -204,6 +214,7 @@ class PolicyTone(SaidStage[TurnTone]):
             and offer is not None
             and mood is not None
             and intent not in offer.skip_intents
+            and not kinds.intersection(offer.skip_replies)
             and history.first_in_stretch("offer_help", mood)
         ):
             parts.append(offer.text)

@@ -20,6 +20,8 @@ from pydantic import (
 )
 
 from assistant.core.config import load_yaml_model
+from assistant.persona import Persona
+from assistant.stages.tone.reply_kind import ReplyKind
 from assistant.text.spoken import SpokenLength
 
 DEFAULT_POLICY = Path(__file__).resolve().parents[2] / "policies" / "tone.yaml"
@@ -47,10 +49,29 @@ class When(_Strict):
 
 
 class Phrases(_Strict):
-    """Something said before the reply, once per stretch of turns with the same label."""
+    """Something said before the reply, once per stretch of turns with the same label: the
+    `phrases` given, or the persona's (`persona: cheerful` or `sympathetic`)."""
 
-    phrases: list[str] = Field(min_length=1)
+    phrases: list[str] | None = Field(None, min_length=1)
+    persona: Literal["cheerful", "sympathetic"] | None = None
     skip_intents: list[str] = Field(default_factory=list)  # replies that already do it
+    # Replies it would contradict ("Sure thing! Sorry, I don't know."): see `reply_kind`.
+    skip_replies: list[ReplyKind] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _one_source(self) -> Phrases:
+        if (self.phrases is None) == (self.persona is None):
+            raise ValueError("give either phrases or persona (cheerful or sympathetic)")
+        return self
+
+    def words(self, persona: Persona) -> list[str]:
+        if self.phrases is not None:
+            return self.phrases
+        return list(getattr(persona.style.phrases, self.persona or "cheerful"))
+
+
+def _farewell() -> list[ReplyKind]:
+    return ["farewell"]
 
 
 class HelpOffer(_Strict):
@@ -58,6 +79,8 @@ class HelpOffer(_Strict):
 
     text: str = Field(min_length=1)
     skip_intents: list[str] = Field(default_factory=list)
+    # An offer of help after "Goodbye" would contradict it.
+    skip_replies: list[ReplyKind] = Field(default_factory=_farewell)
 
 
 class Shorten(_Strict):

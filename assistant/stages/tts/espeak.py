@@ -3,12 +3,14 @@ intelligible, tiny, and tens of times faster than Piper, so it is the light fall
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import ClassVar
 
 from pydantic import Field
 
 from assistant.core.errors import missing_package
 from assistant.core.stage import StageContext, StageParams
+from assistant.persona import load_persona, persona_param
 from assistant.speech.tts_espeak import (
     LOADER_PACKAGE,
     MAX_WPM,
@@ -20,12 +22,21 @@ from assistant.stages.tts.base import TTSParams, TTSStage
 
 
 class EspeakParams(TTSParams):
-    voice: str = Field("en-us", description="an espeak-ng voice: en-us, en (British), de, fr, ...")
+    voice: str | None = Field(
+        None,
+        description="an espeak-ng voice: en-us, en (British), de, fr, ...; default: the persona's",
+    )
+    persona: Path | None = persona_param()
     words_per_minute: int = Field(175, ge=MIN_WPM, le=MAX_WPM, description="speaking rate")
     pitch: int = Field(50, ge=0, le=100, description="base pitch (50 is espeak's default)")
     library: Library = Field(
         "auto", description="where libespeak-ng comes from; auto: espeakng-loader, then piper-tts"
     )
+
+    @property
+    def voice_id(self) -> str:
+        """The voice to speak with: the one given, else the persona's."""
+        return self.voice or load_persona(self.persona).voice_for("espeak")
 
 
 class EspeakTTS(TTSStage):
@@ -43,7 +54,7 @@ class EspeakTTS(TTSStage):
 
     def load(self) -> None:
         self.synthesizer = EspeakSynthesizer(
-            self.params.voice,
+            self.params.voice_id,
             words_per_minute=self.params.words_per_minute,
             pitch=self.params.pitch,
             library=self.params.library,
