@@ -22,6 +22,7 @@ from assistant.core.errors import MissingModelError
 from assistant.core.stage import StageContext
 from assistant.messages import Reply, TextChange
 from assistant.nlu.labelled import load_labelled
+from assistant.persona import load_persona
 from assistant.safety import apply_changes
 from assistant.safety.toxicity import (
     DEFAULT_REPLACEMENT,
@@ -176,9 +177,26 @@ def test_harmless_look_alikes_are_untouched(clean: RunningFilter, text: str) -> 
     assert (out.text, out.changes) == (text, ())
 
 
+# Replies the skills' actions write (memory read back, a form's complaint), which no template holds.
+ACTION_REPLIES = [
+    "I remember that you don't eat meat.",
+    "Here's what I know about you. Your name is Sam. You prefer metric units.",
+    "Okay, I've forgotten that your sister's birthday is May 3.",
+    "The number of people must be a whole number above zero.",
+]
+
+
 def test_the_assistants_own_replies_pass_untouched(clean: RunningFilter) -> None:
+    """Every template, its placeholders filled as the persona and a user named Sam fill them,
+    and replies the actions write: a false alarm would replace a right answer."""
     responses = load_skills((BUILTIN_SKILLS_DIR,)).responses
-    texts = sorted({text for variants in responses.values() for text in variants})
+    values = {**load_persona().template_values(), "user_name": "Sam"}
+    filled = {
+        re.sub(r"\{(\w+)\}", lambda m: values.get(m[1], "Sam"), text)
+        for variants in responses.values()
+        for text in variants
+    }
+    texts = sorted(filled) + ACTION_REPLIES
     changed = [(text, clean(text).text) for text in texts if clean(text).text != text]
     assert changed == []
 
