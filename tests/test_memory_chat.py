@@ -6,16 +6,19 @@ deleted by `assistant data forget`."""
 from __future__ import annotations
 
 import asyncio
+import json
 from pathlib import Path
 
 import pytest
 
+from assistant.audio.wav import write_wav
 from assistant.config import DEFAULT_MODELS, load_models, load_pipeline
 from assistant.core.runner import Pipeline
 from assistant.pipeline import plan_pipeline
 from assistant.session import TextSession
 from tests.conftest import ROOT
 from tests.home import Home
+from tests.speech import conversation
 
 FACT = "remember that my sister's birthday is May 3"
 
@@ -178,3 +181,17 @@ def test_one_pipeline_keeps_each_connections_user_apart(
     assert "Sam" in sam_later[0] and "imperial" in sam_later[0] and "Kim" not in sam_later[0]
     assert sam_later[1].startswith("10 kilometers is 6.21 miles")
     assert "don't know your name" in lee[0]
+
+
+def test_what_is_said_to_the_voice_pipeline_is_remembered_for_the_chat(tmp_path: Path) -> None:
+    """`assistant voice --user` keeps memory for the same user as `assistant chat --user`."""
+    home = Home(tmp_path, consent="off")
+    wav = tmp_path / "spoken.wav"
+    audio = conversation(0.5, "my name is Morgan", 1.5, "I prefer metric", 1)
+    write_wav(wav, audio.samples, audio.sample_rate)
+    done = home.run("voice", "--input", str(wav), "--user", "morgan", "--json")
+    assert done.returncode == 0, done.stderr
+    replies = [json.loads(line)["text"] for line in done.stdout.splitlines()]
+    assert any("Morgan" in reply for reply in replies), replies
+    name, units = home.chat("what's my name", "convert 5 miles", user="morgan")
+    assert "Morgan" in name and "kilometers" in units, (name, units)
