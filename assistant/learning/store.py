@@ -10,13 +10,9 @@ cannot be used (damaged, locked, written by a newer assistant, not a record stor
 
 from __future__ import annotations
 
-import contextlib
 import json
-import sqlite3
-import threading
-from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from assistant.core.paths import default_state_dir
 from assistant.learning.manifest import forget_lines, line_hashes
@@ -29,6 +25,7 @@ from assistant.learning.rows import (
     RecordStoreError,
     TurnRow,
 )
+from assistant.learning.sqlite_file import Schema, SqliteFile
 
 # Migration N (1-based) brings a store from user_version N-1 to N. Append, never edit.
 MIGRATIONS: list[tuple[str, ...]] = [
@@ -78,87 +75,26 @@ def default_store_path() -> Path:
     return default_state_dir() / "records.sqlite"
 
 
-class SQLiteRecordStore:
+RECORDS = Schema(
+    what="record store",
+    tables=TABLES,
+    migrations=MIGRATIONS,
+    error=RecordStoreError,
+    own_file="give the records a file of their own",
+    damaged="(`sqlite3 FILE .recover` may save its rows) and a new one is made; the file was "
+    "left as it is",
+    pragmas=("foreign_keys=ON",),
+    quick_check=True,
+)
+
+
+class SQLiteRecordStore(SqliteFile):
     """The `RecordStore` on one SQLite file; safe to share between threads (one lock)."""
 
+    schema = RECORDS
+
     def __init__(self, path: Path | None = None, *, timeout: float = 5.0) -> None:
-        self.path = path if path is not None else default_store_path()
-        self._lock = threading.Lock()
-        with self._errors():
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(
-                self.path, timeout=timeout, isolation_level=None, check_same_thread=False
-            )
-        try:
-            with self._errors():
-                self._open()
-        except BaseException:
-            self._db.close()
-            raise
-
-    # -- opening ------------------------------------------------------------------------------
-
-    def _open(self) -> None:
-        """Check the file before the first write, then bring its schema up to date."""
-        db = self._db
-        version = db.execute("PRAGMA user_version").fetchone()[0]
-        if version > SCHEMA_VERSION:
-            raise RecordStoreError(
-                f"record store {self.path} has schema version {version}, newer than this "
-                f"assistant knows ({SCHEMA_VERSION}): upgrade the assistant; the file is untouched"
-            )
-        tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
-        if (version == 0 and tables) or not tables <= TABLES:
-            raise RecordStoreError(
-                f"{self.path} is an SQLite file but not a record store (tables: "
-                f"{', '.join(sorted(tables))}): give the records a file of their own"
-            )
-        problems = [r[0] for r in db.execute("PRAGMA quick_check")]
-        if problems != ["ok"]:
-            raise sqlite3.DatabaseError(f"database disk image is malformed: {problems[0]}")
-        db.execute("PRAGMA secure_delete=ON")
-        db.execute("PRAGMA foreign_keys=ON")
-        if db.execute("PRAGMA journal_mode").fetchone()[0] != "delete":
-            db.execute("PRAGMA journal_mode=DELETE")
-        for number in range(version + 1, SCHEMA_VERSION + 1):
-            with self._transaction():
-                for statement in MIGRATIONS[number - 1]:
-                    db.execute(statement)
-                db.execute(f"PRAGMA user_version = {number}")
-
-    @contextlib.contextmanager
-    def _errors(self) -> Iterator[None]:
-        """sqlite3's and the file system's errors as one line saying what to do."""
-        try:
-            yield
-        except sqlite3.DatabaseError as exc:
-            raise RecordStoreError(_explain(self.path, exc)) from exc
-        except OSError as exc:
-            raise RecordStoreError(
-                f"cannot use record store {self.path}: {exc.strerror or exc}; "
-                "check the folder exists and is writable"
-            ) from exc
-
-    @contextlib.contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Connection]:
-        # IMMEDIATE takes the write lock up front, so a busy store fails before any change.
-        self._db.execute("BEGIN IMMEDIATE")
-        try:
-            yield self._db
-            self._db.execute("COMMIT")
-        except BaseException:
-            if self._db.in_transaction:  # COMMIT itself can fail (busy): never leave it open
-                self._db.execute("ROLLBACK")
-            raise
-
-    @contextlib.contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
-        with self._lock, self._errors(), self._transaction() as db:
-            yield db
-
-    def _read(self, sql: str, args: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-        with self._lock, self._errors():
-            return self._db.execute(sql, args).fetchall()
+        super().__init__(path if path is not None else default_store_path(), timeout=timeout)
 
     # -- consents and sessions ----------------------------------------------------------------
 
@@ -323,35 +259,6 @@ class SQLiteRecordStore:
             self._vacuum()
         return removed
 
-    def _vacuum(self) -> None:
-        with self._lock, self._errors():
-            self._db.execute("VACUUM")
-
-    def close(self) -> None:
-        with self._lock:
-            self._db.close()
-
-    def __enter__(self) -> SQLiteRecordStore:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
 
 if TYPE_CHECKING:  # mypy checks the store against the interface the other parts use
     _implements: type[RecordStore] = SQLiteRecordStore
-
-
-def _explain(path: Path, exc: sqlite3.DatabaseError) -> str:
-    text = str(exc)
-    if "locked" in text or "busy" in text:
-        return (
-            f"record store {path} is locked by another process (an assistant still running?): "
-            "stop it or try again; nothing was changed"
-        )
-    if "not a database" in text or "malformed" in text or "corrupt" in text:
-        return (
-            f"record store {path} is damaged ({text}): move it aside (`sqlite3 FILE .recover` "
-            "may save its rows) and a new one is made; the file was left as it is"
-        )
-    return f"cannot use record store {path} ({text}): check the file and its folder"

@@ -11,18 +11,14 @@ that cannot be used (damaged, locked, written by a newer assistant, not a memory
 
 from __future__ import annotations
 
-import contextlib
-import os
-import sqlite3
-import threading
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 from assistant.core.paths import default_state_dir
 from assistant.learning.identity import Identity, default_key_path
 from assistant.learning.rows import RecordStoreError
+from assistant.learning.sqlite_file import Schema, SqliteFile
 
 Kind = Literal["name", "units", "fact"]
 UnitSystem = Literal["metric", "imperial"]
@@ -78,8 +74,20 @@ class Memory:
         return self.name is None and self.units is None and not self.facts
 
 
-class MemoryStore:
+MEMORY = Schema(
+    what="memory store",
+    tables=TABLES,
+    migrations=MIGRATIONS,
+    error=MemoryStoreError,
+    own_file="give the memory a file of its own",
+    damaged="and a new one is made (what was remembered is then lost); the file was left as it is",
+)
+
+
+class MemoryStore(SqliteFile):
     """The memories of every user in one SQLite file; safe to share between threads."""
+
+    schema = MEMORY
 
     def __init__(
         self, path: Path | None = None, *, key_path: Path | None = None, timeout: float = 5.0
@@ -89,76 +97,7 @@ class MemoryStore:
             self.identity = Identity(key_path or default_key_path(), records_path=self.path)
         except RecordStoreError as exc:
             raise MemoryStoreError(str(exc)) from exc
-        self._lock = threading.Lock()
-        with self._errors():
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            # Readable by its owner only (SQLite gives its journal the same mode).
-            os.close(os.open(self.path, os.O_CREAT | os.O_RDWR, 0o600))
-            self._db = sqlite3.connect(
-                self.path, timeout=timeout, isolation_level=None, check_same_thread=False
-            )
-        try:
-            with self._errors():
-                self._open()
-        except BaseException:
-            self._db.close()
-            raise
-
-    def _open(self) -> None:
-        db = self._db
-        version = db.execute("PRAGMA user_version").fetchone()[0]
-        if version > SCHEMA_VERSION:
-            raise MemoryStoreError(
-                f"memory store {self.path} has schema version {version}, newer than this "
-                f"assistant knows ({SCHEMA_VERSION}): upgrade the assistant; the file is untouched"
-            )
-        tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
-        if (version == 0 and tables) or not tables <= TABLES:
-            raise MemoryStoreError(
-                f"{self.path} is an SQLite file but not a memory store (tables: "
-                f"{', '.join(sorted(tables))}): give the memory a file of its own"
-            )
-        db.execute("PRAGMA secure_delete=ON")
-        if db.execute("PRAGMA journal_mode").fetchone()[0] != "delete":
-            db.execute("PRAGMA journal_mode=DELETE")
-        for number in range(version + 1, SCHEMA_VERSION + 1):
-            with self._transaction():
-                for statement in MIGRATIONS[number - 1]:
-                    db.execute(statement)
-                db.execute(f"PRAGMA user_version = {number}")
-
-    @contextlib.contextmanager
-    def _errors(self) -> Iterator[None]:
-        try:
-            yield
-        except sqlite3.DatabaseError as exc:
-            raise MemoryStoreError(_explain(self.path, exc)) from exc
-        except OSError as exc:
-            raise MemoryStoreError(
-                f"cannot use memory store {self.path}: {exc.strerror or exc}; "
-                "check the folder exists and is writable"
-            ) from exc
-
-    @contextlib.contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Connection]:
-        # IMMEDIATE takes the write lock up front: a busy store fails before any change.
-        self._db.execute("BEGIN IMMEDIATE")
-        try:
-            yield self._db
-            self._db.execute("COMMIT")
-        except BaseException:
-            if self._db.in_transaction:
-                self._db.execute("ROLLBACK")
-            raise
-
-    @contextlib.contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
-        with self._lock, self._errors(), self._transaction() as db:
-            yield db
-
-    def _read(self, sql: str, args: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-        with self._lock, self._errors():
-            return self._db.execute(sql, args).fetchall()
+        super().__init__(self.path, timeout=timeout)
 
     def _key(self, user: str) -> str:
         return self.identity.user_key(user)
@@ -281,38 +220,9 @@ class MemoryStore:
         self._vacuum()
         return int(removed)
 
-    def _vacuum(self) -> None:
-        with self._lock, self._errors():
-            self._db.execute("VACUUM")
-
-    def close(self) -> None:
-        with self._lock:
-            self._db.close()
-
-    def __enter__(self) -> MemoryStore:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
 
 def _clean(text: str, what: str) -> str:
     cleaned = " ".join(str(text).split())
     if not cleaned:
         raise ValueError(f"an empty {what} cannot be remembered")
     return cleaned[:MAX_TEXT]
-
-
-def _explain(path: Path, exc: sqlite3.DatabaseError) -> str:
-    text = str(exc)
-    if "locked" in text or "busy" in text:
-        return (
-            f"memory store {path} is locked by another process (an assistant still running?): "
-            "stop it or try again; nothing was changed"
-        )
-    if "not a database" in text or "malformed" in text or "corrupt" in text:
-        return (
-            f"memory store {path} is damaged ({text}): move it aside and a new one is made "
-            "(what was remembered is then lost); the file was left as it is"
-        )
-    return f"cannot use memory store {path} ({text}): check the file and its folder"
