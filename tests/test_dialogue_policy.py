@@ -41,8 +41,8 @@ from assistant.dialogue.stories import (
 )
 from assistant.dialogue.tracker import Tracker
 from assistant.messages import DialogueState, DialogueUpdate, Entity, IntentScore, Parse, Reply
+from assistant.nlu.results import entities_to_json
 from assistant.skills.loader import load_skills
-from assistant.stages.dst.tracker import entities_to_json
 from assistant.stages.respond.chain import ChainParams, ChainResponder
 from tests.chat import action_server
 from tests.chat import chat as assistant_chat

@@ -28,8 +28,8 @@ from assistant.dialogue.responses import ResponsePicker
 from assistant.dialogue.slots import slot_events
 from assistant.dialogue.tracker import Tracker
 from assistant.messages import DialogueState, DialogueUpdate, Entity, IntentScore, Parse
+from assistant.nlu.results import entities_to_json
 from assistant.skills.loader import SkillSet, load_skill
-from assistant.stages.dst.tracker import entities_to_json
 from assistant.stages.respond.answer import Answer, SkillAnswers, shown_record
 from assistant.stages.respond.forms import FormRun, Forms
 from tests.chat import action_server

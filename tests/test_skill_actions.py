@@ -37,8 +37,8 @@ from assistant.dialogue.slots import slot_events
 from assistant.dialogue.tracker import Tracker
 from assistant.messages import DialogueState, DialogueUpdate, Entity, IntentScore, Parse, Reply
 from assistant.nlu.numbers import find_durations, find_numbers
+from assistant.nlu.results import entities_to_json
 from assistant.skills.loader import load_skill, load_skills
-from assistant.stages.dst.tracker import entities_to_json
 from assistant.stages.respond.chain import ChainParams, ChainResponder
 from tests.dialogue_state import dialogue_state
 

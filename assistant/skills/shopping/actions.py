@@ -21,6 +21,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from assistant.nlu.numbers import parse_number
 from assistant.skills.shopping.quantity import count_word, with_count
 from assistant.skills.shopping.resolve import pick, resolve_removal
+from assistant.skills.turns import previous_intent, previous_turn_actions
 
 EventList = list[dict[str, Any]]
 
@@ -79,25 +80,6 @@ def latest_items(tracker: Tracker) -> list[str]:
 def shopping_list(tracker: Tracker) -> list[str]:
     value = tracker.get_slot("shopping_list")
     return [str(v) for v in value] if isinstance(value, list) else []
-
-
-def previous_intent(tracker: Tracker) -> str | None:
-    """The intent of the user message before the latest one."""
-    users = [e for e in tracker.events if e.get("event") == "user"]
-    if len(users) < 2:
-        return None
-    intent = (users[-2].get("parse_data") or {}).get("intent") or {}
-    return intent.get("name")
-
-
-def previous_turn_actions(tracker: Tracker) -> list[str]:
-    """The actions run between the previous user message and the latest one."""
-    events = tracker.events
-    users = [i for i, event in enumerate(events) if event.get("event") == "user"]
-    if len(users) < 2:
-        return []
-    start, end = users[-2], users[-1]
-    return [str(e.get("name")) for e in events[start + 1 : end] if e.get("event") == "action"]
 
 
 def open_question(tracker: Tracker, ask: str) -> dict[str, Any] | None:

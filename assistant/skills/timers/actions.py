@@ -29,6 +29,7 @@ from assistant.skills.timers.spoken import (
     timer_phrase,
     with_article,
 )
+from assistant.skills.turns import previous_turn_actions
 
 EventList = list[dict[str, Any]]
 
@@ -56,16 +57,6 @@ def running_timers(tracker: Tracker, now: float) -> list[TimerInfo]:
     """The timers in the slot that have not ended yet (the slot is not told when one fires)."""
     timers = tracker.get_slot("timers") or []
     return [t for t in timers if isinstance(t, dict) and float(t.get("ends_at", 0)) > now]
-
-
-def previous_turn_actions(tracker: Tracker) -> list[str]:
-    """The actions run between the previous user message and the latest one."""
-    events = tracker.events
-    users = [i for i, event in enumerate(events) if event.get("event") == "user"]
-    if len(users) < 2:
-        return []
-    start, end = users[-2], users[-1]
-    return [str(e.get("name")) for e in events[start + 1 : end] if e.get("event") == "action"]
 
 
 def just_set(tracker: Tracker, timers: list[TimerInfo]) -> TimerInfo | None:

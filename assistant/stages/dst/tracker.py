@@ -46,6 +46,7 @@ from assistant.messages import (
     TurnEnd,
     TurnStart,
 )
+from assistant.nlu.results import entities_to_json
 from assistant.records import last_of, parse_json
 from assistant.safety.pii import (
     DEFAULT_PII_ENTITIES,
@@ -87,23 +88,6 @@ def entities_from_json(entities: Sequence[dict[str, object]]) -> tuple[Entity, .
             role=None if e.get("role") is None else str(e["role"]),
             group=None if e.get("group") is None else str(e["group"]),
         )
-        for e in entities
-    )
-
-
-def entities_to_json(entities: Sequence[Entity]) -> tuple[dict[str, object], ...]:
-    """Rasa's entity dicts; `role` and `group` only when the entity has them, as in Rasa."""
-    return tuple(
-        {
-            "entity": e.entity,
-            "value": e.value,
-            "text": e.text,
-            "start": e.start,
-            "end": e.end,
-            "extractor": e.extractor,
-            **({"role": e.role} if e.role is not None else {}),
-            **({"group": e.group} if e.group is not None else {}),
-        }
         for e in entities
     )
 

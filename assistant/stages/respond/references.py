@@ -30,7 +30,7 @@ from assistant.dialogue.events import ActionExecuted, Event, SlotSet, UserUttere
 from assistant.dialogue.tracker import Tracker
 from assistant.messages import DialogueState, IntentScore
 from assistant.nlu.numbers import parse_duration, parse_number
-from assistant.nlu.results import Entity
+from assistant.nlu.results import Entity, entities_to_json
 from assistant.skills.shopping.resolve import pick
 
 STOP, CANCEL_TIMER, TIMER_DONE = "stop", "cancel_timer", "timer_done"
@@ -217,24 +217,7 @@ def _as_intent(
     if index is not None:
         uttered = events[index]
         assert isinstance(uttered, UserUttered)
-        events[index] = replace(uttered, intent=intent, entities=_as_json(entities))
+        events[index] = replace(uttered, intent=intent, entities=entities_to_json(entities))
     events += [SlotSet(name=name, value=value) for name, value in (slots or {}).items()]
     values = {**dict(state.slots), **(slots or {})}
     return replace(state, parse=parse, events=tuple(events), slots=tuple(values.items()))
-
-
-def _as_json(entities: tuple[Entity, ...]) -> tuple[dict[str, Any], ...]:
-    """Rasa's entity dicts, as the dialogue tracker records them."""
-    return tuple(
-        {
-            "entity": e.entity,
-            "value": e.value,
-            "text": e.text,
-            "start": e.start,
-            "end": e.end,
-            "extractor": e.extractor,
-            **({"role": e.role} if e.role is not None else {}),
-            **({"group": e.group} if e.group is not None else {}),
-        }
-        for e in entities
-    )
