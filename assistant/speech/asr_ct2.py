@@ -40,8 +40,9 @@ class FasterWhisperEngine(WhisperEngine):
         compute_type: ComputeType = "int8",
         cpu_threads: int = 2,
         vad_filter: bool = False,
+        prompt: str | None = None,
     ) -> None:
-        super().__init__(language=language, beam_size=beam_size)
+        super().__init__(language=language, beam_size=beam_size, prompt=prompt)
         self.vad_filter = vad_filter
         require_faster_whisper()
         from faster_whisper import WhisperModel
@@ -69,6 +70,7 @@ class FasterWhisperEngine(WhisperEngine):
             # and timestamp tokens would only lower the confidence.
             without_timestamps=True,
             condition_on_previous_text=False,
+            initial_prompt=self.prompt,
         )
         decoded = list(segments)  # a lazy generator: decoding happens here, in this thread
         text = " ".join("".join(s.text for s in decoded).split())

@@ -37,8 +37,9 @@ class OpenAIWhisperEngine(WhisperEngine):
         language: str | None = "en",
         beam_size: int = 5,
         threads: int = 2,
+        prompt: str | None = None,
     ) -> None:
-        super().__init__(language=language, beam_size=beam_size)
+        super().__init__(language=language, beam_size=beam_size, prompt=prompt)
         require_openai_whisper()
         import torch
         import whisper
@@ -57,6 +58,7 @@ class OpenAIWhisperEngine(WhisperEngine):
             # As in the faster-whisper engine: one short utterance, no timestamps, no context.
             without_timestamps=True,
             condition_on_previous_text=False,
+            initial_prompt=self.prompt,
         )
         text = " ".join(result["text"].split())
         segments = [SimpleNamespace(**s) for s in result["segments"]]
