@@ -7,9 +7,10 @@ skills), and is short and stable: the same for every utterance, a few dozen word
 at most 223 prompt tokens, and every prompt token costs decoding time).
 
 How examples are chosen: intents in the given order (the ones whose requests carry values such
-as numbers, durations and items first), round by round, each intent giving the example that adds
-the most words not in the prompt yet (ties: the shorter), until `max_words`. Open-ended intents
-(small talk, questions about anything) are left out: their words are not a vocabulary.
+as numbers, durations and items first), round by round, each intent giving its next example in
+the skill's own order (the first ones are the plainest: "set a timer for ten minutes") that adds
+a word not in the prompt yet, until `max_words`. Open-ended intents
+(small talk, questions about anything, corrections of a misunderstanding) are left out: their words are not a vocabulary.
 """
 
 from __future__ import annotations
@@ -17,7 +18,9 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 
-SKIPPED_INTENTS = frozenset({"out_of_scope", "ask_fact", "ask_knowledge", "chitchat"})
+SKIPPED_INTENTS = frozenset(
+    {"out_of_scope", "ask_fact", "ask_knowledge", "chitchat", "correction"}
+)
 _QUESTION = re.compile(
     r"^(what|what's|whats|how|when|where|who|which|why|is|are|can|could|do|does|will|would)\b"
 )
@@ -55,8 +58,11 @@ def choose_examples(
         for intent in intents:
             if not left[intent]:
                 continue
-            best = max(left[intent], key=lambda t: (len(_words(t) - seen), -len(t.split())))
-            left[intent].remove(best)
+            best = next((t for t in left[intent] if _words(t) - seen), None)
+            if best is None:
+                left[intent].clear()
+                continue
+            del left[intent][: left[intent].index(best) + 1]
             size = len(best.split())
             if count + size > max_words:
                 return chosen

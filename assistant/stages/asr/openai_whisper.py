@@ -74,4 +74,5 @@ class OpenAIWhisperASR(WhisperASR):
             language=self.params.language,
             beam_size=self.params.beam_size,
             threads=self.params.threads,
+            prompt=self.initial_prompt(),
         )
