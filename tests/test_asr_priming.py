@@ -17,7 +17,11 @@ from benchmarks.audio_set import HELDOUT_TEXTS
 EXAMPLES = {
     "calculate": ["what is 17 times 23", "what's 144 divided by 12", "what is 17 times 23 please"],
     "chitchat": ["how are you"],
-    "set_timer": ["set a timer for ten minutes", "set a timer for 5 minutes", "timer for 45 seconds"],
+    "set_timer": [
+        "set a timer for ten minutes",
+        "set a timer for 5 minutes",
+        "timer for 45 seconds",
+    ],
     "greet": ["hello", "hi"],
 }
 

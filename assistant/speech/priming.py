@@ -9,8 +9,8 @@ at most 223 prompt tokens, and every prompt token costs decoding time).
 How examples are chosen: intents in the given order (the ones whose requests carry values such
 as numbers, durations and items first), round by round, each intent giving its next example in
 the skill's own order (the first ones are the plainest: "set a timer for ten minutes") that adds
-a word not in the prompt yet, until `max_words`. Open-ended intents
-(small talk, questions about anything, corrections of a misunderstanding) are left out: their words are not a vocabulary.
+a word not in the prompt yet, until `max_words`. Open-ended intents (small talk, questions
+about anything, corrections of a misunderstanding) are left out: their words are no vocabulary.
 """
 
 from __future__ import annotations
