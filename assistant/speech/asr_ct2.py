@@ -10,7 +10,7 @@ import numpy as np
 import numpy.typing as npt
 
 from assistant.core.errors import MissingModelError
-from assistant.speech.whisper import Recognized, WhisperEngine, confidence
+from assistant.speech.whisper import PAD_S, Recognized, WhisperEngine, confidence
 
 ComputeType = Literal[
     "default", "auto", "int8", "int8_float32", "int8_float16", "int8_bfloat16", "int16",
@@ -41,8 +41,9 @@ class FasterWhisperEngine(WhisperEngine):
         cpu_threads: int = 2,
         vad_filter: bool = False,
         prompt: str | None = None,
+        pad_s: float = PAD_S,
     ) -> None:
-        super().__init__(language=language, beam_size=beam_size, prompt=prompt)
+        super().__init__(language=language, beam_size=beam_size, prompt=prompt, pad_s=pad_s)
         self.vad_filter = vad_filter
         require_faster_whisper()
         from faster_whisper import WhisperModel

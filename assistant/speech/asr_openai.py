@@ -13,7 +13,7 @@ import numpy as np
 import numpy.typing as npt
 
 from assistant.core.errors import MissingModelError
-from assistant.speech.whisper import Recognized, WhisperEngine, confidence
+from assistant.speech.whisper import PAD_S, Recognized, WhisperEngine, confidence
 
 
 def require_openai_whisper() -> None:
@@ -38,8 +38,9 @@ class OpenAIWhisperEngine(WhisperEngine):
         beam_size: int = 5,
         threads: int = 2,
         prompt: str | None = None,
+        pad_s: float = PAD_S,
     ) -> None:
-        super().__init__(language=language, beam_size=beam_size, prompt=prompt)
+        super().__init__(language=language, beam_size=beam_size, prompt=prompt, pad_s=pad_s)
         require_openai_whisper()
         import torch
         import whisper

@@ -18,9 +18,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 
-SKIPPED_INTENTS = frozenset(
-    {"out_of_scope", "ask_fact", "ask_knowledge", "chitchat", "correction"}
-)
+SKIPPED_INTENTS = frozenset({"out_of_scope", "ask_fact", "ask_knowledge", "chitchat", "correction"})
 _QUESTION = re.compile(
     r"^(what|what's|whats|how|when|where|who|which|why|is|are|can|could|do|does|will|would)\b"
 )

@@ -75,4 +75,5 @@ class OpenAIWhisperASR(WhisperASR):
             beam_size=self.params.beam_size,
             threads=self.params.threads,
             prompt=self.initial_prompt(),
+            pad_s=self.params.pad_ms / 1000,
         )

@@ -48,6 +48,9 @@ class WhisperParams(StageParams):
         "intents and their known values), `none`, or any other text as it is",
     )
     prompt_words: int = Field(60, ge=0, le=150, description="at most this many words of skills")
+    pad_ms: int = Field(
+        300, ge=0, le=2000, description="silence Whisper hears around each utterance (first words)"
+    )
 
     @field_validator("model")
     @classmethod
@@ -184,4 +187,5 @@ class FasterWhisperASR(WhisperASR):
             cpu_threads=self.params.cpu_threads,
             vad_filter=self.params.vad_filter,
             prompt=self.initial_prompt(),
+            pad_s=self.params.pad_ms / 1000,
         )
