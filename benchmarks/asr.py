@@ -1,14 +1,21 @@
 """Speech recognition: word error rate and speed of every asr model of the catalog.
 
-Run from the project root:  python -m benchmarks.asr [--quick] [--models NAME ...] [--prepare]
+Run from the project root:
+  python -m benchmarks.asr [--quick] [--models NAME ...] [--parts tuning held-out]
+                           [--prompts none skills] [--prepare]
 
-The audio is `benchmarks.audio_set`: ~20 requests, each in 7 voices (Piper joe at three speeds,
-eSpeak NG American and British at two rates), 16 kHz as `read_wav` gives it. Each model runs in
-a child process of its own (spawned, so one model's threads and memory never touch the next),
-loaded as `assistant transcribe` loads it (`single_stage`), one clip after an untimed warm-up
-clip. Reported per model: WER overall and per voice (normalised text: lower case, no
-punctuation, numbers as digits whether said "ten" or written "10", common contractions
-expanded), the real-time factor (decode seconds / audio seconds) p50/p95, the load time and the
+The audio is `benchmarks.audio_set`, in two parts. **tuning**: 26 requests (20 assistant-style
+ones and 6 that begin with a short word Whisper tends to lose: "add", "set", "what's", "thank")
+in 7 voices (Piper joe at three speeds, eSpeak NG American and British at two rates): what the
+padding and the prompt were chosen on. **held-out**: 22 other requests in 9 other voices (eSpeak
+NG accents, variants and rates, Piper joe at two other speeds), never used to choose anything.
+16 kHz as `read_wav` gives it. Each model runs in a child process of its own (spawned, so one
+model's threads and memory never touch the next), loaded as `assistant transcribe` loads it
+(`single_stage`), one clip after an untimed warm-up clip, and decodes every clip once unprimed
+(`none`) and once primed as its catalog params prime it (`skills`: the built-in skills'
+examples). Reported per model, prompt and part: WER overall and per voice (normalised text:
+lower case, no punctuation, numbers as digits whether said "ten" or written "10", common
+contractions expanded), decode time and real-time factor p50/p95, the load time and the
 child's peak resident memory. A model that is not ready (openai-whisper's conversion not done)
 is skipped and reported, unless `--prepare` does its one-time preparation first.
 
@@ -21,6 +28,7 @@ import argparse
 import asyncio
 import multiprocessing
 import re
+import statistics
 import sys
 import time
 from collections.abc import Sequence
@@ -38,17 +46,26 @@ from assistant.nlu.numbers import find_numbers
 from assistant.progress import ProgressBar
 from assistant.stages.asr.whisper_ct2 import WhisperASR
 from benchmarks.audio_set import (
+    HELDOUT_TEXTS,
+    HELDOUT_VOICES,
     QUICK_TEXTS,
+    START_TEXTS,
     TEXTS,
     VOICES,
+    Clip,
     build,
     machine_info,
     peak_rss_mib,
     summary,
     write_results,
 )
+from benchmarks.stats import percentile
 
 RESULTS = Path(__file__).resolve().parent / "results" / "asr.json"
+TUNING, HELD_OUT = "tuning", "held-out"
+PARTS = (TUNING, HELD_OUT)
+PROMPTS = ("none", "skills")
+TUNING_TEXTS = TEXTS + START_TEXTS
 
 # --- text normalisation and WER ------------------------------------------------------------------
 
@@ -163,43 +180,51 @@ def word_errors(reference: str, hypothesis: str) -> Errors:
 
 # --- one model, in a child process ---------------------------------------------------------------
 
+Job = tuple[str, str, str, str]  # text, voice, WAV path, part (tuning or held-out)
+
 
 def measure_model(
-    model: str, models_path: Path, clips: list[tuple[str, str, str]]
+    model: str, models_path: Path, clips: list[Job], prompts: list[str]
 ) -> dict[str, Any]:
-    """Runs in a spawned child: load the model, decode every (text, voice, path) clip."""
-    return asyncio.run(_measure(model, models_path, clips))
+    """Runs in a spawned child: load the model, decode every clip once per prompt."""
+    return asyncio.run(_measure(model, models_path, clips, prompts))
 
 
 async def _measure(
-    model: str, models_path: Path, clips: list[tuple[str, str, str]]
+    model: str, models_path: Path, clips: list[Job], prompts: list[str]
 ) -> dict[str, Any]:
-    audios = [read_wav(path) for _, _, path in clips]
+    audios = [read_wav(path) for _, _, path, _ in clips]
     rss_before = peak_rss_mib()
     started = time.perf_counter()
     async with single_stage(models_path, "asr", model) as stage:
         load_s = time.perf_counter() - started
         assert isinstance(stage, WhisperASR)
+        primed = stage.engine.prompt  # what the catalog's params give (`prompt: skills`)
         # First-call costs are not decoding.
         await stage.run_blocking(stage.engine.recognize, audios[0])
-        rows = []
-        for (text, voice, _), audio in zip(clips, audios, strict=True):
-            started = time.perf_counter()
-            result = await stage.run_blocking(stage.engine.recognize, audio)
-            seconds = time.perf_counter() - started
-            rows.append(
-                {
-                    "voice": voice,
-                    "reference": text,
-                    "hypothesis": result.text,
-                    "audio_s": round(audio.duration, 3),
-                    "decode_s": round(seconds, 4),
-                }
-            )
+        rows: dict[str, list[dict[str, Any]]] = {}
+        for prompt in prompts:
+            stage.engine.prompt = primed if prompt == "skills" else None
+            rows[prompt] = []
+            for (text, voice, _, part), audio in zip(clips, audios, strict=True):
+                started = time.perf_counter()
+                result = await stage.run_blocking(stage.engine.recognize, audio)
+                seconds = time.perf_counter() - started
+                rows[prompt].append(
+                    {
+                        "part": part,
+                        "voice": voice,
+                        "reference": text,
+                        "hypothesis": result.text,
+                        "audio_s": round(audio.duration, 3),
+                        "decode_s": round(seconds, 4),
+                    }
+                )
     return {
         "load_s": round(load_s, 3),
         "rss_before_load_mib": round(rss_before, 1),
         "peak_rss_mib": round(peak_rss_mib(), 1),
+        "prompt": primed,
         "rows": rows,
     }
 
@@ -248,26 +273,64 @@ def score(rows: list[dict[str, Any]]) -> dict[str, Any]:
         "wer_per_voice": {voice: round(e.wer, 4) for voice, e in per_voice.items()},
         "rtf": summary(rtf, digits=4),
         "decode_s": summary([row["decode_s"] for row in rows]),
+        "decode_s_values": [row["decode_s"] for row in rows],
         "audio_s_total": round(sum(row["audio_s"] for row in rows), 1),
     }
 
 
+def scored_parts(rows: dict[str, list[dict[str, Any]]]) -> dict[str, dict[str, Any]]:
+    """prompt -> part -> score, with the misrecognized clips (the rest is the reference again)."""
+    out: dict[str, dict[str, Any]] = {}
+    for prompt, prompt_rows in rows.items():
+        out[prompt] = {}
+        for part in PARTS:
+            part_rows = [r for r in prompt_rows if r["part"] == part]
+            if not part_rows:
+                continue
+            result = score(part_rows)
+            result["misrecognized"] = [
+                {k: v for k, v in r.items() if k != "part"} for r in part_rows if r["errors"]
+            ]
+            out[prompt][part] = result
+    return out
+
+
 def print_tables(results: dict[str, dict[str, Any]], skipped: dict[str, str]) -> None:
-    voices = [v.label for v in VOICES]
-    print("\n| model | WER % | RTF p50 | RTF p95 | load s | peak RSS MiB |")
-    print("|---|---|---|---|---|---|")
+    print(
+        "\n| model | prompt | WER tuning % | WER held-out % | decode p50 / p95 ms | load s | "
+        "peak RSS MiB |"
+    )
+    print("|---|---|---|---|---|---|---|")
     for name, r in results.items():
-        print(
-            f"| {name} | {100 * r['wer']:.1f} | {r['rtf']['p50']:.3f} | {r['rtf']['p95']:.3f} "
-            f"| {r['load_s']:.1f} | {r['peak_rss_mib']:.0f} |"
-        )
+        for prompt, parts in r["prompts"].items():
+            wer = {p: f"{100 * parts[p]['wer']:.1f}" if p in parts else "-" for p in PARTS}
+            decode = [row for part in parts.values() for row in part["decode_s_all"]]
+            p50, p95 = (1000 * v for v in (statistics.median(decode), percentile(decode, 0.95)))
+            print(
+                f"| {name} | {prompt} | {wer[TUNING]} | {wer[HELD_OUT]} | {p50:.0f} / {p95:.0f} "
+                f"| {r['load_s']:.1f} | {r['peak_rss_mib']:.0f} |"
+            )
     for name, reason in skipped.items():
-        print(f"| {name} | skipped: {reason} | | | | |")
-    print(f"\n| model | {' | '.join(voices)} |")
-    print(f"|---|{'---|' * len(voices)}")
-    for name, r in results.items():
-        cells = " | ".join(f"{100 * r['wer_per_voice'].get(v, 0.0):.1f}" for v in voices)
-        print(f"| {name} (WER %) | {cells} |")
+        print(f"| {name} | skipped: {reason} | | | | | |")
+    for part, voices in ((TUNING, VOICES), (HELD_OUT, HELDOUT_VOICES)):
+        labels = [v.label for v in voices]
+        print(f"\n{part}, WER % per voice:\n\n| model, prompt | {' | '.join(labels)} |")
+        print(f"|---|{'---|' * len(labels)}")
+        for name, r in results.items():
+            for prompt, parts in r["prompts"].items():
+                if part in parts:
+                    per = parts[part]["wer_per_voice"]
+                    cells = " | ".join(f"{100 * per.get(v, 0.0):.1f}" for v in labels)
+                    print(f"| {name}, {prompt} | {cells} |")
+
+
+def clips_of(parts: list[str], quick: bool) -> list[Clip]:
+    clips: list[Clip] = []
+    if TUNING in parts:
+        clips += build(QUICK_TEXTS if quick else TUNING_TEXTS, VOICES)
+    if HELD_OUT in parts:
+        clips += build(HELDOUT_TEXTS[:5] if quick else HELDOUT_TEXTS, HELDOUT_VOICES)
+    return clips
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
@@ -276,10 +339,13 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument(
-        "--quick", action="store_true", help=f"{len(QUICK_TEXTS)} texts: a smoke test"
-    )
+    parser.add_argument("--quick", action="store_true", help="5 texts per part: a smoke test")
     parser.add_argument("--models", nargs="+", default=[], metavar="NAME", help="default: all")
+    parser.add_argument("--parts", nargs="+", default=list(PARTS), choices=PARTS)
+    parser.add_argument(
+        "--prompts", nargs="+", default=list(PROMPTS), choices=PROMPTS,
+        help="none: Whisper unprimed; skills: as the catalog's `prompt` param primes it",
+    )  # fmt: skip
     parser.add_argument(
         "--prepare",
         action="store_true",
@@ -289,34 +355,44 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     args = parser.parse_args(argv)
 
     status = ready_or_reason(DEFAULT_MODELS, args.models, args.prepare)
-    clips = build(QUICK_TEXTS if args.quick else TEXTS)
-    jobs = [(c.text, c.voice, str(c.path)) for c in clips]
+    clips = clips_of(args.parts, args.quick)
+    part_of = {c.voice: TUNING if c.voice in {v.label for v in VOICES} else HELD_OUT for c in clips}
+    jobs = [(c.text, c.voice, str(c.path), part_of[c.voice]) for c in clips]
     skipped = {name: reason for name, reason in status.items() if reason is not None}
     results: dict[str, dict[str, Any]] = {}
     spawn = multiprocessing.get_context("spawn")
     for name in (n for n, reason in status.items() if reason is None):
-        print(f"  {name}: {len(jobs)} clips", file=sys.stderr)
+        print(f"  {name}: {len(jobs)} clips x {len(args.prompts)} prompts", file=sys.stderr)
         with ProcessPoolExecutor(max_workers=1, mp_context=spawn) as pool:
-            measured = pool.submit(measure_model, name, DEFAULT_MODELS, jobs).result()
-        scored = score(measured["rows"])
-        results[name] = {
-            **{k: v for k, v in measured.items() if k != "rows"},
-            **scored,
-            # Only the misrecognized clips: the rest is the reference text again.
-            "misrecognized": [row for row in measured["rows"] if row["errors"]],
-        }
+            measured = pool.submit(measure_model, name, DEFAULT_MODELS, jobs, args.prompts).result()
+        prompts = scored_parts(measured["rows"])
+        for parts in prompts.values():
+            for part in parts.values():
+                part["decode_s_all"] = part.pop("decode_s_values")
+        results[name] = {**{k: v for k, v in measured.items() if k != "rows"}, "prompts": prompts}
     print_tables(results, skipped)
+    for r in results.values():  # the per-clip times were for the tables only
+        for parts in r["prompts"].values():
+            for part in parts.values():
+                part.pop("decode_s_all")
     result: dict[str, Any] = {
         "benchmark": "speech recognition",
         "audio": {
-            "texts": len(set(c.text for c in clips)),
-            "voices": [v.label for v in VOICES],
-            "clips": len(clips),
-            "seconds": round(sum(c.audio.duration for c in clips), 1),
+            part: {
+                "texts": len({c.text for c in clips if part_of[c.voice] == part}),
+                "voices": sorted({c.voice for c in clips if part_of[c.voice] == part}),
+                "clips": sum(1 for c in clips if part_of[c.voice] == part),
+                "seconds": round(
+                    sum(c.audio.duration for c in clips if part_of[c.voice] == part), 1
+                ),
+            }
+            for part in args.parts
         },
-        "note": "WER on normalised text (lower case, no punctuation, numbers as digits); RTF = "
-        "decode seconds / audio seconds, after one warm-up clip; load_s = importing the runtime "
-        "and loading the weights; peak RSS = the model's child process (VmHWM)",
+        "note": "WER on normalised text (lower case, no punctuation, numbers as digits); "
+        "tuning: the texts and voices the prompt and padding were chosen on; held-out: other "
+        "texts and voices, never tuned on; decode = seconds per clip after one warm-up clip; "
+        "RTF = decode seconds / audio seconds; load_s = importing the runtime and loading the "
+        "weights; peak RSS = the model's child process (VmHWM)",
         "machine": machine_info(args.quick),
         "models": results,
         "skipped": skipped,

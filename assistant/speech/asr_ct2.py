@@ -10,7 +10,7 @@ import numpy as np
 import numpy.typing as npt
 
 from assistant.core.errors import MissingModelError
-from assistant.speech.whisper import Recognized, WhisperEngine, confidence
+from assistant.speech.whisper import PAD_S, Recognized, WhisperEngine, confidence
 
 ComputeType = Literal[
     "default", "auto", "int8", "int8_float32", "int8_float16", "int8_bfloat16", "int16",
@@ -40,8 +40,10 @@ class FasterWhisperEngine(WhisperEngine):
         compute_type: ComputeType = "int8",
         cpu_threads: int = 2,
         vad_filter: bool = False,
+        prompt: str | None = None,
+        pad_s: float = PAD_S,
     ) -> None:
-        super().__init__(language=language, beam_size=beam_size)
+        super().__init__(language=language, beam_size=beam_size, prompt=prompt, pad_s=pad_s)
         self.vad_filter = vad_filter
         require_faster_whisper()
         from faster_whisper import WhisperModel
@@ -69,6 +71,7 @@ class FasterWhisperEngine(WhisperEngine):
             # and timestamp tokens would only lower the confidence.
             without_timestamps=True,
             condition_on_previous_text=False,
+            initial_prompt=self.prompt,
         )
         decoded = list(segments)  # a lazy generator: decoding happens here, in this thread
         text = " ".join("".join(s.text for s in decoded).split())

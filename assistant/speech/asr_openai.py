@@ -13,7 +13,7 @@ import numpy as np
 import numpy.typing as npt
 
 from assistant.core.errors import MissingModelError
-from assistant.speech.whisper import Recognized, WhisperEngine, confidence
+from assistant.speech.whisper import PAD_S, Recognized, WhisperEngine, confidence
 
 
 def require_openai_whisper() -> None:
@@ -37,8 +37,10 @@ class OpenAIWhisperEngine(WhisperEngine):
         language: str | None = "en",
         beam_size: int = 5,
         threads: int = 2,
+        prompt: str | None = None,
+        pad_s: float = PAD_S,
     ) -> None:
-        super().__init__(language=language, beam_size=beam_size)
+        super().__init__(language=language, beam_size=beam_size, prompt=prompt, pad_s=pad_s)
         require_openai_whisper()
         import torch
         import whisper
@@ -57,6 +59,7 @@ class OpenAIWhisperEngine(WhisperEngine):
             # As in the faster-whisper engine: one short utterance, no timestamps, no context.
             without_timestamps=True,
             condition_on_previous_text=False,
+            initial_prompt=self.prompt,
         )
         text = " ".join(result["text"].split())
         segments = [SimpleNamespace(**s) for s in result["segments"]]

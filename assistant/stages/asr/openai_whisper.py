@@ -74,4 +74,6 @@ class OpenAIWhisperASR(WhisperASR):
             language=self.params.language,
             beam_size=self.params.beam_size,
             threads=self.params.threads,
+            prompt=self.initial_prompt(),
+            pad_s=self.params.pad_ms / 1000,
         )

@@ -29,6 +29,7 @@ from assistant.records import last_of
 from assistant.speech.asr_ct2 import ComputeType, FasterWhisperEngine, require_faster_whisper
 from assistant.speech.whisper import Recognized, WhisperEngine
 from assistant.stages.asr.speculation import Speculation
+from assistant.stages.asr.vocabulary import prompt_text
 from assistant.weights import WHISPER_CT2, WhisperSource, model_packages, whisper_base
 
 MODELS: dict[str, WhisperSource] = WHISPER_CT2
@@ -41,6 +42,15 @@ class WhisperParams(StageParams):
     model: str = Field("tiny.en", description=f"a packaged model: {', '.join(MODELS)}")
     beam_size: int = Field(5, ge=1, description="1 is greedy: faster, about 3x the errors")
     language: str | None = Field("en", description="spoken language; null: detect it")
+    prompt: str = Field(
+        "skills",
+        description="what Whisper is primed with: `skills` (examples of the loaded skills' "
+        "intents and their known values), `none`, or any other text as it is",
+    )
+    prompt_words: int = Field(60, ge=0, le=150, description="at most this many words of skills")
+    pad_ms: int = Field(
+        300, ge=0, le=2000, description="silence Whisper hears around each utterance (first words)"
+    )
 
     @field_validator("model")
     @classmethod
@@ -71,6 +81,11 @@ class WhisperASR(Stage):
     params: WhisperParams
 
     engine: WhisperEngine  # set by the backend's load()
+
+    def initial_prompt(self) -> str | None:
+        """The text Whisper is primed with, from the `prompt` param (`assistant.stages.asr.
+        vocabulary` gathers the skills' words)."""
+        return prompt_text(self.params.prompt, self.params.prompt_words, self.context)
 
     @functools.cached_property
     def speculation(self) -> Speculation[Recognized]:
@@ -171,4 +186,6 @@ class FasterWhisperASR(WhisperASR):
             compute_type=self.params.compute_type,
             cpu_threads=self.params.cpu_threads,
             vad_filter=self.params.vad_filter,
+            prompt=self.initial_prompt(),
+            pad_s=self.params.pad_ms / 1000,
         )
