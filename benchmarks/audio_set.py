@@ -6,9 +6,9 @@ About 20 assistant-style requests (timers, the shopping list, times, sums, conve
 talk, a few long sentences), each spoken by several voices: Piper joe at length_scale 0.85, 1.0
 and 1.2, and eSpeak NG's American and British voices at two rates. The ASR benchmark adds
 `START_TEXTS` (requests beginning with a short word) to these for its tuning part, and keeps a
-held-out part: `HELDOUT_TEXTS` in `HELDOUT_VOICES`, never used to choose anything. Every voice is a `tts` stage
-from a catalog that extends models.yaml (`extends: default`), run through `single_stage` as
-`assistant say` runs it; nothing but the catalog's own synthesis makes the audio.
+held-out part: `HELDOUT_TEXTS` in `HELDOUT_VOICES`, never used to choose anything. Every voice
+is a `tts` stage from a catalog that extends models.yaml (`extends: default`), run through
+`single_stage` as `assistant say` runs it; nothing but the catalog's own synthesis makes the audio.
 
 Each clip is written once as a WAV at the voice's own rate into the cache folder (default
 benchmarks/.cache/audio, which ignores itself in git) and read back with `read_wav`, so the
