@@ -10,7 +10,8 @@ How examples are chosen: intents in the given order (the ones whose requests car
 as numbers, durations and items first), round by round, each intent giving its next example in
 the skill's own order (the first ones are the plainest: "set a timer for ten minutes") that adds
 a word not in the prompt yet, until `max_words`. Open-ended intents (small talk, questions
-about anything, corrections of a misunderstanding) are left out: their words are no vocabulary.
+about anything, corrections of a misunderstanding, names and facts told to be remembered) are
+left out: their words are no vocabulary.
 """
 
 from __future__ import annotations
@@ -18,7 +19,14 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 
-SKIPPED_INTENTS = frozenset({"out_of_scope", "ask_fact", "ask_knowledge", "chitchat", "correction"})
+# Open-ended: their words, or their values (a name, a fact to remember), are no vocabulary; a
+# name in the prompt would only make Whisper hear that name.
+SKIPPED_INTENTS = frozenset(
+    {
+        "out_of_scope", "ask_fact", "ask_knowledge", "chitchat", "correction",
+        "tell_name", "remember", "forget_that",
+    }
+)  # fmt: skip
 _QUESTION = re.compile(
     r"^(what|what's|whats|how|when|where|who|which|why|is|are|can|could|do|does|will|would)\b"
 )
