@@ -2,9 +2,9 @@
 `assistant chat`.
 
 Piper says the requests (the same audio every run, heard right by Whisper, with a confidence
-near 0.96): to make the calculation an unsure one, the catalog here raises the respond stage's
-`confirm.threshold` to 1.0, above any spoken transcript's confidence. Typed text has confidence
-1.0 and is never asked, even then.
+near 0.96): to make the calculation and the timer unsure ones, the catalog here raises the
+respond stage's `confirm.threshold` to 1.0, above any spoken transcript's confidence. Typed
+text has confidence 1.0 and is never asked, even then.
 """
 
 from __future__ import annotations
@@ -23,22 +23,25 @@ from tests.test_voice_cli import run
 
 @pytest.fixture(scope="module")
 def unsure_catalog(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The default catalog with a respond model that asks about every spoken calculation."""
+    """The default catalog with a respond model that asks about every spoken calculation
+    and timer."""
     shipped = yaml.safe_load(DEFAULT_MODELS.read_text())["respond"]["assistant"]
-    params = {**shipped["params"], "confirm": {"intents": ["calculate"], "threshold": 1.0}}
+    confirm = {"intents": ["calculate", "set_timer"], "threshold": 1.0}
+    params = {**shipped["params"], "confirm": confirm}
     catalog = {"extends": "default", "respond": {"unsure": {**shipped, "params": params}}}
     path = tmp_path_factory.mktemp("confirm") / "models.yaml"
     path.write_text(yaml.safe_dump(catalog))
     return path
 
 
-def test_an_unsure_calculation_is_confirmed_then_answered(
+def test_unsure_requests_are_confirmed_a_yes_answers_and_a_no_leaves_nothing(
     assistant_bin: str, unsure_catalog: Path, tmp_path: Path
 ) -> None:
     wav = tmp_path / "spoken.wav"
     audio = conversation(
         0.5, "what is twelve times nine", 1.5, "yes", 1.5,
-        "what is two plus two", 1.5, "no", 1.0,
+        "set a timer for ten minutes", 1.5, "no", 1.5,
+        "set a timer", 1.5, "yes", 1.5, "twenty minutes", 1.0,
     )  # fmt: skip
     write_wav(wav, audio.samples, audio.sample_rate)
     done = run(
@@ -48,14 +51,18 @@ def test_an_unsure_calculation_is_confirmed_then_answered(
     assert done.returncode == 0, done.stderr
     turns = [json.loads(line) for line in done.stdout.splitlines()]
     said = [(t["input"], t["text"]) for t in turns]
-    assert len(turns) == 4, said
-    asked, answered, asked_again, dropped = turns
+    assert len(turns) == 7, said
+    asked, answered, timer, again, bare, how_long, started = turns
     assert asked["text"].startswith("Did you say what is 12 times 9"), said
     assert asked["source"] == "confirm" and asked["transcript"]["confidence"] < 1.0
     # The turn understood "yes"; what it answered is the calculation held since the question.
     assert answered["intent"]["name"] == "affirm" and "108" in answered["text"], said
-    assert asked_again["text"].startswith("Did you say what is 2 plus 2"), said
-    assert dropped["text"] == "Okay, please say it again.", said
+    assert timer["text"].startswith("Did you say set a timer for ten minutes"), said
+    assert again["text"] == "Okay, please say it again.", said
+    # The ten minutes heard before the "no" were not kept: the timer's form asks how long.
+    assert bare["text"].startswith("Did you say set a timer"), said
+    assert how_long["text"] in ("For how long?", "How long should the timer be?"), said
+    assert "twenty minute" in started["text"], said  # in the form: not asked again
 
 
 def test_typed_calculations_are_never_asked(assistant_bin: str, unsure_catalog: Path) -> None:
