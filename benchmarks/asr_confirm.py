@@ -3,14 +3,15 @@
 Run from the project root, on a results file of `benchmarks.asr` (which records every clip's
 confidence):
   python -m benchmarks.asr_confirm [--results PATH] [--model whisper-tiny-en] [--prompt skills]
-                                   [--part tuning] [--thresholds 0.6 0.7 ...]
+                                   [--part tuning] [--thresholds 0.6 0.7 ...] [--output PATH]
 
 Every clip's transcript is understood by the default intent model, as the voice pipeline
 would. The clips that matter are those whose transcript is understood as one of the confirmed
 intents (`calculate`, `set_timer`): asking "did you say ...?" is worth it when the transcript
 means something else than what was said (`wrong`: another intent, or other entity values, than
 the reference text gives), and a cost when it means the same (`right`). For each threshold: how
-many wrong ones would be asked (caught) and how many right ones (asked for nothing).
+many wrong ones would be asked (caught) and how many right ones (asked for nothing). The table
+and the judged clips are written under the part's key of `--output`.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from assistant.stages.nlu.classifier import IntentClassifierStage
 from benchmarks.asr import RESULTS
 from benchmarks.nlu import build_stage
 
+OUTPUT = Path(__file__).resolve().parent / "results" / "asr_confirm.json"
 INTENTS = ("calculate", "set_timer")
 THRESHOLDS = (0.6, 0.65, 0.7, 0.72, 0.75, 0.8, 0.85, 0.9)
 
@@ -68,6 +70,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--prompt", default="skills")
     parser.add_argument("--part", default="tuning", choices=("tuning", "held-out"))
     parser.add_argument("--thresholds", nargs="+", type=float, default=list(THRESHOLDS))
+    parser.add_argument("--output", type=Path, default=OUTPUT)
     args = parser.parse_args(argv)
     results = json.loads(args.results.read_text())
     part = results["models"][args.model]["prompts"][args.prompt][args.part]
@@ -77,12 +80,23 @@ def main(argv: list[str] | None = None) -> None:
     for clip in sorted(clips, key=lambda c: c["confidence"]):
         mark = "WRONG" if clip["wrong"] else "right"
         print(f"{clip['confidence']:.3f} {mark} {clip['voice']:<18} {clip['hypothesis']!r}")
+    rows = table(clips, args.thresholds)
     print("\n| threshold | wrong asked | right asked |\n|---|---|---|")
-    for row in table(clips, args.thresholds):
+    for row in rows:
         print(
             f"| {row['threshold']} | {row['wrong_asked']} / {row['wrong']} | "
             f"{row['right_asked']} / {row['right']} |"
         )
+
+    written = json.loads(args.output.read_text()) if args.output.exists() else {}
+    written[args.part] = {
+        "model": args.model, "prompt": args.prompt, "intents": list(INTENTS), "table": rows,
+        "clips": [
+            {k: c[k] for k in ("voice", "reference", "hypothesis", "confidence", "wrong")}
+            for c in sorted(clips, key=lambda c: c["confidence"])
+        ],
+    }  # fmt: skip
+    args.output.write_text(json.dumps(written, indent=1) + "\n")
 
 
 if __name__ == "__main__":
