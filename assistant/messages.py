@@ -129,6 +129,9 @@ class Parse(Message):
     entities: tuple[Entity, ...] = ()
     # The user corrected the turn before ("no, I meant add milk"): `text` is what they meant.
     corrects: bool = False
+    # How sure speech recognition was of the words (the Transcript's confidence; typed: 1.0):
+    # the responder asks "did you say ...?" before acting on an unsure calculation or timer.
+    asr_confidence: float = 1.0
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

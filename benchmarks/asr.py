@@ -216,6 +216,7 @@ async def _measure(
                         "voice": voice,
                         "reference": text,
                         "hypothesis": result.text,
+                        "confidence": round(result.confidence, 4),
                         "audio_s": round(audio.duration, 3),
                         "decode_s": round(seconds, 4),
                     }
@@ -290,6 +291,11 @@ def scored_parts(rows: dict[str, list[dict[str, Any]]]) -> dict[str, dict[str, A
             result = score(part_rows)
             result["misrecognized"] = [
                 {k: v for k, v in r.items() if k != "part"} for r in part_rows if r["errors"]
+            ]
+            # Every clip's confidence, right or wrong: what a confirmation threshold is chosen on.
+            result["clips"] = [
+                {k: r[k] for k in ("voice", "reference", "hypothesis", "confidence", "errors")}
+                for r in part_rows
             ]
             out[prompt][part] = result
     return out

@@ -178,6 +178,7 @@ class IntentClassifierStage(Stage):
             turn_id=transcript.turn_id,
             text=transcript.text,
             intent=IntentScore(name=INAUDIBLE, confidence=1.0),
+            asr_confidence=transcript.confidence,
         )
         if not transcript.text.strip():
             return parse

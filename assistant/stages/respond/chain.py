@@ -45,12 +45,13 @@ from assistant.generation import GeneratorSpec, SentenceStream
 from assistant.generation.llama import GGUF_PIP
 from assistant.knowledge import KnowledgeIndex
 from assistant.knowledge.web import page_source, source_name
-from assistant.messages import DialogueState, DialogueUpdate, Message, Reply
+from assistant.messages import DialogueState, DialogueUpdate, Message, Reply, SessionEnd
 from assistant.nlu.embedder import shared_encoder
 from assistant.persona import Persona, load_persona, persona_param
 from assistant.progress import ProgressBar
 from assistant.skills.loader import SkillSet, load_skills
 from assistant.stages.respond.answer import Answer, SkillAnswers, shown_record
+from assistant.stages.respond.confirm import Confirmation, ConfirmParams
 from assistant.stages.respond.forms import Forms
 from assistant.stages.respond.generation import Generation
 from assistant.stages.respond.policy_step import PolicyStep
@@ -113,6 +114,10 @@ class ChainParams(StageParams):
         True, description="send the model's reply sentence by sentence as it is written"
     )
     persona: Path | None = persona_param()
+    confirm: ConfirmParams = Field(
+        default_factory=lambda: ConfirmParams.model_validate({}),
+        description="ask 'did you say ...?' before acting on unsure speech recognition",
+    )
 
 
 class ChainResponder(Stage):
@@ -173,6 +178,7 @@ class ChainResponder(Stage):
         )
         self.forms = Forms(self.skills.forms, self.params.exit_intents, self.answers)
         self.policy = self._policy_step()
+        self.confirmation = Confirmation(self.params.confirm)
         self.knowledge = self._knowledge_index()
         self._generation_made()  # loaded by the first turn that generates, if not prefetched
 
@@ -218,6 +224,11 @@ class ChainResponder(Stage):
         await super().start()
         await self.actions.connect()
 
+    async def control(self, message: Message) -> None:
+        if isinstance(message, SessionEnd) and hasattr(self, "confirmation"):
+            self.confirmation.forget(message.session_id)
+        await super().control(message)
+
     async def settle(self) -> None:
         generation = getattr(self, "generation", None)
         if generation is not None:
@@ -235,6 +246,7 @@ class ChainResponder(Stage):
         assert isinstance(message, DialogueState)
         message = resolved(message)
         answer = Answer()
+        confirmed = self.confirmation.step(message, answer)
         steps = {
             "forms": self.forms.step,
             "actions": self._actions,
@@ -243,10 +255,14 @@ class ChainResponder(Stage):
             "templates": self._templates,
         }
         try:
-            if self.policy is not None and await self.policy.step(message, answer):
+            held = len(answer.events)  # a confirmed request's events come first
+            if confirmed is None:
+                steps = {}  # asked "did you say ...?", or to say it again
+            elif self.policy is not None and await self.policy.step(confirmed, answer):
                 steps = {}  # the rules and stories answered
-            elif answer.events:
+            elif len(answer.events) > held:
                 steps.pop("forms")  # the rules' form was left: the rest of the chain answers
+            message = confirmed or message
             for name in self.params.order:
                 step = steps.get(name)
                 if step is not None and await step(message, answer):
