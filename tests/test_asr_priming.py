@@ -55,6 +55,10 @@ def test_the_skills_prompt_names_the_commands_and_stays_short() -> None:
     for phrase in ("Add ", "Set a timer", "times", "shopping list"):
         assert phrase in prompt
     assert skills_prompt((), 60) is prompt  # built once per skill folders and budget
+    # What a user tells about themselves is no vocabulary: it took the commands' place once, and
+    # eSpeak's "add" became "and" and "twelve times nine" "well designed" again.
+    for told in ("Sam", "metric", "Remember", "birthday"):
+        assert told not in prompt
 
 
 def test_no_held_out_benchmark_request_is_in_the_prompt() -> None:

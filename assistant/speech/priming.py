@@ -24,7 +24,7 @@ from collections.abc import Mapping, Sequence
 SKIPPED_INTENTS = frozenset(
     {
         "out_of_scope", "ask_fact", "ask_knowledge", "chitchat", "correction",
-        "tell_name", "remember", "forget_that",
+        "tell_name", "set_units", "remember", "forget_that",
     }
 )  # fmt: skip
 _QUESTION = re.compile(
