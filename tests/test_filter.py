@@ -7,9 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import re
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -33,6 +31,7 @@ from assistant.safety.toxicity import (
 )
 from assistant.skills.loader import load_skills
 from assistant.stages.filter.safety import SafetyFilter, SafetyFilterParams
+from tests.chat import chat_run
 
 ROOT = Path(__file__).resolve().parents[1]
 TEST_SET = ROOT / "benchmarks" / "data" / "filter_test.yml"
@@ -328,17 +327,11 @@ def test_chat_json_filters_a_sworn_shopping_item_and_documents_personal_data(
         "what is the credit card for online orders",
         "who do I email about the electricity bill",
     ]
-    result = subprocess.run(
-        [assistant_bin, "chat", "--json", "--set", "dst=tracker-memory", "--knowledge", str(docs)],
-        input="\n".join(turns) + "\n",
-        capture_output=True,
-        text=True,
-        timeout=600,
-        cwd=ROOT,
-        env={**os.environ, "XDG_CACHE_HOME": str(tmp_path / "cache")},
-    )  # fmt: skip
-    assert result.returncode == 0, result.stderr
-    added, listed, card, email = [json.loads(line) for line in result.stdout.splitlines()]
+    said = chat_run(
+        assistant_bin, turns, "--set", "dst=tracker-memory", "--knowledge", str(docs),
+        env={"XDG_CACHE_HOME": str(tmp_path / "cache")}, timeout=600,
+    )[0]  # fmt: skip
+    added, listed, card, email = said
 
     for turn in (added, listed):  # the swear word is not read back verbatim
         assert "shit" not in turn["text"].lower() and "s***" in turn["text"]
@@ -354,4 +347,5 @@ def test_chat_json_filters_a_sworn_shopping_item_and_documents_personal_data(
     assert email["source"] == "knowledge"
     assert "@" not in email["text"] and "[email address]" in email["text"]
     assert [c["rule"] for c in email["filter"]] == ["pii:EMAIL_ADDRESS"]
-    assert CARD not in result.stdout and "billing@" not in result.stdout
+    printed = json.dumps(said)
+    assert CARD not in printed and "billing@" not in printed

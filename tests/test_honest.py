@@ -4,12 +4,11 @@ this test, never trained on (the skills' `ask_fact` examples are other questions
 
 from __future__ import annotations
 
-import json
-import subprocess
 from pathlib import Path
 
 from assistant.config import BUILTIN_SKILLS_DIR
 from assistant.skills.loader import load_skills
+from tests.chat import chat
 
 ROOT = Path(__file__).resolve().parents[1]
 RESPONSES = load_skills((BUILTIN_SKILLS_DIR,)).responses
@@ -38,12 +37,7 @@ QUESTIONS = [
 
 
 def test_factual_questions_get_i_dont_know_and_never_a_made_up_answer(assistant_bin: str) -> None:
-    done = subprocess.run(
-        [assistant_bin, "chat", "--json", "--set", "dst=tracker-memory"],
-        input="\n".join(QUESTIONS) + "\n", capture_output=True, text=True, timeout=600, cwd=ROOT,
-    )  # fmt: skip
-    assert done.returncode == 0, done.stderr
-    turns = [json.loads(line) for line in done.stdout.splitlines()]
+    turns = chat(assistant_bin, QUESTIONS, "--set", "dst=tracker-memory", timeout=600)
     assert len(turns) == len(QUESTIONS)
     honest = RESPONSES["utter_ask_knowledge_unknown"]
     # No answer is written by the language model (it would make one up).

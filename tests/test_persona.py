@@ -6,9 +6,7 @@ the speech stage's voice. Another persona is one change (`--set persona=PATH`), 
 from __future__ import annotations
 
 import asyncio
-import json
 import re
-import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +24,8 @@ from assistant.skills.loader import load_skills
 from assistant.stages.tone.policy import DEFAULT_POLICY, load_policy
 from assistant.stages.tts.espeak import EspeakParams, EspeakTTS
 from assistant.stages.tts.piper import PiperParams, PiperTTS
-from tests.conftest import DATA, ROOT
+from tests.chat import chat_run
+from tests.conftest import DATA
 
 JUNIPER = DATA / "persona_juniper.yaml"
 SKILLS = load_skills((BUILTIN_SKILLS_DIR,))
@@ -137,12 +136,7 @@ def test_the_speech_stage_speaks_with_the_persona_voice(tmp_path: Path) -> None:
 
 
 def chat(assistant_bin: str, lines: list[str], *args: str) -> list[dict[str, Any]]:
-    done = subprocess.run(
-        [assistant_bin, "chat", "--json", "--set", "dst=tracker-memory", *args],
-        input="\n".join(lines) + "\n", capture_output=True, text=True, timeout=600, cwd=ROOT,
-    )  # fmt: skip
-    assert done.returncode == 0, done.stderr
-    return [json.loads(line) for line in done.stdout.splitlines()]
+    return chat_run(assistant_bin, lines, "--set", "dst=tracker-memory", *args, timeout=600)[0]
 
 
 QUESTIONS = [

@@ -3,8 +3,6 @@ and a button's payload typed by the user (`/intent{"entity": "value"}`)."""
 
 from __future__ import annotations
 
-import json
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -13,6 +11,7 @@ from assistant.dialogue.actions import domain_json, parse_result
 from assistant.dialogue.responses import ResponseError, ResponsePicker, parse_variations
 from assistant.nlu.payload import PayloadError, parse_payload
 from assistant.skills.loader import SkillSet, load_skill
+from tests.chat import chat_run
 
 ROOT = Path(__file__).resolve().parents[1]
 PROJECT = Path(__file__).parent / "data" / "rasa" / "restaurant"
@@ -120,20 +119,11 @@ def test_a_typed_payload_names_its_intent_and_entities() -> None:
 
 def test_a_payload_typed_in_the_chat_bypasses_the_classifier(assistant_bin: str) -> None:
     lines = ['/add_to_list{"item": ["oat milk", "bread"]}', "/show_list", "/no_such_intent"]
-    result = subprocess.run(
-        [assistant_bin, "chat", "--json", "--set", "dst=tracker-memory"],
-        input="\n".join(lines) + "\n",
-        capture_output=True,
-        text=True,
-        timeout=300,
-        cwd=ROOT,
-    )
-    assert result.returncode == 0, result.stderr
-    added, shown, unknown = [json.loads(line) for line in result.stdout.splitlines()]
+    (added, shown, unknown), stderr = chat_run(assistant_bin, lines, "--set", "dst=tracker-memory")
     assert added["intent"] == {"name": "add_to_list", "confidence": 1.0}
     assert "oat milk" in added["text"] and "bread" in added["text"]
     assert shown["intent"]["name"] == "show_list"
     assert "oat milk" in shown["text"] and "bread" in shown["text"]
     # An intent the skills do not have is understood as words, and said so on stderr.
     assert unknown["intent"]["confidence"] < 1.0
-    assert "the skills have no intent 'no_such_intent'" in result.stderr
+    assert "the skills have no intent 'no_such_intent'" in stderr

@@ -4,8 +4,6 @@ through `assistant chat`, whose text pipeline has the MiniLM sentiment and the t
 from __future__ import annotations
 
 import asyncio
-import json
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -23,6 +21,7 @@ from assistant.stages.tone.adjust import NO_SENTIMENT, PolicyTone, ToneParams, T
 from assistant.stages.tone.history import Mood, SessionHistory
 from assistant.stages.tone.policy import DEFAULT_POLICY, Shorten, load_policy
 from assistant.text.sentences import split_sentences
+from tests.chat import chat as assistant_chat
 
 ROOT = Path(__file__).resolve().parents[1]
 RESPONSES = load_skills((BUILTIN_SKILLS_DIR,)).responses
@@ -340,17 +339,8 @@ def test_chat_with_sentiment_and_tone(tmp_path: Path, assistant_bin: str) -> Non
         "what time is it?",
         "ugh, this is so annoying, what time is it?",
     ]
-    result = subprocess.run(
-        [assistant_bin, "chat", "--json", "--set", "dst=tracker-memory"],
-        input="\n".join(lines) + "\n",
-        capture_output=True,
-        text=True,
-        timeout=300,
-        cwd=ROOT,
-    )
-    assert result.returncode == 0, result.stderr
-    plain_neutral, plain_annoyed, time_neutral, time_annoyed = map(
-        json.loads, result.stdout.splitlines()
+    plain_neutral, plain_annoyed, time_neutral, time_annoyed = assistant_chat(
+        assistant_bin, lines, "--set", "dst=tracker-memory"
     )
     for turn in (plain_neutral, time_neutral):
         assert turn["sentiment"] == {"label": "neutral", "score": 0.0}

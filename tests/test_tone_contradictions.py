@@ -6,8 +6,6 @@ through `assistant chat` (MiniLM sentiment)."""
 from __future__ import annotations
 
 import asyncio
-import json
-import subprocess
 from collections.abc import Iterator
 
 import pytest
@@ -16,7 +14,7 @@ from assistant.core.stage import StageContext
 from assistant.stages.sentiment.vader import VaderParams, VaderSentiment
 from assistant.stages.tone.adjust import PolicyTone, ToneParams
 from assistant.stages.tone.reply_kind import reply_kinds
-from tests.conftest import ROOT
+from tests.chat import chat as assistant_chat
 from tests.test_tone import HELP_OFFER, PERSONA, WARM_PHRASES, Conversation
 
 HAPPY = "this is wonderful, I love it, thank you so much!"
@@ -114,12 +112,9 @@ def test_through_chat_a_cheerful_question_gets_a_plain_i_dont_know(assistant_bin
         "everything is going wrong, i'm so sad",
         "bye, i'm so sad",
     ]
-    done = subprocess.run(
-        [assistant_bin, "chat", "--json", "--set", "dst=tracker-memory"],
-        input="\n".join(lines) + "\n", capture_output=True, text=True, timeout=600, cwd=ROOT,
-    )  # fmt: skip
-    assert done.returncode == 0, done.stderr
-    fact, booking, _, _, goodbye = [json.loads(line) for line in done.stdout.splitlines()]
+    fact, booking, _, _, goodbye = assistant_chat(
+        assistant_bin, lines, "--set", "dst=tracker-memory", timeout=600
+    )
     for turn in (fact, booking):
         assert turn["tone"]["style"] == "warm", turn["tone"]
         assert not any(turn["text"].startswith(p) for p in WARM_PHRASES), turn["text"]
