@@ -9,9 +9,8 @@ at most 223 prompt tokens, and every prompt token costs decoding time).
 How examples are chosen: intents in the given order (the ones whose requests carry values such
 as numbers, durations and items first), round by round, each intent giving its next example in
 the skill's own order (the first ones are the plainest: "set a timer for ten minutes") that adds
-a word not in the prompt yet, until `max_words`. Open-ended intents (small talk, questions
-about anything, corrections of a misunderstanding, names and facts told to be remembered) are
-left out: their words are no vocabulary.
+a word not in the prompt yet, until `max_words`. Intents named in `skip` are left out: the
+caller's open-ended ones, whose words are no vocabulary.
 """
 
 from __future__ import annotations
@@ -19,14 +18,6 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 
-# Open-ended: their words, or their values (a name, a fact to remember), are no vocabulary; a
-# name in the prompt would only make Whisper hear that name.
-SKIPPED_INTENTS = frozenset(
-    {
-        "out_of_scope", "ask_fact", "ask_knowledge", "chitchat", "correction",
-        "tell_name", "set_units", "remember", "forget_that",
-    }
-)  # fmt: skip
 _QUESTION = re.compile(
     r"^(what|what's|whats|how|when|where|who|which|why|is|are|can|could|do|does|will|would)\b"
 )
@@ -51,7 +42,7 @@ def choose_examples(
     *,
     max_words: int = 60,
     first: Sequence[str] = (),
-    skip: frozenset[str] = SKIPPED_INTENTS,
+    skip: frozenset[str] = frozenset(),
 ) -> list[str]:
     """Examples (intent -> its example texts) that cover the most vocabulary in `max_words`;
     intents named in `first` come first, the rest in their given order."""
@@ -83,11 +74,12 @@ def build_prompt(
     *,
     max_words: int = 60,
     first: Sequence[str] = (),
+    skip: frozenset[str] = frozenset(),
     terms: Sequence[str] = (),
 ) -> str:
     """The prompt: the chosen examples as sentences, then `terms` (item names, units: words the
     assistant knows by name) as a list, within `max_words` in all."""
-    chosen = choose_examples(examples, max_words=max_words, first=first)
+    chosen = choose_examples(examples, max_words=max_words, first=first, skip=skip)
     text = " ".join(sentence(t) for t in chosen)
     room = max_words - sum(len(t.split()) for t in chosen)
     extra: list[str] = []

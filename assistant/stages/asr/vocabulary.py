@@ -17,6 +17,15 @@ from assistant.speech.priming import build_prompt
 
 SKILLS = "skills"
 NONE = "none"
+# Open-ended intents: their words, or their values (a name, a fact to remember), are no
+# vocabulary. With the memory skill's examples in it, the prompt lost the commands' words and
+# eSpeak's "add" was heard as "and" again: priming is that sensitive to its words.
+OPEN_ENDED_INTENTS = frozenset(
+    {
+        "out_of_scope", "ask_fact", "ask_knowledge", "chitchat", "correction",
+        "tell_name", "set_units", "remember", "forget_that",
+    }
+)  # fmt: skip
 
 
 @cache
@@ -31,7 +40,9 @@ def skills_prompt(skill_dirs: tuple[Path, ...], max_words: int) -> str:
         if example.entities and example.intent not in with_values:
             with_values.append(example.intent)
     terms = sorted({value for skill in skills.skills for value in skill.synonyms.values()})
-    return build_prompt(examples, max_words=max_words, first=with_values, terms=terms)
+    return build_prompt(
+        examples, max_words=max_words, first=with_values, skip=OPEN_ENDED_INTENTS, terms=terms
+    )
 
 
 def prompt_text(prompt: str, max_words: int, context: StageContext) -> str | None:
