@@ -8,7 +8,6 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from assistant.core.stage import StageContext
 from assistant.speech.priming import build_prompt, choose_examples, sentence
 from assistant.stages.asr.vocabulary import prompt_text, skills_prompt
 from assistant.stages.asr.whisper_ct2 import FasterWhisperParams
@@ -70,11 +69,10 @@ def test_no_held_out_benchmark_request_is_in_the_prompt() -> None:
 
 
 def test_the_prompt_param_is_skills_none_or_text(tmp_path: Path) -> None:
-    context = StageContext()
-    assert prompt_text("none", 60, context) is None
-    assert prompt_text("None ", 60, context) is None
-    assert prompt_text("Oat milk. Quinoa.", 60, context) == "Oat milk. Quinoa."
-    assert prompt_text("skills", 60, context) == skills_prompt((), 60)
+    assert prompt_text("none", 60, ()) is None
+    assert prompt_text("None ", 60, ()) is None
+    assert prompt_text("Oat milk. Quinoa.", 60, ()) == "Oat milk. Quinoa."
+    assert prompt_text("skills", 60, ()) == skills_prompt((), 60)
     assert FasterWhisperParams().prompt == "skills"
     with pytest.raises(ValidationError):
         FasterWhisperParams(prompt_words=500)  # Whisper keeps 223 prompt tokens at most
@@ -87,5 +85,5 @@ def test_a_users_skill_words_reach_the_prompt(tmp_path: Path) -> None:
         'version: "3.1"\nnlu:\n- intent: water_plants\n  examples: |\n'
         "    - water the [tomatoes](plant) please\n    - water my [basil](plant)\n"
     )
-    prompt = prompt_text("skills", 60, StageContext(skill_dirs=(skill,)))
+    prompt = prompt_text("skills", 60, (skill,))
     assert prompt == "Water the tomatoes please. Water my basil."

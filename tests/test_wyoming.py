@@ -39,6 +39,8 @@ from assistant.server.wyoming import WyomingServer, check_uri
 from assistant.server.wyoming_audio import AudioFormat, AudioFormatError, IncomingAudio
 from assistant.server.wyoming_speech import SpeechOptions
 from assistant.session import TextSession, TurnRecord
+from assistant.speech.tts_espeak import EspeakSynthesizer
+from assistant.stages.asr.vocabulary import skills_prompt
 from tests.speech import write_speech
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -82,7 +84,8 @@ def server() -> Iterator[tuple[str, int]]:
         try:
             async with Pipeline(plan) as pipeline:
                 conversations = SessionsPerId(pipeline)
-                wyoming = WyomingServer("tcp://127.0.0.1:0", conversations)
+                options = SpeechOptions.from_catalog()  # as serve: primed, padded
+                wyoming = WyomingServer("tcp://127.0.0.1:0", conversations, options)
                 await wyoming.start()
                 stop = asyncio.Event()
                 loop = asyncio.get_running_loop()
@@ -212,6 +215,27 @@ def test_speech_sent_at_22_khz_is_transcribed(server: tuple[str, int]) -> None:
     transcript = Transcript.from_event(answer)
     assert words(transcript.text) == "what time is it", transcript
     assert transcript.language == "en"
+
+
+def test_a_number_in_a_robotic_voice_is_heard_as_the_calculator_wants(
+    server: tuple[str, int],
+) -> None:
+    """Whisper is primed with the skills' words over Wyoming too (unprimed, tiny.en hears this
+    eSpeak request as "what is 12 times I'm")."""
+    synthesizer = EspeakSynthesizer("en-us", words_per_minute=200)
+    buffer = io.BytesIO()
+    with wave.open(buffer, "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(synthesizer.sample_rate)
+        out.writeframes(synthesizer.synthesize("what is twelve times nine"))
+
+    async def go() -> list[Event]:
+        async with AsyncTcpClient(*server) as client:
+            return await transcribe(client, buffer.getvalue())
+
+    (*_, answer) = run(go())
+    assert words(Transcript.from_event(answer).text) == "what is 12 times 9", answer
 
 
 def test_audio_in_a_bad_format_gets_an_error_and_the_connection_still_works(
@@ -494,6 +518,8 @@ def test_only_loopback_or_an_explicit_choice_is_served() -> None:
 def test_the_speech_models_come_from_the_catalog() -> None:
     voice_pipeline = SpeechOptions.from_catalog()
     assert (voice_pipeline.asr_model, voice_pipeline.voice) == ("tiny.en", "joe")
+    assert voice_pipeline.prompt == skills_prompt((), 60)  # primed as the asr stage is
+    assert voice_pipeline.pad_s == 0.3
     chosen = SpeechOptions.from_catalog(asr="whisper-base", tts="espeak")
     assert (chosen.asr_model, chosen.voice, chosen.beam_size) == ("base", "espeak-en-us", 5)
     with pytest.raises(ConfigError, match="no asr model 'nope'"):

@@ -120,7 +120,7 @@ async def _start_wyoming(
     server = WyomingServer(
         args.wyoming,
         hub,
-        SpeechOptions.from_catalog(args.models),
+        SpeechOptions.from_catalog(args.models, skill_dirs=plan.skill_dirs),
         agent=plan.name,
         allow_remote=args.wyoming_allow_remote,
     )

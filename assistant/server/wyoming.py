@@ -173,7 +173,7 @@ async def _serve(args: argparse.Namespace, plan: PipelinePlan) -> None:
         await serve_wyoming(
             args.uri,
             conversations,
-            SpeechOptions.from_catalog(args.models),
+            SpeechOptions.from_catalog(args.models, skill_dirs=plan.skill_dirs),
             agent=plan.name,
             allow_remote=args.allow_remote,
             started=lambda server: print(f"Wyoming on {server.address}", file=sys.stderr),

@@ -38,7 +38,8 @@ from assistant.speech.asr_ct2 import ComputeType, FasterWhisperEngine, require_f
 from assistant.speech.tts import Synthesizer
 from assistant.speech.tts_espeak import EspeakSynthesizer, shared_engine
 from assistant.speech.tts_piper import VOICE_PACKAGES, PiperSynthesizer, voice_files
-from assistant.speech.whisper import WhisperEngine
+from assistant.speech.whisper import PAD_S, WhisperEngine
+from assistant.stages.asr.vocabulary import prompt_text
 from assistant.stages.asr.whisper_ct2 import FasterWhisperParams
 from assistant.stages.tts.espeak import EspeakParams
 from assistant.stages.tts.piper import PiperParams
@@ -68,15 +69,23 @@ class SpeechOptions:
     compute_type: ComputeType = "int8"
     cpu_threads: int = 2
     language: str = "en"  # what the models are told the speech is (the assistant's language)
+    prompt: str | None = None  # what Whisper is primed with, as the voice pipeline's asr stage
+    pad_s: float = PAD_S
     max_audio_s: float = 120.0
     cache_dir: Path = field(default_factory=default_cache_dir)
 
     @classmethod
     def from_catalog(
-        cls, models: Path = DEFAULT_MODELS, *, asr: str | None = None, tts: str | None = None
+        cls,
+        models: Path = DEFAULT_MODELS,
+        *,
+        asr: str | None = None,
+        tts: str | None = None,
+        skill_dirs: tuple[Path, ...] = (),
     ) -> SpeechOptions:
         """The speech models of the voice pipeline (or the catalog's models named), so that
-        models.yaml decides what Home Assistant's requests are heard and spoken with."""
+        models.yaml decides what Home Assistant's requests are heard and spoken with, primed
+        with the words of `skill_dirs` (the built-in skills when empty) as the stage would be."""
         catalog = load_models(models)
         asr, tts = asr or pipeline_model("asr"), tts or pipeline_model("tts")
         for kind, name in (("asr", asr), ("tts", tts)):
@@ -95,6 +104,8 @@ class SpeechOptions:
                 compute_type=params.compute_type,
                 cpu_threads=params.cpu_threads,
                 language=params.language or "en",
+                prompt=prompt_text(params.prompt, params.prompt_words, skill_dirs),
+                pad_s=params.pad_ms / 1000,
             )
         # The model's voice, else the persona's (assistant/policies/persona.yaml).
         if tts_spec.backend == "espeak":
@@ -171,6 +182,8 @@ class Recognizers:
             beam_size=options.beam_size,
             compute_type=options.compute_type,
             cpu_threads=options.cpu_threads,
+            prompt=options.prompt,
+            pad_s=options.pad_s,
         )
 
     def program(self) -> AsrProgram:

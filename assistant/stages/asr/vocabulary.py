@@ -11,7 +11,6 @@ from functools import cache
 from pathlib import Path
 
 from assistant.config import BUILTIN_SKILLS_DIR
-from assistant.core.stage import StageContext
 from assistant.skills.loader import load_skills
 from assistant.speech.priming import build_prompt
 
@@ -45,10 +44,11 @@ def skills_prompt(skill_dirs: tuple[Path, ...], max_words: int) -> str:
     )
 
 
-def prompt_text(prompt: str, max_words: int, context: StageContext) -> str | None:
-    """The `prompt` param made text: `skills`, `none` (None), or a literal prompt."""
+def prompt_text(prompt: str, max_words: int, skill_dirs: tuple[Path, ...]) -> str | None:
+    """The `prompt` param made text: `skills` (of these skill folders), `none` (None), or a
+    literal prompt."""
     if prompt.strip().lower() == NONE or not prompt.strip():
         return None
     if prompt.strip().lower() == SKILLS:
-        return skills_prompt(context.skill_dirs, max_words) or None
+        return skills_prompt(skill_dirs, max_words) or None
     return prompt.strip()

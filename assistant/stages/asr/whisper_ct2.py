@@ -85,7 +85,7 @@ class WhisperASR(Stage):
     def initial_prompt(self) -> str | None:
         """The text Whisper is primed with, from the `prompt` param (`assistant.stages.asr.
         vocabulary` gathers the skills' words)."""
-        return prompt_text(self.params.prompt, self.params.prompt_words, self.context)
+        return prompt_text(self.params.prompt, self.params.prompt_words, self.context.skill_dirs)
 
     @functools.cached_property
     def speculation(self) -> Speculation[Recognized]:
