@@ -37,13 +37,17 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from assistant.audio.wav import read_wav
+from assistant.audio.wav import Audio, read_wav
 from assistant.commands.common import single_stage
 from assistant.commands.models import catalog_models
 from assistant.config import DEFAULT_MODELS
 from assistant.core.stage import StageContext
 from assistant.nlu.numbers import find_numbers
 from assistant.progress import ProgressBar
+from assistant.speech.asr_ct2 import FasterWhisperEngine
+from assistant.speech.rescore import LM_WEIGHT, Rescorer
+from assistant.speech.whisper import Recognized, WhisperEngine
+from assistant.stages.asr.vocabulary import skills_lm
 from assistant.stages.asr.whisper_ct2 import WhisperASR
 from benchmarks.audio_set import (
     HELDOUT_TEXTS,
@@ -65,6 +69,7 @@ RESULTS = Path(__file__).resolve().parent / "results" / "asr.json"
 TUNING, HELD_OUT = "tuning", "held-out"
 PARTS = (TUNING, HELD_OUT)
 PROMPTS = ("none", "skills")
+RESCORE = ("none", "word", "sentence")
 TUNING_TEXTS = TEXTS + START_TEXTS
 
 # --- text normalisation and WER ------------------------------------------------------------------
@@ -183,15 +188,26 @@ def word_errors(reference: str, hypothesis: str) -> Errors:
 Job = tuple[str, str, str, str]  # text, voice, WAV path, part (tuning or held-out)
 
 
+Setting = tuple[str, str, float]  # prompt, rescoring (`none` or `word`/`sentence`), LM weight
+
+
+def label(prompt: str, rescore: str, weight: float) -> str:
+    """How a setting is named in the results: `skills`, `skills+lm0.2`, `skills+lm0.2/sentence`."""
+    if rescore == "none":
+        return prompt
+    return f"{prompt}+lm{weight:g}" + ("" if rescore == "word" else f"/{rescore}")
+
+
 def measure_model(
-    model: str, models_path: Path, clips: list[Job], prompts: list[str]
+    model: str, models_path: Path, clips: list[Job], prompts: list[str], settings: list[Setting]
 ) -> dict[str, Any]:
-    """Runs in a spawned child: load the model, decode every clip once per prompt."""
-    return asyncio.run(_measure(model, models_path, clips, prompts))
+    """Runs in a spawned child: load the model, decode every clip once per prompt and way of
+    choosing the transcript (Whisper's best, or rescored)."""
+    return asyncio.run(_measure(model, models_path, clips, prompts, settings))
 
 
 async def _measure(
-    model: str, models_path: Path, clips: list[Job], prompts: list[str]
+    model: str, models_path: Path, clips: list[Job], prompts: list[str], settings: list[Setting]
 ) -> dict[str, Any]:
     audios = [read_wav(path) for _, _, path, _ in clips]
     rss_before = peak_rss_mib()
@@ -199,28 +215,28 @@ async def _measure(
     async with single_stage(models_path, "asr", model) as stage:
         load_s = time.perf_counter() - started
         assert isinstance(stage, WhisperASR)
-        primed = stage.engine.prompt  # what the catalog's params give (`prompt: skills`)
+        engine = stage.engine
+        primed = engine.prompt  # what the catalog's params give (`prompt: skills`)
         # First-call costs are not decoding.
-        await stage.run_blocking(stage.engine.recognize, audios[0])
+        await stage.run_blocking(engine.recognize, audios[0])
         rows: dict[str, list[dict[str, Any]]] = {}
         for prompt in prompts:
-            stage.engine.prompt = primed if prompt == "skills" else None
-            rows[prompt] = []
+            engine.prompt = primed if prompt == "skills" else None
+            chosen = [s for s in settings if s[0] == prompt]
             for (text, voice, _, part), audio in zip(clips, audios, strict=True):
-                started = time.perf_counter()
-                result = await stage.run_blocking(stage.engine.recognize, audio)
-                seconds = time.perf_counter() - started
-                rows[prompt].append(
-                    {
-                        "part": part,
-                        "voice": voice,
-                        "reference": text,
-                        "hypothesis": result.text,
-                        "confidence": round(result.confidence, 4),
-                        "audio_s": round(audio.duration, 3),
-                        "decode_s": round(seconds, 4),
-                    }
-                )
+                decoded = await stage.run_blocking(_decode, engine, audio, chosen)
+                for setting, (result, seconds) in decoded.items():
+                    rows.setdefault(label(*setting), []).append(
+                        {
+                            "part": part,
+                            "voice": voice,
+                            "reference": text,
+                            "hypothesis": result.text,
+                            "confidence": round(result.confidence, 4),
+                            "audio_s": round(audio.duration, 3),
+                            "decode_s": round(seconds, 4),
+                        }
+                    )
     return {
         "load_s": round(load_s, 3),
         "rss_before_load_mib": round(rss_before, 1),
@@ -228,6 +244,44 @@ async def _measure(
         "prompt": primed,
         "rows": rows,
     }
+
+
+def _decode(
+    engine: WhisperEngine, audio: Audio, settings: list[Setting]
+) -> dict[Setting, tuple[Recognized, float]]:
+    """One clip in every setting, timed: Whisper's best path as the engine decodes it without
+    a rescorer; rescored ones from one N-best decode (its time plus that of choosing), as the
+    engine decodes them with a rescorer."""
+    out: dict[Setting, tuple[Recognized, float]] = {}
+    for setting in (s for s in settings if s[1] == "none"):
+        rescorer = getattr(engine, "rescorer", None)
+        if rescorer is not None:
+            engine.rescorer = None  # type: ignore[attr-defined]  # Whisper's own best path
+        started = time.perf_counter()
+        out[setting] = engine.recognize(audio), time.perf_counter() - started
+        if rescorer is not None:
+            engine.rescorer = rescorer  # type: ignore[attr-defined]
+    rescored = [s for s in settings if s[1] != "none"]
+    if not rescored:
+        return out
+    assert isinstance(engine, FasterWhisperEngine), "rescoring needs the faster-whisper backend"
+    samples = engine.heard(audio)
+    assert samples is not None
+    started = time.perf_counter()
+    hypotheses = engine.hypotheses(samples)
+    fallback = engine.decode_best(samples) if hypotheses is None else None
+    decode_s = time.perf_counter() - started
+    lm = skills_lm(())
+    for setting in rescored:
+        if fallback is not None:
+            out[setting] = fallback, decode_s
+            continue
+        assert hypotheses is not None
+        started = time.perf_counter()
+        rescorer = Rescorer(lm, setting[2], per_word=setting[1] == "word")
+        result = engine.recognized(rescorer.choose(hypotheses))
+        out[setting] = result, decode_s + time.perf_counter() - started
+    return out
 
 
 # --- the benchmark -------------------------------------------------------------------------------
@@ -353,6 +407,18 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         help="none: Whisper unprimed; skills: as the catalog's `prompt` param primes it",
     )  # fmt: skip
     parser.add_argument(
+        "--rescore",
+        nargs="+",
+        default=["none"],
+        choices=RESCORE,
+        help="none: Whisper's best transcript; word/sentence: the beam's best rescored with "
+        "the skills' language model, per word or per sentence (faster-whisper models only)",
+    )
+    parser.add_argument(
+        "--lm-weights", nargs="+", type=float, default=[LM_WEIGHT], metavar="W",
+        help=f"language model weights to rescore with (default: {LM_WEIGHT})",
+    )  # fmt: skip
+    parser.add_argument(
         "--prepare",
         action="store_true",
         help="do the one-time preparation of models that need it (writes to the model cache)",
@@ -367,10 +433,18 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     skipped = {name: reason for name, reason in status.items() if reason is not None}
     results: dict[str, dict[str, Any]] = {}
     spawn = multiprocessing.get_context("spawn")
+    settings = [
+        (prompt, rescore, weight if rescore != "none" else 0.0)
+        for prompt in args.prompts
+        for rescore in args.rescore
+        for weight in (args.lm_weights if rescore != "none" else [0.0])
+    ]
     for name in (n for n, reason in status.items() if reason is None):
-        print(f"  {name}: {len(jobs)} clips x {len(args.prompts)} prompts", file=sys.stderr)
+        print(f"  {name}: {len(jobs)} clips x {len(settings)} settings", file=sys.stderr)
         with ProcessPoolExecutor(max_workers=1, mp_context=spawn) as pool:
-            measured = pool.submit(measure_model, name, DEFAULT_MODELS, jobs, args.prompts).result()
+            measured = pool.submit(
+                measure_model, name, DEFAULT_MODELS, jobs, args.prompts, settings
+            ).result()
         prompts = scored_parts(measured["rows"])
         for parts in prompts.values():
             for part in parts.values():

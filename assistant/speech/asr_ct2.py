@@ -3,6 +3,7 @@ CTranslate2 Whisper folder (the packaged ones come from `assistant.weights.WHISP
 
 from __future__ import annotations
 
+from math import exp
 from pathlib import Path
 from typing import Any, Literal
 
@@ -10,6 +11,8 @@ import numpy as np
 import numpy.typing as npt
 
 from assistant.core.errors import MissingModelError
+from assistant.speech.nbest import Hypothesis, beam_hypotheses
+from assistant.speech.rescore import Rescorer
 from assistant.speech.whisper import PAD_S, Recognized, WhisperEngine, confidence
 
 ComputeType = Literal[
@@ -29,7 +32,10 @@ def require_faster_whisper() -> None:
 
 
 class FasterWhisperEngine(WhisperEngine):
-    """Whisper on the CPU with faster-whisper; never downloads (a missing model is an error)."""
+    """Whisper on the CPU with faster-whisper; never downloads (a missing model is an error).
+
+    With a `rescorer`, the transcript is the one it chooses among the beam's `nbest` best
+    (`assistant.speech.rescore`); without one, faster-whisper's own best path, as always."""
 
     def __init__(
         self,
@@ -42,9 +48,13 @@ class FasterWhisperEngine(WhisperEngine):
         vad_filter: bool = False,
         prompt: str | None = None,
         pad_s: float = PAD_S,
+        rescorer: Rescorer | None = None,
+        nbest: int = 5,
     ) -> None:
         super().__init__(language=language, beam_size=beam_size, prompt=prompt, pad_s=pad_s)
         self.vad_filter = vad_filter
+        self.rescorer = rescorer
+        self.nbest = nbest
         require_faster_whisper()
         from faster_whisper import WhisperModel
 
@@ -62,6 +72,34 @@ class FasterWhisperEngine(WhisperEngine):
         )
 
     def decode(self, samples: npt.NDArray[np.float32]) -> Recognized:
+        hypotheses = self.hypotheses(samples) if self.rescorer is not None else None
+        if self.rescorer is None or hypotheses is None:
+            return self.decode_best(samples)
+        return self.recognized(self.rescorer.choose(hypotheses))
+
+    def recognized(self, chosen: Hypothesis) -> Recognized:
+        """A hypothesis as the result, its own acoustic score as the confidence (as `confidence`
+        makes it for faster-whisper's one segment)."""
+        score = exp(chosen.avg_logprob) if chosen.text else 0.0
+        return Recognized(chosen.text, self.language or "en", min(max(score, 0.0), 1.0))
+
+    def hypotheses(self, samples: npt.NDArray[np.float32]) -> list[Hypothesis] | None:
+        """The beam's `nbest` best transcripts, best first; None where faster-whisper would
+        not decode in one beam search (see `assistant.speech.nbest`) or must detect the
+        language."""
+        if self.vad_filter or self.language is None:
+            return None
+        return beam_hypotheses(
+            self._model,
+            samples,
+            language=self.language,
+            beam_size=self.beam_size,
+            num_hypotheses=min(self.nbest, self.beam_size),
+            prompt=self.prompt,
+        )
+
+    def decode_best(self, samples: npt.NDArray[np.float32]) -> Recognized:
+        """faster-whisper's own transcript: the best path of the beam."""
         segments, info = self._model.transcribe(
             samples,
             language=self.language,

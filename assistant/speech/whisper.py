@@ -68,11 +68,16 @@ class WhisperEngine(ABC):
 
     def recognize(self, audio: Audio) -> Recognized:
         """Blocking: 16-bit audio at any rate; an empty one gives an empty text."""
+        samples = self.heard(audio)
+        if samples is None:
+            return Recognized("", self.language or "en", 0.0)
+        return self.decode(samples)
+
+    def heard(self, audio: Audio) -> npt.NDArray[np.float32] | None:
+        """What `decode` is given for this audio: 16 kHz floats, padded; None if it is empty."""
         samples = audio.samples.astype(np.float32) / 32768.0
         samples = resample(samples, audio.sample_rate, SAMPLE_RATE)
-        if samples.size == 0:
-            return Recognized("", self.language or "en", 0.0)
-        return self.decode(padded(samples, self.pad_s))
+        return padded(samples, self.pad_s) if samples.size else None
 
     def transcribe(self, pcm: bytes, sample_rate: int = SAMPLE_RATE) -> Recognized:
         """Blocking: mono 16-bit little-endian PCM bytes at `sample_rate`."""

@@ -12,7 +12,7 @@ from __future__ import annotations
 import functools
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 from pydantic import Field, field_validator
 
@@ -27,9 +27,10 @@ from assistant.messages import (
 )
 from assistant.records import last_of
 from assistant.speech.asr_ct2 import ComputeType, FasterWhisperEngine, require_faster_whisper
+from assistant.speech.rescore import LM_WEIGHT, Rescorer
 from assistant.speech.whisper import Recognized, WhisperEngine
 from assistant.stages.asr.speculation import Speculation
-from assistant.stages.asr.vocabulary import prompt_text
+from assistant.stages.asr.vocabulary import prompt_text, skills_lm
 from assistant.weights import WHISPER_CT2, WhisperSource, model_packages, whisper_base
 
 MODELS: dict[str, WhisperSource] = WHISPER_CT2
@@ -69,6 +70,15 @@ class FasterWhisperParams(WhisperParams):
     vad_filter: bool = Field(
         False, description="faster-whisper's own VAD; off because the vad stage endpoints"
     )
+    rescore: Literal["skills", "none"] = Field(
+        "skills",
+        description="choose among the beam's best transcripts with a language model of the "
+        "loaded skills' examples (`skills`), or keep Whisper's best (`none`)",
+    )
+    lm_weight: float = Field(
+        LM_WEIGHT, ge=0, description="weight of the language model's per-word log-probability"
+    )
+    nbest: int = Field(5, ge=1, le=10, description="beam hypotheses rescored (at most beam_size)")
 
 
 class WhisperASR(Stage):
@@ -188,4 +198,13 @@ class FasterWhisperASR(WhisperASR):
             vad_filter=self.params.vad_filter,
             prompt=self.initial_prompt(),
             pad_s=self.params.pad_ms / 1000,
+            rescorer=self.rescorer(),
+            nbest=self.params.nbest,
         )
+
+    def rescorer(self) -> Rescorer | None:
+        """The `rescore` param made a rescorer: the loaded skills' language model (built once
+        per skill folders) at `lm_weight`; None for `none`."""
+        if self.params.rescore == "none" or self.params.lm_weight == 0:
+            return None
+        return Rescorer(skills_lm(self.context.skill_dirs), self.params.lm_weight)
