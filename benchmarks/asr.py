@@ -2,7 +2,8 @@
 
 Run from the project root:
   python -m benchmarks.asr [--quick] [--models NAME ...] [--parts tuning held-out]
-                           [--prompts none skills] [--prepare]
+                           [--prompts none skills] [--rescore none word sentence]
+                           [--lm-weights W ...] [--prepare]
 
 The audio is `benchmarks.audio_set`, in two parts. **tuning**: 26 requests (20 assistant-style
 ones and 6 that begin with a short word Whisper tends to lose: "add", "set", "what's", "thank")
@@ -13,7 +14,11 @@ NG accents, variants and rates, Piper joe at two other speeds), never used to ch
 model's threads and memory never touch the next), loaded as `assistant transcribe` loads it
 (`single_stage`), one clip after an untimed warm-up clip, and decodes every clip once unprimed
 (`none`) and once primed as its catalog params prime it (`skills`: the built-in skills'
-examples). Reported per model, prompt and part: WER overall and per voice (normalised text:
+examples). With `--rescore word` (or `sentence`), each prompt is also decoded as the beam's N
+best, rescored with the skills' language model at each `--lm-weights` (default: the model's
+catalog `lm_weight`) and named `skills+lm0.15` (per word) or `skills+lm0.15/sentence`; the
+decode time of a rescored setting is the N-best decode plus choosing. Reported per model,
+setting and part: WER overall and per voice (normalised text:
 lower case, no punctuation, numbers as digits whether said "ten" or written "10", common
 contractions expanded), decode time and real-time factor p50/p95, the load time and the
 child's peak resident memory. A model that is not ready (openai-whisper's conversion not done)
@@ -188,10 +193,11 @@ def word_errors(reference: str, hypothesis: str) -> Errors:
 Job = tuple[str, str, str, str]  # text, voice, WAV path, part (tuning or held-out)
 
 
-Setting = tuple[str, str, float]  # prompt, rescoring (`none` or `word`/`sentence`), LM weight
+# prompt, rescoring (`none` or per `word`/`sentence`), LM weight (None: the model's catalog one)
+Setting = tuple[str, str, float | None]
 
 
-def label(prompt: str, rescore: str, weight: float) -> str:
+def label(prompt: str, rescore: str, weight: float | None) -> str:
     """How a setting is named in the results: `skills`, `skills+lm0.2`, `skills+lm0.2/sentence`."""
     if rescore == "none":
         return prompt
@@ -217,6 +223,9 @@ async def _measure(
         assert isinstance(stage, WhisperASR)
         engine = stage.engine
         primed = engine.prompt  # what the catalog's params give (`prompt: skills`)
+        rescorer = getattr(engine, "rescorer", None)  # the catalog's `rescore`, `lm_weight`
+        weight = rescorer.weight if isinstance(rescorer, Rescorer) else LM_WEIGHT
+        settings = [(p, r, weight if w is None and r != "none" else w) for p, r, w in settings]
         # First-call costs are not decoding.
         await stage.run_blocking(engine.recognize, audios[0])
         rows: dict[str, list[dict[str, Any]]] = {}
@@ -278,6 +287,7 @@ def _decode(
             continue
         assert hypotheses is not None
         started = time.perf_counter()
+        assert setting[2] is not None
         rescorer = Rescorer(lm, setting[2], per_word=setting[1] == "word")
         result = engine.recognized(rescorer.choose(hypotheses))
         out[setting] = result, decode_s + time.perf_counter() - started
@@ -415,8 +425,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "the skills' language model, per word or per sentence (faster-whisper models only)",
     )
     parser.add_argument(
-        "--lm-weights", nargs="+", type=float, default=[LM_WEIGHT], metavar="W",
-        help=f"language model weights to rescore with (default: {LM_WEIGHT})",
+        "--lm-weights", nargs="+", type=float, default=[None], metavar="W",
+        help="language model weights to rescore with (default: each model's `lm_weight`)",
     )  # fmt: skip
     parser.add_argument(
         "--prepare",
@@ -434,10 +444,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     results: dict[str, dict[str, Any]] = {}
     spawn = multiprocessing.get_context("spawn")
     settings = [
-        (prompt, rescore, weight if rescore != "none" else 0.0)
+        (prompt, rescore, weight if rescore != "none" else None)
         for prompt in args.prompts
         for rescore in args.rescore
-        for weight in (args.lm_weights if rescore != "none" else [0.0])
+        for weight in (args.lm_weights if rescore != "none" else [None])
     ]
     for name in (n for n, reason in status.items() if reason is None):
         print(f"  {name}: {len(jobs)} clips x {len(settings)} settings", file=sys.stderr)

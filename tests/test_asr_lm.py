@@ -69,7 +69,10 @@ def test_the_rescorer_chooses_the_request_the_beam_kept_second() -> None:
     assert Rescorer(lm, 0.0).choose(beam).text == "What is 12 times I did?"  # off: the beam's best
     # Far behind the beam's best, a reading is no candidate however well the LM likes it (the
     # beam keeps cut-off sentences).
-    cut = [Hypothesis("Good morning. I slept really well.", -0.05), Hypothesis("Set a timer.", -1.0)]
+    cut = [
+        Hypothesis("Good morning. I slept really well.", -0.05),
+        Hypothesis("Set a timer.", -1.0),
+    ]
     assert Rescorer(lm, 5.0).choose(cut).text == "Good morning. I slept really well."
 
 
