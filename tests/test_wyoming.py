@@ -40,7 +40,8 @@ from assistant.server.wyoming_audio import AudioFormat, AudioFormatError, Incomi
 from assistant.server.wyoming_speech import SpeechOptions
 from assistant.session import TextSession, TurnRecord
 from assistant.speech.tts_espeak import EspeakSynthesizer
-from assistant.stages.asr.vocabulary import skills_prompt
+from assistant.stages.asr.vocabulary import skills_lm, skills_prompt
+from assistant.stages.asr.whisper_ct2 import FasterWhisperParams
 from tests.speech import write_speech
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -520,8 +521,12 @@ def test_the_speech_models_come_from_the_catalog() -> None:
     assert (voice_pipeline.asr_model, voice_pipeline.voice) == ("tiny.en", "joe")
     assert voice_pipeline.prompt == skills_prompt((), 60)  # primed as the asr stage is
     assert voice_pipeline.pad_s == 0.3
+    # Rescored as the asr stage is: the skills' language model at the model's own weight.
+    assert voice_pipeline.rescorer is not None and voice_pipeline.rescorer.lm is skills_lm(())
+    assert voice_pipeline.rescorer.weight == FasterWhisperParams().lm_weight
     chosen = SpeechOptions.from_catalog(asr="whisper-base", tts="espeak")
     assert (chosen.asr_model, chosen.voice, chosen.beam_size) == ("base", "espeak-en-us", 5)
+    assert chosen.rescorer is not None and chosen.rescorer.weight == 0.1
     with pytest.raises(ConfigError, match="no asr model 'nope'"):
         SpeechOptions.from_catalog(asr="nope")
 

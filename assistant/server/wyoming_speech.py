@@ -35,11 +35,12 @@ from assistant.config import DEFAULT_MODELS, load_models
 from assistant.core.errors import ConfigError, MissingModelError
 from assistant.core.paths import default_cache_dir
 from assistant.speech.asr_ct2 import ComputeType, FasterWhisperEngine, require_faster_whisper
+from assistant.speech.rescore import Rescorer
 from assistant.speech.tts import Synthesizer
 from assistant.speech.tts_espeak import EspeakSynthesizer, shared_engine
 from assistant.speech.tts_piper import VOICE_PACKAGES, PiperSynthesizer, voice_files
 from assistant.speech.whisper import PAD_S, WhisperEngine
-from assistant.stages.asr.vocabulary import prompt_text
+from assistant.stages.asr.vocabulary import prompt_text, rescorer_of
 from assistant.stages.asr.whisper_ct2 import FasterWhisperParams
 from assistant.stages.tts.espeak import EspeakParams
 from assistant.stages.tts.piper import PiperParams
@@ -71,6 +72,8 @@ class SpeechOptions:
     language: str = "en"  # what the models are told the speech is (the assistant's language)
     prompt: str | None = None  # what Whisper is primed with, as the voice pipeline's asr stage
     pad_s: float = PAD_S
+    rescorer: Rescorer | None = None  # chooses among the beam's best, as the asr stage's
+    nbest: int = 5
     max_audio_s: float = 120.0
     cache_dir: Path = field(default_factory=default_cache_dir)
 
@@ -106,6 +109,8 @@ class SpeechOptions:
                 language=params.language or "en",
                 prompt=prompt_text(params.prompt, params.prompt_words, skill_dirs),
                 pad_s=params.pad_ms / 1000,
+                rescorer=rescorer_of(params.rescore, params.lm_weight, skill_dirs),
+                nbest=params.nbest,
             )
         # The model's voice, else the persona's (assistant/policies/persona.yaml).
         if tts_spec.backend == "espeak":
@@ -184,6 +189,8 @@ class Recognizers:
             cpu_threads=options.cpu_threads,
             prompt=options.prompt,
             pad_s=options.pad_s,
+            rescorer=options.rescorer,
+            nbest=options.nbest,
         )
 
     def program(self) -> AsrProgram:

@@ -15,6 +15,7 @@ from assistant.config import BUILTIN_SKILLS_DIR
 from assistant.skills.loader import SkillSet, load_skills
 from assistant.speech.lm import WordLM
 from assistant.speech.priming import build_prompt
+from assistant.speech.rescore import Rescorer
 
 SKILLS = "skills"
 NONE = "none"
@@ -92,6 +93,15 @@ def lm_sentences(skills: SkillSet) -> list[str]:
 def skills_lm(skill_dirs: tuple[Path, ...]) -> WordLM:
     """The language model of these skill folders (built once: some 60 ms)."""
     return WordLM(lm_sentences(_skills(skill_dirs)))
+
+
+def rescorer_of(rescore: str, lm_weight: float, skill_dirs: tuple[Path, ...]) -> Rescorer | None:
+    """The `rescore` and `lm_weight` params made a rescorer: `skills` rescores with the
+    language model of these skill folders (the built-in skills when empty); `none` or a weight
+    of 0 keep Whisper's own best transcript (None)."""
+    if rescore.strip().lower() == NONE or lm_weight == 0:
+        return None
+    return Rescorer(skills_lm(skill_dirs), lm_weight)
 
 
 @cache

@@ -30,7 +30,7 @@ from assistant.speech.asr_ct2 import ComputeType, FasterWhisperEngine, require_f
 from assistant.speech.rescore import LM_WEIGHT, Rescorer
 from assistant.speech.whisper import Recognized, WhisperEngine
 from assistant.stages.asr.speculation import Speculation
-from assistant.stages.asr.vocabulary import prompt_text, skills_lm
+from assistant.stages.asr.vocabulary import prompt_text, rescorer_of
 from assistant.weights import WHISPER_CT2, WhisperSource, model_packages, whisper_base
 
 MODELS: dict[str, WhisperSource] = WHISPER_CT2
@@ -205,6 +205,4 @@ class FasterWhisperASR(WhisperASR):
     def rescorer(self) -> Rescorer | None:
         """The `rescore` param made a rescorer: the loaded skills' language model (built once
         per skill folders) at `lm_weight`; None for `none`."""
-        if self.params.rescore == "none" or self.params.lm_weight == 0:
-            return None
-        return Rescorer(skills_lm(self.context.skill_dirs), self.params.lm_weight)
+        return rescorer_of(self.params.rescore, self.params.lm_weight, self.context.skill_dirs)
