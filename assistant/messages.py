@@ -132,6 +132,9 @@ class Parse(Message):
     # How sure speech recognition was of the words (the Transcript's confidence; typed: 1.0):
     # the responder asks "did you say ...?" before acting on an unsure calculation or timer.
     asr_confidence: float = 1.0
+    # A question of a stage before the responder (the records' consent) waits for its yes or
+    # no: the responder must not ask one of its own, or one "yes" would answer both.
+    question_waiting: bool = False
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -325,3 +325,16 @@ def test_the_consent_question_leaves_a_rasa_conversation_start_rule_working(
         "Welcome to the Corner Cafe! What can I get you?",
         "Hello again!",
     ]
+
+
+def test_turns_say_the_consent_question_waits_until_it_is_answered(tmp_path: Path) -> None:
+    """While the question waits, every turn's Parse says so (the responder's "did you say
+    ...?" step then asks nothing of its own, or one yes would answer both)."""
+    home = Home(tmp_path)
+    lines = ["what is 2 plus 2", "yes", "what is 3 plus 3"]
+    done = home.run("chat", "--json", "--user", "wren", stdin="\n".join(lines) + "\n")
+    assert done.returncode == 0, done.stderr
+    turns = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
+    said = [t for t in turns if t.get("input") in lines]
+    assert [t["records"]["question_waiting"] for t in said] == [True, False, False]
+    assert said[0]["text"] == "2 plus 2 is 4."  # answered meanwhile

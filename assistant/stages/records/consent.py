@@ -87,7 +87,13 @@ class RecordsStage(Stage):
         parse = last_of(Parse, produced)
         if parse is None:
             return {}
-        return {"records": {"corrects": parse.corrects, "notice": parse.intent.name == NOTICE}}
+        return {
+            "records": {
+                "corrects": parse.corrects,
+                "notice": parse.intent.name == NOTICE,
+                "question_waiting": parse.question_waiting,
+            }
+        }
 
     def load(self) -> None:
         self.book = RecordsBook(
@@ -167,7 +173,7 @@ class RecordsStage(Stage):
             # that says it back).
             if self.consenting.get(user) and message.intent.name not in MEMORY_INTENTS:
                 self.turn_kept[(session, message.turn_id)] = time.time()
-            yield message
+            yield replace(message, question_waiting=True) if session in self.asking else message
             return
         text = await self.on_book(self.carry_out, command, user, session)
         if message.intent.name in MEMORY_INTENTS:

@@ -13,8 +13,9 @@ While held, the request leaves no slot behind (a timer's `duration` heard wrongl
 taken by the next "set a timer").
 
 Never asked: typed turns (confidence 1.0), turns while a form is active (the form asked the
-question being answered), reminders, and while the records' consent question waits for its
-yes or no (that question takes precedence: a yes would otherwise answer both).
+question being answered), reminders, and while a question of an earlier stage waits for its
+yes or no (`Parse.question_waiting`: the records' consent; it takes precedence, as a yes would
+otherwise answer both).
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from dataclasses import dataclass, field, replace
 
 from pydantic import BaseModel, Field
 
-from assistant.dialogue.events import ActionExecuted, Event, SlotSet, UserUttered
+from assistant.dialogue.events import ActionExecuted, SlotSet, UserUttered
 from assistant.dialogue.tracker import Tracker
 from assistant.messages import DialogueState
 from assistant.nlu.results import entities_to_json
@@ -34,7 +35,6 @@ from assistant.stages.respond.forms import candidates_this_turn
 log = logging.getLogger(__name__)
 
 ASKED = "action_confirm_heard"  # the action the tracker records for the question
-RECORDS_NOTICE = "records_notice"
 
 
 class ConfirmParams(BaseModel):
@@ -94,7 +94,7 @@ class Confirmation:
             parse.intent.name in self.params.intents
             and parse.asr_confidence < self.params.threshold
             and state.active_form is None
-            and not records_waiting(state.events)
+            and not parse.question_waiting
         )
 
     def _confirmed(self, held: Held, state: DialogueState, answer: Answer) -> DialogueState:
@@ -135,10 +135,3 @@ def undone_slots(state: DialogueState) -> list[SlotSet]:
     )
     before = Tracker.from_events(state.session_id, events[:last_user]).state.slots
     return [SlotSet(name=e.name, value=before.get(e.name)) for e in candidates_this_turn(state)]
-
-
-def records_waiting(events: tuple[Event, ...]) -> bool:
-    """The records' consent question waits for a yes or no: it is said as a turn of its own
-    (a `records_notice` with no words of the user's), and its answer is one with words."""
-    notices = [e for e in events if isinstance(e, UserUttered) and e.intent == RECORDS_NOTICE]
-    return bool(notices) and not notices[-1].text
