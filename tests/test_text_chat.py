@@ -152,7 +152,7 @@ def test_json_output_has_every_field(assistant_bin: str) -> None:
     assert first["tone"]["style"] == "neutral" and first["tone"]["reason"]
     assert first["guard"] == {"rule": None, "score": first["guard"]["score"], "refused": False}
     assert first["filter"] == []  # a filter stage ran and changed nothing
-    assert first["records"] == {"corrects": False, "notice": False}
+    assert first["records"] == {"corrects": False, "notice": False, "question_waiting": False}
     assert set(first["timings_ms"]) == {
         "guard", "sentiment", "nlu", "records", "dst", "memory", "respond", "tone", "filter",
         "total",
